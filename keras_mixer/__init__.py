@@ -1,0 +1,32 @@
+"""keras-mixer: MLP-Mixer (Tolstikhin et al., 2021) for Keras 3, built for
+on-device deployment."""
+
+from keras_mixer import layers
+from keras_mixer.models import (
+    VARIANTS,
+    MixerB16,
+    MixerB32,
+    MixerH14,
+    MixerL16,
+    MixerL32,
+    MixerS16,
+    MixerS32,
+    MlpMixer,
+)
+from keras_mixer.preprocessing import preprocess_input
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "layers",
+    "MlpMixer",
+    "MixerS32",
+    "MixerS16",
+    "MixerB32",
+    "MixerB16",
+    "MixerL32",
+    "MixerL16",
+    "MixerH14",
+    "VARIANTS",
+    "preprocess_input",
+]

@@ -1,0 +1,212 @@
+"""MLP-Mixer models in the manner of ``keras.applications``.
+
+``MlpMixer`` builds any configuration; ``MixerS32`` ... ``MixerH14`` are the
+variants of the paper's Table 1 (Tolstikhin et al., 2021).
+"""
+
+import os
+
+import keras
+import numpy as np
+from keras import layers
+
+from keras_mixer.layers import (
+    LAYER_NORM_EPSILON,
+    MixerBlock,
+    PatchEmbedding,
+    patch_grid,
+)
+
+DEFAULT_INPUT_SHAPE = (224, 224, 3)
+
+# name: (patch_size, hidden_size, num_blocks, tokens_mlp_dim, channels_mlp_dim)
+VARIANTS = {
+    "S/32": (32, 512, 8, 256, 2048),
+    "S/16": (16, 512, 8, 256, 2048),
+    "B/32": (32, 768, 12, 384, 3072),
+    "B/16": (16, 768, 12, 384, 3072),
+    "L/32": (32, 1024, 24, 512, 4096),
+    "L/16": (16, 1024, 24, 512, 4096),
+    "H/14": (14, 1280, 32, 640, 5120),
+}
+
+
+def MlpMixer(
+    patch_size,
+    hidden_size,
+    num_blocks,
+    tokens_mlp_dim,
+    channels_mlp_dim,
+    input_shape=DEFAULT_INPUT_SHAPE,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    dropout_rate=0.0,
+    drop_path_rate=0.0,
+    gelu_approximate=True,
+    name="mlp_mixer",
+):
+    """Builds an MLP-Mixer as a Keras functional model.
+
+    Args:
+        patch_size: side of the square patches (stem kernel and stride).
+        hidden_size: channels C of every token.
+        num_blocks: number of Mixer blocks.
+        tokens_mlp_dim: hidden width D_S of the token-mixing MLPs.
+        channels_mlp_dim: hidden width D_C of the channel-mixing MLPs.
+        input_shape: (height, width, channels); height and width must be
+            multiples of ``patch_size``. Ignored when ``input_tensor`` is given.
+        include_top: whether to end with the classification head (pre-head
+            LayerNorm, mean over tokens, Dense(classes)).
+        weights: None (random initialisation, zero head) or the path of a
+            Keras ``.weights.h5`` file.
+        input_tensor: optional Keras tensor (output of ``keras.Input``) to use
+            as the image input.
+        pooling: when ``include_top=False``: None returns the normalised token
+            features ``(batch, tokens, hidden_size)``, "avg" their mean over
+            tokens and "max" their maximum.
+        classes: number of classes of the head.
+        classifier_activation: activation of the head, e.g. "softmax", or None
+            for logits.
+        dropout_rate: dropout before the head (training only).
+        drop_path_rate: stochastic depth rate of the last block; it rises
+            linearly from 0 at the first block.
+        gelu_approximate: tanh-approximate GELU (official checkpoints) when
+            True, exact erf GELU (timm checkpoints) when False.
+        name: model name.
+
+    Returns:
+        A ``keras.Model`` whose input is images already scaled by
+        ``keras_mixer.preprocess_input``.
+    """
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(
+            f'pooling must be None, "avg" or "max"; got {pooling!r}.'
+        )
+    if weights is not None and not os.path.exists(weights):
+        raise ValueError(
+            f"weights must be None or the path of a Keras .weights.h5 file; "
+            f"{weights!r} does not exist."
+        )
+
+    images = _image_input(input_shape, input_tensor)
+    patch_grid(images.shape[1:3], patch_size)  # validates the input size
+
+    x = PatchEmbedding(patch_size, hidden_size, name="stem")(images)
+    for i, rate in enumerate(np.linspace(0.0, drop_path_rate, num_blocks)):
+        x = MixerBlock(
+            tokens_mlp_dim,
+            channels_mlp_dim,
+            drop_path_rate=float(rate),
+            gelu_approximate=gelu_approximate,
+            name=f"MixerBlock_{i}",
+        )(x)
+    x = layers.LayerNormalization(
+        epsilon=LAYER_NORM_EPSILON, name="pre_head_layer_norm"
+    )(x)
+
+    if include_top:
+        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
+        if dropout_rate:
+            x = layers.Dropout(dropout_rate, name="head_dropout")(x)
+        x = layers.Dense(
+            classes,
+            activation=classifier_activation,
+            kernel_initializer="zeros",
+            name="head",
+        )(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling1D(name="max_pool")(x)
+
+    inputs = (
+        keras.utils.get_source_inputs(input_tensor)
+        if input_tensor is not None
+        else images
+    )
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+
+
+def _image_input(input_shape, input_tensor):
+    if input_tensor is not None:
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise ValueError(
+                f"input_tensor must be a Keras tensor (from keras.Input); got "
+                f"{type(input_tensor).__name__}."
+            )
+        shape = tuple(input_tensor.shape[1:])
+        source = input_tensor
+    else:
+        shape = DEFAULT_INPUT_SHAPE if input_shape is None else tuple(input_shape)
+        source = None
+    if len(shape) != 3:
+        raise ValueError(
+            f"MLP-Mixer takes images of shape (height, width, channels); got "
+            f"a {len(shape)}-D input shape {shape}."
+        )
+    if source is None:
+        source = keras.Input(shape=shape, name="images")
+    return source
+
+
+def _variant(variant):
+    code = variant.replace("/", "")
+    default_name = f"mixer_{code.lower()}"
+    patch_size, hidden, blocks, tokens_dim, channels_dim = VARIANTS[variant]
+
+    def constructor(
+        include_top=True,
+        weights=None,
+        input_shape=None,
+        input_tensor=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        dropout_rate=0.0,
+        drop_path_rate=0.0,
+        name=None,
+        **kwargs,
+    ):
+        return MlpMixer(
+            patch_size,
+            hidden,
+            blocks,
+            tokens_dim,
+            channels_dim,
+            input_shape=input_shape,
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            dropout_rate=dropout_rate,
+            drop_path_rate=drop_path_rate,
+            name=name or default_name,
+            **kwargs,
+        )
+
+    constructor.__name__ = constructor.__qualname__ = f"Mixer{code}"
+    constructor.__doc__ = (
+        f"Mixer-{variant}: patch {patch_size}, hidden {hidden}, {blocks} blocks, "
+        f"token MLP {tokens_dim}, channel MLP {channels_dim}.\n\n"
+        "Arguments as for `keras_mixer.MlpMixer` (plus its `gelu_approximate` "
+        "as a keyword); `input_shape` defaults to (224, 224, 3)."
+    )
+    return constructor
+
+
+MixerS32 = _variant("S/32")
+MixerS16 = _variant("S/16")
+MixerB32 = _variant("B/32")
+MixerB16 = _variant("B/16")
+MixerL32 = _variant("L/32")
+MixerL16 = _variant("L/16")
+MixerH14 = _variant("H/14")

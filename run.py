@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Quick start with nothing but Python 3: makes ./.venv, installs keras-mixer
+into it (again only when setup.cfg or pyproject.toml changed) and runs a job.
+
+    python3 run.py demo [ARGS...]   the main job end to end (see README)
+    python3 run.py test [ARGS...]   the test suite (ARGS go to pytest, e.g. -m slow)
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / "keras-mixer-installed"
+JOBS = {
+    "demo": ["-m", "keras_mixer.demo"],
+    "test": ["-m", "pytest"],
+}
+
+
+def venv_python():
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_environment():
+    digest = hashlib.sha256(
+        b"".join((ROOT / name).read_bytes() for name in ("setup.cfg", "pyproject.toml"))
+    ).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest:
+        return
+    if not venv_python().exists():
+        print(f"run.py: creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("run.py: installing keras-mixer and its dependencies (first run: a few minutes)",
+          flush=True)
+    pip = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["--upgrade", "pip"], check=True)
+    subprocess.run(pip + ["-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(digest)
+
+
+def main(argv):
+    if not argv or argv[0] not in JOBS:
+        sys.exit(f"usage: python3 run.py {{{','.join(JOBS)}}} [ARGS...]")
+    ensure_environment()
+    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    command = [str(venv_python()), *JOBS[argv[0]], *argv[1:]]
+    sys.exit(subprocess.run(command, cwd=ROOT, env=env).returncode)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

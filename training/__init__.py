@@ -1,0 +1,1 @@
+"""Training MLP-Mixers with tf.distribute (see the project's issues)."""
