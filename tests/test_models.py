@@ -185,7 +185,7 @@ def test_weights_h5_argument(rng, tmp_path):
 
 @pytest.mark.parametrize(
     "layer",
-    [PatchEmbedding(4, 8), MlpBlock(6, gelu_approximate=False),
+    [PatchEmbedding(4, 8), MlpBlock(6, gelu_approximate=False), MlpBlock(6, axis=-2),
      MixerBlock(3, 5, drop_path_rate=0.2), DropPath(0.3, seed=1)],
     ids=lambda layer: type(layer).__name__,
 )
@@ -194,6 +194,20 @@ def test_layers_are_serialisable(layer):
     clone = keras.saving.deserialize_keras_object(config)
     assert type(clone) is type(layer)
     assert clone.get_config() == layer.get_config()
+
+
+def test_mlp_block_along_tokens_equals_transposed_dense(rng):
+    x = rng.normal(size=(2, 7, 5)).astype(np.float32)
+    along_tokens, along_channels = MlpBlock(3, axis=-2), MlpBlock(3)
+    along_tokens.build(x.shape)
+    along_channels.build((2, 5, 7))
+    for variable in along_tokens.weights:
+        variable.assign(rng.normal(size=variable.shape))
+    along_channels.set_weights(along_tokens.get_weights())
+    expected = np.swapaxes(along_channels(np.swapaxes(x, 1, 2)), 1, 2)
+    np.testing.assert_allclose(along_tokens(x), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="axis must be -1 or -2; got 1"):
+        MlpBlock(3, axis=1)
 
 
 def test_layers_compose_in_user_models(rng):
