@@ -175,6 +175,8 @@ def print_table(rows):
 def plot(rows, path):
     import matplotlib
 
+    from keras_mixer.files import atomic_path
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -194,8 +196,8 @@ def plot(rows, path):
         ax.set_title(title)
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=100)
-    os.replace(path + ".tmp.png", path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
 
 
 def main():
@@ -217,16 +219,15 @@ def main():
     print()
     print_table(rows)
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     import platform
+
+    from keras_mixer.files import write_json  # not at the top: timm workers must not load TF
 
     report = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                           "processor": platform.processor()},
               "runs": {"batch1": args.runs, "batch32": args.runs_batch32},
               "results": rows}
-    with open(args.output + ".tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(args.output + ".tmp", args.output)
+    write_json(report, args.output)
     png = os.path.splitext(args.output)[0] + ".png"
     plot(rows, png)
     print(f"\nwrote {args.output} and {png}")

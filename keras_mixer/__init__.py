@@ -2,6 +2,7 @@
 on-device deployment."""
 
 from keras_mixer import layers
+from keras_mixer.labels import decode_predictions, labels
 from keras_mixer.models import (
     VARIANTS,
     MixerB16,
@@ -14,6 +15,7 @@ from keras_mixer.models import (
     MlpMixer,
 )
 from keras_mixer.preprocessing import preprocess_input
+from keras_mixer.weights import load_weights
 
 __version__ = "0.1.0"
 
@@ -29,4 +31,7 @@ __all__ = [
     "MixerH14",
     "VARIANTS",
     "preprocess_input",
+    "decode_predictions",
+    "labels",
+    "load_weights",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 
 import keras
 import keras_mixer
+from keras_mixer.files import atomic_path
 
 
 def main(argv=None):
@@ -39,9 +40,8 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, f"mixer_{code.lower()}.keras")
     print(f"[3/4] saving {path}", flush=True)
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
     print("[4/4] reloading and checking outputs", flush=True)
     reloaded = keras.saving.load_model(path)

@@ -4,12 +4,11 @@
 variants of the paper's Table 1 (Tolstikhin et al., 2021).
 """
 
-import os
-
 import keras
 import numpy as np
 from keras import layers
 
+from keras_mixer import weights as weights_lib
 from keras_mixer.layers import (
     LAYER_NORM_EPSILON,
     MixerBlock,
@@ -46,7 +45,7 @@ def MlpMixer(
     classifier_activation="softmax",
     dropout_rate=0.0,
     drop_path_rate=0.0,
-    gelu_approximate=True,
+    gelu_approximate=None,
     name="mlp_mixer",
 ):
     """Builds an MLP-Mixer as a Keras functional model.
@@ -61,8 +60,16 @@ def MlpMixer(
             multiples of ``patch_size``. Ignored when ``input_tensor`` is given.
         include_top: whether to end with the classification head (pre-head
             LayerNorm, mean over tokens, Dense(classes)).
-        weights: None (random initialisation, zero head) or the path of a
-            Keras ``.weights.h5`` file.
+        weights: None (random initialisation, zero head); a release of the
+            official checkpoints ("imagenet1k", "imagenet21k", "sam", "gsam",
+            where published for this variant), downloaded once into the Keras
+            cache; or the path of an official ``.npz``, a timm
+            ``.safetensors``/``.pth``/``.bin`` or a Keras ``.weights.h5``. A
+            head with another class count is not loaded. At another
+            resolution the token-mixing weights are adapted (see
+            ``keras_mixer.weights.adapt_token_mixing``): for an integer
+            multiple of the checkpoint's token grid the token MLP is widened
+            as in the paper's Appendix C, otherwise resampled.
         input_tensor: optional Keras tensor (output of ``keras.Input``) to use
             as the image input.
         pooling: when ``include_top=False``: None returns the normalised token
@@ -75,7 +82,8 @@ def MlpMixer(
         drop_path_rate: stochastic depth rate of the last block; it rises
             linearly from 0 at the first block.
         gelu_approximate: tanh-approximate GELU (official checkpoints) when
-            True, exact erf GELU (timm checkpoints) when False.
+            True, exact erf GELU (timm checkpoints) when False; None follows
+            the origin of ``weights`` (True without weights).
         name: model name.
 
     Returns:
@@ -86,14 +94,21 @@ def MlpMixer(
         raise ValueError(
             f'pooling must be None, "avg" or "max"; got {pooling!r}.'
         )
-    if weights is not None and not os.path.exists(weights):
-        raise ValueError(
-            f"weights must be None or the path of a Keras .weights.h5 file; "
-            f"{weights!r} does not exist."
-        )
-
     images = _image_input(input_shape, input_tensor)
-    patch_grid(images.shape[1:3], patch_size)  # validates the input size
+    grid = patch_grid(images.shape[1:3], patch_size)  # validates the input size
+
+    checkpoint = None
+    if weights is not None:
+        variant = None
+        if isinstance(weights, str) and weights in weights_lib.RELEASES:
+            variant = weights_lib.release_variant(
+                patch_size, hidden_size, num_blocks, channels_mlp_dim
+            )
+        checkpoint = weights_lib.read_checkpoint(weights, variant)
+        if tokens_mlp_dim == checkpoint.tokens_mlp_dim:
+            tokens_mlp_dim = weights_lib.tiled_token_mlp_dim(checkpoint, grid)
+    if gelu_approximate is None:
+        gelu_approximate = checkpoint.gelu_approximate if checkpoint else True
 
     x = PatchEmbedding(patch_size, hidden_size, name="stem")(images)
     for i, rate in enumerate(np.linspace(0.0, drop_path_rate, num_blocks)):
@@ -129,8 +144,8 @@ def MlpMixer(
         else images
     )
     model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        model.load_weights(weights)
+    if checkpoint is not None:
+        weights_lib.load_weights(model, checkpoint)
     return model
 
 

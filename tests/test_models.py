@@ -143,7 +143,7 @@ def test_input_tensor(rng):
         (dict(input_shape=(1, 16, 24, 3)), "got a 4-D input shape (1, 16, 24, 3)"),
         (dict(input_shape=(None, 24, 3)), "needs a fixed input height"),
         (dict(pooling="mean"), 'pooling must be None, "avg" or "max"'),
-        (dict(weights="no/such/file.weights.h5"), "'no/such/file.weights.h5' does not exist"),
+        (dict(weights="no/such/file.weights.h5"), "'no/such/file.weights.h5': no such file"),
     ],
 )
 def test_bad_arguments_name_the_problem(kwargs, message):

@@ -1,0 +1,27 @@
+"""Atomic file writes: a finished file or none, never a half-written one."""
+
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path`` (same suffix, same folder) to write
+    to; renames it over ``path`` when the block succeeds, removes it when not."""
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    stem, dot, suffix = name.partition(".")
+    tmp = os.path.join(folder, f".{stem}.tmp-{os.getpid()}{dot}{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(obj, path):
+    import json
+
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
