@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / "keras-mixer-installed"
 JOBS = {
-    "demo": ["-m", "keras_mixer.demo"],
+    "demo": ["-m", "training", "--config", "digits", "--output", "runs/digits"],
     "test": ["-m", "pytest"],
 }
 

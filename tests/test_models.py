@@ -258,16 +258,3 @@ def test_preprocess_input():
         keras.ops.convert_to_numpy(keras_mixer.preprocess_input(tensor)), out
     )
 
-
-def test_demo_runs_as_a_user_runs_it(tmp_path):
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_mixer.demo", "--variant", "S/32", "--batch", "2",
-         "--output", str(tmp_path)],
-        capture_output=True, text=True, check=True,
-    )
-    assert "identical outputs" in result.stdout
-    assert (tmp_path / "mixer_s32.keras").exists()
-    assert not list(tmp_path.glob("*.tmp*"))

@@ -1,0 +1,123 @@
+"""Real tf.distribute runs and a killed-and-resumed run, each in fresh processes
+(logical devices and cluster settings must precede TensorFlow's start)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from tests.training_helpers import ROOT, run_module, write_config
+
+# Trains, then reports every variable's per-replica copies and the loss curve.
+TRAIN_AND_REPORT = """
+import json, sys
+import numpy as np
+from training import load_config, train
+
+config = load_config(sys.argv[1])
+model, history = train(config, sys.argv[2], verbose=0)
+spread = 0.0
+for variable in model.weights:
+    copies = getattr(variable.value, "values", (variable.value,))
+    values = [np.asarray(c) for c in copies]
+    spread = max([spread] + [float(np.abs(v - values[0]).max()) for v in values])
+np.savez(sys.argv[3] + ".npz", *[np.asarray(w) for w in model.get_weights()])
+with open(sys.argv[3], "w") as f:
+    json.dump({"replicas": len(copies), "replica_spread": spread,
+               "losses": [row["loss"] for row in history]}, f)
+"""
+
+LEARNING = {"epochs": 4, "steps_per_epoch": 6, "batch_size": 32}
+
+
+def run_script(args, env=None, **kwargs):
+    full_env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
+                **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", TRAIN_AND_REPORT, *map(str, args)],
+                            cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def finish(process, timeout=300):
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, err[:2500] + "\n...\n" + err[-800:]
+    return out
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    config = write_config(tmp_path / "c.yaml", train=LEARNING,
+                          distribute={"strategy": "mirrored", "cpu_devices": 2})
+    finish(run_script([config, tmp_path / "run", tmp_path / "report.json"]))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["replicas"] == 2
+    assert report["replica_spread"] == 0.0  # both replicas hold the same weights
+    assert report["losses"][-1] < report["losses"][0]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["replicas"] == 2
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_strategy_with_two_processes(tmp_path):
+    config = write_config(tmp_path / "c.yaml", train=LEARNING,
+                          distribute={"strategy": "auto"})  # TF_CONFIG selects it
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(run_script(
+            [config, tmp_path / "run", tmp_path / f"report{index}.json"],
+            env={"TF_CONFIG": json.dumps(tf_config)}))
+    for process in processes:
+        finish(process)
+    reports = [json.loads((tmp_path / f"report{i}.json").read_text()) for i in range(2)]
+    weights = [np.load(tmp_path / f"report{i}.json.npz") for i in range(2)]
+    for key in weights[0].files:  # the two workers end with identical weights
+        np.testing.assert_array_equal(weights[0][key], weights[1][key])
+    assert reports[0]["losses"] == reports[1]["losses"]
+    assert reports[0]["losses"][-1] < reports[0]["losses"][0]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # MultiWorkerMirroredStrategy is TF's CollectiveAllReduceStrategy class
+    assert metrics["strategy"] == "CollectiveAllReduceStrategy" and metrics["replicas"] == 2
+
+
+def test_killed_run_resumes_without_losing_epochs(tmp_path):
+    slow = {"epochs": 6, "steps_per_epoch": 25, "batch_size": 32, "checkpoint_every": 1}
+    config = write_config(tmp_path / "c.yaml", train=slow)
+    run = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = run / "checkpoints" / "epoch_0002.weights.h5"
+    deadline = time.time() + 240
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists() and not (run / "model.keras").exists()  # killed mid-run
+
+    resumed = run_module("training", "--config", config, "--output", run)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming after epoch" in resumed.stdout
+
+    uninterrupted = run_module("training", "--config", config, "--output", tmp_path / "clean")
+    assert uninterrupted.returncode == 0
+    for folder in (run, tmp_path / "clean"):
+        history = json.loads((folder / "history.json").read_text())
+        assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+        checkpoints = sorted(os.listdir(folder / "checkpoints"))
+        assert checkpoints == [f"epoch_{i:04d}.weights.h5" for i in range(1, 7)]
+        assert (folder / "model.keras").exists() and (folder / "metrics.json").exists()

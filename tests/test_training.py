@@ -1,0 +1,315 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+import keras_mixer
+from training import ConfigError, DataError, load_config, train
+from training import data as data_lib
+from training.config import DEFAULTS
+from training.recipe import WarmupDecay, make_optimizer
+from tests.training_helpers import TINY_CONFIG, run_module, write_config
+
+
+# ------------------------------------------------------------------ config
+
+
+@pytest.mark.parametrize("name", ["digits", "imagenet_b16", "finetune"])
+def test_shipped_configs_load(name):
+    config = load_config(name)
+    assert set(config) == set(DEFAULTS)
+
+
+def test_paper_recipe_in_imagenet_config():
+    config = load_config("imagenet_b16")
+    assert config["model"]["variant"] == "B/16"
+    assert config["train"]["batch_size"] == 4096
+    assert config["optimizer"]["warmup_steps"] == 10_000
+    assert config["optimizer"]["weight_decay"] == 0.1
+    assert config["optimizer"]["global_clipnorm"] == 1.0
+    assert config["optimizer"]["decay"] == "linear"
+
+
+def test_overrides_and_unknown_keys(tmp_path):
+    config = load_config("digits", ["train.epochs=3", "data.dataset=tfds:mnist",
+                                    "optimizer.decay=cosine", "data.crop_scale=(0.5, 1.0)"])
+    assert config["train"]["epochs"] == 3
+    assert config["data"]["dataset"] == "tfds:mnist"
+    assert config["data"]["crop_scale"] == (0.5, 1.0)
+    with pytest.raises(ConfigError, match=r"Unknown config key 'train\.epoch'; known keys in "
+                                          r"'train': .*epochs"):
+        load_config("digits", ["train.epoch=3"])
+    with pytest.raises(ConfigError, match="Unknown config key 'trian'"):
+        load_config("digits", ["trian.epochs=3"])
+    yaml_path = tmp_path / "bad.yaml"
+    yaml_path.write_text("data:\n  imagesize: 32\n")
+    with pytest.raises(ConfigError, match=r"Unknown config key 'data\.imagesize'"):
+        load_config(str(yaml_path))
+    with pytest.raises(ConfigError, match="no shipped config of that name"):
+        load_config("cifar_huge")
+
+
+def test_python_config_file(tmp_path):
+    path = tmp_path / "my.py"
+    path.write_text("def get_config():\n    return {'train': {'epochs': 7}}\n")
+    assert load_config(str(path))["train"]["epochs"] == 7
+
+
+# ------------------------------------------------------------------ recipe
+
+
+def test_warmup_then_linear_and_cosine_decay():
+    linear = WarmupDecay(1.0, total_steps=110, warmup_steps=10, decay="linear")
+    values = [float(linear(s)) for s in (0, 5, 10, 60, 110, 200)]
+    np.testing.assert_allclose(values, [0, 0.5, 1.0, 0.5, 0.0, 0.0], atol=1e-6)
+    cosine = WarmupDecay(2.0, total_steps=110, warmup_steps=10, decay="cosine")
+    np.testing.assert_allclose(float(cosine(60)), 1.0, atol=1e-6)
+    np.testing.assert_allclose(float(cosine(35)), 1.0 + np.cos(np.pi / 4), atol=1e-5)
+    restored = WarmupDecay(**linear.get_config())
+    assert float(restored(60)) == pytest.approx(0.5)
+
+
+def test_weight_decay_spares_biases_and_layer_norms():
+    model = keras_mixer.MlpMixer(4, 8, 1, 4, 16, input_shape=(8, 8, 3), classes=3)
+    for variable in model.weights:
+        variable.assign(np.ones(variable.shape))
+    config = {**DEFAULTS["optimizer"], "learning_rate": 0.1, "weight_decay": 0.5,
+              "decay": "constant"}
+    optimizer = make_optimizer(config, total_steps=10)
+    zeros = [np.zeros(v.shape, np.float32) for v in model.trainable_variables]
+    optimizer.apply_gradients(zip(zeros, model.trainable_variables))
+    for variable in model.trainable_variables:
+        value = float(np.mean(variable.numpy()))
+        if variable.name == "kernel":
+            assert value == pytest.approx(1 - 0.1 * 0.5), variable.path
+        else:
+            assert value == pytest.approx(1.0), variable.path
+
+
+# ------------------------------------------------------------------ data
+
+
+def data_config(**overrides):
+    return {**DEFAULTS["data"], "image_size": 16, "eval_crop": 1.0, **overrides}
+
+
+def test_digits_are_real_images_on_disk():
+    folder = data_lib.digits_folder()
+    classes, files = data_lib.list_folder(folder)
+    assert classes == [str(i) for i in range(10)]
+    assert len(files) == 1797
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    path, label = files[0]
+    index = int(os.path.basename(path).split(".")[0])
+    assert label == digits.target[index]
+    image = tf.io.decode_png(tf.io.read_file(path)).numpy()
+    assert image.shape == (32, 32, 3)
+    blocks = image[..., 0].reshape(8, 4, 8, 4).mean(axis=(1, 3))  # back to 8x8
+    assert np.corrcoef(blocks.ravel(), digits.images[index].ravel())[0, 1] > 0.95
+
+
+def test_folder_splits_are_disjoint_and_held_out():
+    train = data_lib.read_split("digits", "train", data_config())
+    val = data_lib.read_split("digits", "val", data_config())
+    assert train.size + val.size == 1797
+    assert 0.15 < val.size / 1797 < 0.25
+    assert train.num_classes == val.num_classes == 10
+
+
+def test_pipelines_scale_crop_and_one_hot():
+    split = data_lib.read_split("digits", "val", data_config())
+    images, labels = next(iter(data_lib.pipeline(split, False, data_config(), DEFAULTS["train"], 8)))
+    assert images.shape == (8, 16, 16, 3) and labels.shape == (8, 10)
+    assert float(tf.reduce_min(images)) >= -1 and float(tf.reduce_max(images)) <= 1
+    np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1)
+    train_config = {**DEFAULTS["train"], "mixup_alpha": 0.4, "randaugment_ops": 2}
+    split = data_lib.read_split("digits", "train", data_config())
+    images, labels = next(iter(data_lib.pipeline(split, True, data_config(), train_config, 8)))
+    assert images.shape == (8, 16, 16, 3)
+    np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1, atol=1e-5)
+    assert float(tf.reduce_min(tf.reduce_max(labels, -1))) < 0.999  # mixup made soft labels
+
+
+def test_centre_crop_takes_the_middle():
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:, 25:35] = 255  # a bright vertical band in the middle
+    crop = data_lib.centre_crop(tf.constant(image), 20, crop_fraction=0.5)
+    assert crop.shape == (20, 20, 3)
+    # Shorter side 40 -> 40: no resize; the centred 20x20 holds the band in columns 5-14.
+    assert float(crop[10, 10, 0]) == 255 and float(crop[10, 1, 0]) == 0
+
+
+def write_image_folder(root, classes=("cat", "dog"), per_class=6, size=(20, 24)):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        os.makedirs(root / name, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+            encoded = tf.io.encode_jpeg(pixels) if i % 2 else tf.io.encode_png(pixels)
+            tf.io.write_file(str(root / name / f"{i}.{'jpg' if i % 2 else 'png'}"), encoded)
+    return root
+
+
+def test_image_folder_with_real_files(tmp_path):
+    root = write_image_folder(tmp_path / "pets")
+    config = data_config(val_fraction=0.3)
+    train = data_lib.read_split(str(root), "train", config)
+    val = data_lib.read_split(str(root), "val", config)
+    assert train.class_names == ["cat", "dog"]
+    assert train.size + val.size == 12
+    images, labels = next(iter(data_lib.pipeline(train, True, config, DEFAULTS["train"], 4)))
+    assert images.shape == (4, 16, 16, 3) and labels.shape == (4, 2)
+
+
+def test_bad_folders_are_named(tmp_path):
+    with pytest.raises(DataError, match=r"Dataset folder '.*nowhere' does not exist"):
+        data_lib.read_split(str(tmp_path / "nowhere"), "train", data_config())
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(DataError, match="has no class sub-folders"):
+        data_lib.read_split(str(tmp_path / "flat"), "train", data_config())
+    root = write_image_folder(tmp_path / "pets")
+    (root / "empty_class").mkdir()
+    with pytest.raises(DataError, match=r"Class folder '.*empty_class' holds no images"):
+        data_lib.read_split(str(root), "train", data_config())
+    (root / "empty_class").rmdir()
+    (root / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "cat" / "zz.png").write_bytes(b"")
+    with pytest.raises(DataError) as error:
+        data_lib.read_split(str(root), "train", data_config(val_fraction=0.0))
+    assert "broken.jpg" in str(error.value) and "zz.png" in str(error.value)
+
+
+def test_tfds_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=24):
+        train = data_lib.read_split("tfds:mnist", "train", data_config())
+        val = data_lib.read_split("tfds:mnist", "val", data_config())  # no validation: test
+        explicit = data_lib.read_split("tfds:mnist:test", "train", data_config())
+        assert train.num_classes == 10 and val.size == explicit.size
+        images, labels = next(iter(data_lib.pipeline(train, True, data_config(),
+                                                     DEFAULTS["train"], 8)))
+    assert images.shape == (8, 16, 16, 3) and labels.shape == (8, 10)
+
+
+def tiny_tfds_builder():
+    """A real TFDS dataset, generated offline: 2 classes of flat-colour images."""
+    import tensorflow_datasets as tfds
+
+    class TinyColours(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(20, 20, 3)),
+                "label": tfds.features.ClassLabel(names=["dark", "light"])}),
+                supervised_keys=("image", "label"))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(30), "test": self._generate_examples(10)}
+
+        def _generate_examples(self, n):
+            for i in range(n):
+                yield i, {"image": np.full((20, 20, 3), 40 + 170 * (i % 2), np.uint8),
+                          "label": i % 2}
+
+    return TinyColours
+
+
+def test_real_tfds_builder_splits(tmp_path):
+    tiny_tfds_builder()
+    config = data_config(data_dir=str(tmp_path))
+    train = data_lib.read_split("tfds:tiny_colours", "train", config)
+    val = data_lib.read_split("tfds:tiny_colours", "val", config)  # no validation: test
+    assert (train.size, val.size, train.class_names) == (30, 10, ["dark", "light"])
+    sliced = data_lib.read_split("tfds:tiny_colours:train[:10]", "train", config)
+    assert sliced.size == 10
+    images, labels = next(iter(data_lib.pipeline(val, False, config, DEFAULTS["train"], 10)))
+    dark = labels.numpy().argmax(-1) == 0
+    assert np.all(images.numpy()[dark] < 0) and np.all(images.numpy()[~dark] > 0)
+    with pytest.raises(DataError, match="'tiny_colours' has no split 'dev'; it has train, test"):
+        data_lib.read_split("tfds:tiny_colours:dev", "train", config)
+
+
+def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch):
+    from tensorflow_datasets.core.download import downloader
+
+    monkeypatch.setattr(downloader, "MAX_RETRIES", 0)  # offline: fail at once, not after ~200 s
+    with pytest.raises(DataError, match="TFDS dataset 'no_such_dataset_xyz'"):
+        data_lib.read_split("tfds:no_such_dataset_xyz", "train", data_config())
+    with pytest.raises(DataError, match=r"TFDS dataset 'mnist' is not prepared in .* and "
+                                        r"downloading it failed"):
+        data_lib.read_split("tfds:mnist", "train", data_config(data_dir=str(tmp_path)))
+
+
+# ------------------------------------------------------------------ a whole run
+
+
+def test_train_writes_a_complete_run(tmp_path):
+    config = load_config(write_config(tmp_path / "tiny.yaml"))
+    model, history = train(config, str(tmp_path / "run"), verbose=0)
+    run = tmp_path / "run"
+    for name in ("config.json", "model.keras", "metrics.json", "history.json", "history.csv",
+                 "training_curves.png", "checkpoints/epoch_0001.weights.h5",
+                 "checkpoints/epoch_0002.weights.h5"):
+        assert (run / name).exists(), name
+    assert os.listdir(run / "logs")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0 and metrics["val_examples"] > 300
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert json.loads((run / "config.json").read_text())["model"]["hidden_size"] == 16
+    reloaded = keras.saving.load_model(run / "model.keras")
+    assert reloaded.output_shape == (None, 10)
+
+
+def test_fine_tune_from_checkpoint_to_new_classes_and_resolution(tmp_path):
+    source = keras_mixer.MlpMixer(4, 16, 1, 8, 32, input_shape=(16, 16, 3), classes=3)
+    source.get_layer("stem").kernel.assign(np.full((4, 4, 3, 16), 0.01, np.float32))
+    source.save_weights(str(tmp_path / "pre.weights.h5"))
+    config = load_config(write_config(
+        tmp_path / "ft.yaml", model={"weights": str(tmp_path / "pre.weights.h5")},
+        data={"image_size": 32}, train={"epochs": 1, "steps_per_epoch": 1}))
+    model, _ = train(config, str(tmp_path / "run"), verbose=0)
+    assert model.output_shape == (None, 10)  # the digits' classes, not the checkpoint's 3
+    assert model.get_layer("MixerBlock_0").tokens_mlp_dim == 32  # 2x resolution: tiles
+
+
+def test_batch_size_must_split_across_replicas(tmp_path):
+    config = load_config(write_config(tmp_path / "t.yaml", train={"batch_size": 30}))
+    config["distribute"]["strategy"] = "default"
+    train(config, str(tmp_path / "ok"), verbose=0)  # one replica: any batch size
+    result = run_module("training", "--config", write_config(
+        tmp_path / "bad.yaml", train={"batch_size": 33},
+        distribute={"strategy": "mirrored", "cpu_devices": 2}), "--output", tmp_path / "bad")
+    assert result.returncode != 0
+    assert "train.batch_size 33 is not divisible by the 2 replicas" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    result = run_module("training", "--config", "digits", "--set", "train.epoch=3",
+                        "--output", tmp_path)
+    assert result.returncode != 0
+    assert "error: Unknown config key 'train.epoch'" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run_module("training", "--config", write_config(
+        tmp_path / "t.yaml", data={"dataset": str(tmp_path / "missing")}), "--output", tmp_path)
+    assert "error: Dataset folder" in result.stderr and "does not exist" in result.stderr
+
+
+def test_evaluate_cli_reports_top1_top5(tmp_path):
+    config = load_config(write_config(tmp_path / "tiny.yaml"))
+    train(config, str(tmp_path / "run"), verbose=0)
+    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
+                        "digits", "--json", tmp_path / "eval.json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "eval.json").read_text())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert report["top1"] == pytest.approx(metrics["val_accuracy"], abs=1e-6)
+    assert report["top5"] == pytest.approx(metrics["val_top5_accuracy"], abs=1e-6)
+    assert report["examples"] == metrics["val_examples"]

@@ -1,0 +1,128 @@
+"""Callbacks that make a run resumable and readable: epoch checkpoints written
+atomically, and the metrics history as JSON, CSV and a PNG of the curves."""
+
+import csv
+import glob
+import json
+import os
+import re
+import tempfile
+import time
+
+import keras
+
+from keras_mixer.files import atomic_path, write_json
+
+CHECKPOINT_PATTERN = "epoch_{:04d}.weights.h5"
+
+
+class EpochCheckpoints(keras.callbacks.Callback):
+    """After each epoch, ``folder/epoch_NNNN.weights.h5`` (model and optimizer
+    state), renamed into place only once complete. Keeps every ``every``-th
+    epoch and the latest; ``restore`` resumes from the latest.
+
+    With several workers every one must save (saving reads distributed
+    variables collectively); the non-chief ones pass ``scratch=True`` and
+    save into a temporary folder they then delete."""
+
+    def __init__(self, folder, every=1, scratch=False):
+        super().__init__()
+        self.folder, self.every, self.scratch = folder, max(int(every), 1), scratch
+
+    def latest(self):
+        """(completed epochs, path) of the newest checkpoint, or (0, None)."""
+        found = []
+        for path in glob.glob(os.path.join(self.folder, "epoch_*.weights.h5")):
+            match = re.fullmatch(r"epoch_(\d+)\.weights\.h5", os.path.basename(path))
+            if match:
+                found.append((int(match.group(1)), path))
+        return max(found) if found else (0, None)
+
+    def restore(self, model):
+        """Loads the newest checkpoint into ``model``; returns its epoch count."""
+        epoch, path = self.latest()
+        if path:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)
+        return epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if self.scratch:
+            with tempfile.TemporaryDirectory() as scratch:
+                self.model.save_weights(os.path.join(scratch, "scratch.weights.h5"))
+            return
+        with atomic_path(os.path.join(self.folder, CHECKPOINT_PATTERN.format(done))) as tmp:
+            self.model.save_weights(tmp)
+        previous = done - 1
+        if previous > 0 and previous % self.every:
+            stale = os.path.join(self.folder, CHECKPOINT_PATTERN.format(previous))
+            if os.path.exists(stale):
+                os.remove(stale)
+
+
+class RunLog(keras.callbacks.Callback):
+    """Per-epoch metrics in ``history.json`` and ``history.csv``, and
+    ``training_curves.png``; on resume, continues the history of the epochs
+    that were checkpointed."""
+
+    def __init__(self, output_dir, write=True):
+        super().__init__()
+        self.output_dir, self.write = output_dir, write
+        self.history = []
+        self._started = None
+
+    @property
+    def json_path(self):
+        return os.path.join(self.output_dir, "history.json")
+
+    def resume(self, completed_epochs):
+        if os.path.exists(self.json_path):
+            with open(self.json_path) as f:
+                self.history = [row for row in json.load(f) if row["epoch"] <= completed_epochs]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+               "learning_rate": float(keras.ops.convert_to_numpy(
+                   self.model.optimizer.learning_rate)),
+               "seconds": time.perf_counter() - self._started}
+        self.history.append(row)
+        if self.write:
+            self.save()
+
+    def save(self):
+        write_json(self.history, self.json_path)
+        keys = list(dict.fromkeys(k for row in self.history for k in row))
+        with atomic_path(os.path.join(self.output_dir, "history.csv")) as tmp, \
+                open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, keys)
+            writer.writeheader()
+            writer.writerows(self.history)
+        plot_history(self.history, os.path.join(self.output_dir, "training_curves.png"))
+
+
+def plot_history(history, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax in (("loss", loss_ax), ("val_loss", loss_ax),
+                    ("accuracy", acc_ax), ("val_accuracy", acc_ax)):
+        if all(key in row for row in history):
+            ax.plot(epochs, [row[key] for row in history], marker=".", label=key)
+    loss_ax.set_title("loss")
+    acc_ax.set_title("top-1 accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)

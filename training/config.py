@@ -1,0 +1,149 @@
+"""Training configs: one nested dict per run, in the style of big_vision.
+
+A config is a Python file with ``get_config()`` returning a dict, a YAML file,
+or the name of a shipped one (``training/configs/NAME.py``). It overrides
+``DEFAULTS``; every key must be one of ``DEFAULTS``' keys, so a typo is an
+error instead of a silently ignored setting.
+"""
+
+import ast
+import copy
+import importlib.util
+import os
+
+CONFIGS_DIR = os.path.join(os.path.dirname(__file__), "configs")
+
+DEFAULTS = {
+    "model": {
+        "variant": "S/16",          # a keras_mixer variant, or None for the sizes below
+        "patch_size": None,
+        "hidden_size": None,
+        "num_blocks": None,
+        "tokens_mlp_dim": None,
+        "channels_mlp_dim": None,
+        "weights": None,            # a release or checkpoint path to fine-tune from
+        "dropout_rate": 0.0,
+        "drop_path_rate": 0.0,      # stochastic depth of the last block
+        "gelu_approximate": None,   # None: follow the weights (tanh without)
+    },
+    "data": {
+        "dataset": "digits",        # digits | tfds:NAME[:SPLIT] | path to an image folder
+        "train_split": "train",
+        "val_split": "validation",  # TFDS: falls back to "test"; folders: held-out fraction
+        "val_fraction": 0.2,        # for folders and digits
+        "data_dir": None,           # TFDS data_dir
+        "image_size": 224,
+        "crop_scale": (0.08, 1.0),  # random-resized-crop area range
+        "flip": True,
+        "eval_crop": 0.875,         # resize to image_size / eval_crop, centre crop
+        "cache": True,
+        "shuffle_buffer": 10_000,
+        "verify_images": True,      # decode every folder image once, name the bad ones
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 256,          # global, split across replicas
+        "steps_per_epoch": None,    # None: one pass over the training split
+        "label_smoothing": 0.0,
+        "mixup_alpha": 0.0,
+        "cutmix_alpha": 0.0,
+        "randaugment_ops": 0,       # 0: off
+        "randaugment_factor": 0.5,  # keras.layers.RandAugment factor, in [0, 1]
+        "precision": "auto",        # auto: bfloat16 on TPU, float16 on GPU, float32 on CPU
+        "jit_compile": "auto",
+        "seed": 0,
+        "checkpoint_every": 1,      # keep epoch_NNNN.weights.h5 every N epochs
+    },
+    "optimizer": {
+        "name": "adamw",            # adam | adamw | sgd
+        "learning_rate": 1e-3,      # peak, for the global batch
+        "weight_decay": 0.1,        # decoupled; not on biases and LayerNorm parameters
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "momentum": 0.9,            # sgd
+        "global_clipnorm": 1.0,
+        "warmup_steps": 0,
+        "decay": "linear",          # linear | cosine | constant
+    },
+    "distribute": {
+        "strategy": "auto",         # auto | default | mirrored | multi_worker | tpu
+        "cpu_devices": 1,           # >1: split the CPU into logical devices (tests, demos)
+    },
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(source, overrides=()):
+    """Config dict from a shipped name, a .py or a .yaml file, and ``key=value``
+    overrides (dotted keys, Python literals: ``train.epochs=3``)."""
+    config = copy.deepcopy(DEFAULTS)
+    merge(config, read_config_file(resolve(source)), path=())
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep:
+            raise ConfigError(f"Override {override!r} is not key=value.")
+        set_value(config, key.strip(), parse_value(text.strip()))
+    return config
+
+
+def resolve(source):
+    if os.path.exists(source):
+        return source
+    shipped = os.path.join(CONFIGS_DIR, f"{source}.py")
+    if os.path.exists(shipped):
+        return shipped
+    names = sorted(f[:-3] for f in os.listdir(CONFIGS_DIR) if f.endswith(".py"))
+    raise ConfigError(f"Config {source!r}: no such file and no shipped config of that name "
+                      f"(shipped: {', '.join(names)}).")
+
+
+def read_config_file(path):
+    if path.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("mixer_config", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "get_config"):
+            raise ConfigError(f"Config {path}: defines no get_config().")
+        return module.get_config()
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        with open(path) as f:
+            return yaml.safe_load(f) or {}
+    raise ConfigError(f"Config {path}: expected a .py or .yaml file.")
+
+
+def merge(config, updates, path):
+    for key, value in updates.items():
+        where = ".".join(path + (key,))
+        if key not in config:
+            raise ConfigError(f"Unknown config key {where!r}; known keys"
+                              f"{' in ' + repr('.'.join(path)) if path else ''}: "
+                              f"{', '.join(sorted(config))}.")
+        if isinstance(config[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"Config key {where!r} is a section; got {value!r}.")
+            merge(config[key], value, path + (key,))
+        else:
+            config[key] = tuple(value) if isinstance(config[key], tuple) else value
+
+
+def set_value(config, dotted, value):
+    *sections, key = dotted.split(".")
+    node = config
+    for depth, section in enumerate(sections):
+        if not isinstance(node.get(section), dict):
+            raise ConfigError(f"Unknown config key {'.'.join(sections[:depth + 1])!r} "
+                              f"in override {dotted}=...")
+        node = node[section]
+    merge(node, {key: value}, tuple(sections))
+
+
+def parse_value(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare string: tfds:cifar10, a path, "cosine"

@@ -1,0 +1,292 @@
+"""Datasets, named the same way everywhere in the project:
+
+- ``digits``: scikit-learn's handwritten digits (1,797 real 8x8 scans),
+  written once as 32x32 PNG files into the Keras cache; no network needed;
+- ``tfds:NAME`` or ``tfds:NAME:SPLIT``: any TFDS dataset;
+- a path: an image folder with one sub-folder per class.
+
+``load`` gives a split as a tf.data pipeline of (preprocessed image, one-hot
+label) batches: random-resized-crop, flip and augmentation for training,
+resize + centre crop for evaluation, ``keras_mixer.preprocess_input`` scaling.
+"""
+
+import dataclasses
+import os
+import zlib
+
+import numpy as np
+import tensorflow as tf
+
+import keras
+import keras_mixer
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+class DataError(ValueError):
+    """A dataset that cannot be read, with the reason."""
+
+
+@dataclasses.dataclass
+class Split:
+    """Decoded examples of one split: ``examples`` yields (uint8 image, label)."""
+
+    examples: tf.data.Dataset
+    size: int
+    class_names: list
+    cached_bytes: bool = False  # examples are (encoded bytes, label), decoded later
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+# ------------------------------------------------------------------ naming
+
+
+def parse(name):
+    """("digits"|"tfds"|"folder", value, split or None) for a dataset name."""
+    if name == "digits":
+        return "digits", None, None
+    if name.startswith("tfds:"):
+        _, tfds_name, *split = name.split(":", 2)
+        if not tfds_name:
+            raise DataError(f"Dataset {name!r}: expected tfds:NAME or tfds:NAME:SPLIT.")
+        return "tfds", tfds_name, split[0] if split else None
+    return "folder", name, None
+
+
+def read_split(dataset, role, data_config):
+    """The ``role`` ("train" or "val") split of ``dataset`` as a Split."""
+    kind, value, split = parse(dataset)
+    if kind == "tfds":
+        chosen = split or data_config[f"{role}_split"]
+        return _tfds_split(value, chosen, role, data_config["data_dir"])
+    folder = digits_folder() if kind == "digits" else value
+    return _folder_split(folder, role, data_config)
+
+
+# ------------------------------------------------------------------ folders
+
+
+def digits_folder():
+    """scikit-learn's digits as 32x32 PNGs in the Keras cache, written once."""
+    root = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
+                        "datasets", "keras_mixer_digits")
+    if os.path.isdir(root):
+        return root
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = digits.images[..., None].astype(np.float32) * (255.0 / 16.0)
+    images = tf.image.resize(pixels, (32, 32), method="bilinear")
+    images = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+    tmp = f"{root}.tmp-{os.getpid()}"
+    for i, (image, label) in enumerate(zip(images, digits.target)):
+        folder = os.path.join(tmp, str(label))
+        os.makedirs(folder, exist_ok=True)
+        tf.io.write_file(os.path.join(folder, f"{i:04d}.png"),
+                         tf.io.encode_png(tf.image.grayscale_to_rgb(image)))
+    try:
+        os.replace(tmp, root)
+    except OSError:  # another process wrote it first
+        tf.io.gfile.rmtree(tmp)
+    return root
+
+
+def list_folder(folder):
+    """(class names, [(path, label)]) of an image folder, checked."""
+    if not os.path.isdir(folder):
+        raise DataError(f"Dataset folder {folder!r} does not exist (expected digits, "
+                        "tfds:NAME or an image folder with one sub-folder per class).")
+    classes = sorted(d for d in os.listdir(folder)
+                     if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
+    if not classes:
+        raise DataError(f"Dataset folder {folder!r} has no class sub-folders.")
+    files = []
+    for label, name in enumerate(classes):
+        images = sorted(f for f in os.listdir(os.path.join(folder, name))
+                        if f.lower().endswith(IMAGE_EXTENSIONS))
+        if not images:
+            raise DataError(f"Class folder {os.path.join(folder, name)!r} holds no images "
+                            f"({', '.join(IMAGE_EXTENSIONS)}).")
+        files += [(os.path.join(folder, name, f), label) for f in images]
+    return classes, files
+
+
+def _folder_split(folder, role, data_config):
+    classes, files = list_folder(folder)
+    # A file's split depends on its name only, so adding files keeps the others in place.
+    threshold = int(data_config["val_fraction"] * 1000)
+    in_val = [zlib.crc32(os.path.relpath(p, folder).encode()) % 1000 < threshold
+              for p, _ in files]
+    chosen = [f for f, val in zip(files, in_val) if val == (role == "val")]
+    if not chosen:
+        raise DataError(f"Dataset folder {folder!r}: the {role} split is empty "
+                        f"(val_fraction={data_config['val_fraction']}).")
+    if data_config["verify_images"]:
+        verify_images([p for p, _ in chosen])
+    paths, labels = zip(*chosen)
+    examples = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
+    examples = examples.map(lambda p, y: (tf.io.read_file(p), y), num_parallel_calls=AUTOTUNE)
+    return Split(examples, len(chosen), classes, cached_bytes=True)
+
+
+def verify_images(paths):
+    """Decodes every image once; raises DataError naming those TF cannot decode."""
+    indices = tf.data.Dataset.range(len(paths))
+    path_tensor = tf.constant(paths)
+    decoded = indices.map(
+        lambda i: (i, tf.shape(_decode(tf.io.read_file(path_tensor[i])))[0]),
+        num_parallel_calls=AUTOTUNE,
+    ).ignore_errors()
+    ok = {int(i) for i, _ in decoded.as_numpy_iterator()}
+    bad = [p for i, p in enumerate(paths) if i not in ok]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise DataError(f"Corrupt or unreadable image(s): {', '.join(bad[:3])}{more}.")
+
+
+def _to_rgb(image):
+    """Decoded TFDS images: grayscale (mnist) and RGBA to RGB."""
+    channels = image.shape[-1]
+    if channels == 1:
+        return tf.image.grayscale_to_rgb(image)
+    return image[..., :3] if channels == 4 else image
+
+
+def _decode(encoded):
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape((None, None, 3))
+    return image
+
+
+# ------------------------------------------------------------------ TFDS
+
+
+def _tfds_split(name, split, role, data_dir):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # DatasetNotFoundError and friends
+        raise DataError(f"TFDS dataset {name!r}: {error}") from error
+    try:
+        builder.download_and_prepare()
+    except Exception as error:
+        raise DataError(
+            f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and downloading it "
+            f"failed ({type(error).__name__}: {error}). Prepare it on a machine with network "
+            "access and pass its data_dir."
+        ) from error
+    available = list(builder.info.splits.keys())
+    if available and split.split("[")[0] not in available:
+        if role == "val" and "test" in available:
+            split = "test"
+        else:
+            raise DataError(f"TFDS dataset {name!r} has no split {split!r}; it has "
+                            f"{', '.join(available)}.")
+    label = builder.info.features["label"]
+    examples = builder.as_dataset(split=split, as_supervised=True, shuffle_files=role == "train")
+    if split in builder.info.splits:
+        size = builder.info.splits[split].num_examples
+    else:  # split slices ("train[:90%]"), or metadata-less mocks
+        size = examples.reduce(0, lambda count, _: count + 1)
+    return Split(examples, int(size), list(label.names))
+
+
+# ------------------------------------------------------------------ pipelines
+
+
+def pipeline(split, train, data_config, train_config, batch_size, seed=0):
+    """Batches of (preprocessed float32 images, one-hot labels)."""
+    size, num_classes = data_config["image_size"], split.num_classes
+    ds = split.examples
+    if data_config["cache"]:
+        ds = ds.cache()
+    if train:
+        ds = ds.shuffle(min(split.size, data_config["shuffle_buffer"]), seed=seed,
+                        reshuffle_each_iteration=True)
+
+    decode = _decode if split.cached_bytes else _to_rgb
+    if train:
+        augment = _image_augmenter(train_config, seed)
+
+        def prepare(image, label):
+            image = random_resized_crop(decode(image), size, data_config["crop_scale"])
+            if data_config["flip"]:
+                image = tf.image.random_flip_left_right(image)
+            return augment(image), label
+    else:
+        def prepare(image, label):
+            return centre_crop(decode(image), size, data_config["eval_crop"]), label
+
+    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=train, num_parallel_calls=AUTOTUNE)
+
+    def finish(images, labels):
+        return keras_mixer.preprocess_input(images), tf.one_hot(labels, num_classes)
+
+    ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
+    if train:
+        ds = ds.map(_batch_mixer(train_config, seed), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+def random_resized_crop(image, size, scale):
+    """Inception-style crop: a random box covering ``scale`` of the area with
+    aspect ratio in [3/4, 4/3], resized to size x size (float32, 0-255)."""
+    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        area_range=scale, aspect_ratio_range=(3 / 4, 4 / 3), min_object_covered=0.0,
+        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    crop = tf.slice(image, begin, crop_size)
+    crop.set_shape((None, None, 3))
+    return tf.image.resize(tf.cast(crop, tf.float32), (size, size), method="bilinear",
+                           antialias=True)
+
+
+def centre_crop(image, size, crop_fraction):
+    """Resize the shorter side to size / crop_fraction, then a centred size x size crop."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = (size / crop_fraction) / tf.reduce_min(shape)
+    resized_shape = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
+    image = tf.image.resize(tf.cast(image, tf.float32), resized_shape, method="bilinear",
+                            antialias=True)
+    top = (resized_shape[0] - size) // 2
+    left = (resized_shape[1] - size) // 2
+    return image[top:top + size, left:left + size]
+
+
+def _image_augmenter(train_config, seed):
+    if not train_config["randaugment_ops"]:
+        return lambda image: image
+    rand_augment = keras.layers.RandAugment(
+        value_range=(0, 255), num_ops=train_config["randaugment_ops"],
+        factor=train_config["randaugment_factor"], seed=seed)
+    return lambda image: tf.clip_by_value(rand_augment(image, training=True), 0, 255)
+
+
+def _batch_mixer(train_config, seed):
+    """MixUp and/or CutMix on a batch (one of them, at random, when both are on)."""
+    layers = []
+    if train_config["mixup_alpha"]:
+        layers.append(keras.layers.MixUp(alpha=train_config["mixup_alpha"], seed=seed))
+    if train_config["cutmix_alpha"]:
+        layers.append(keras.layers.CutMix(factor=train_config["cutmix_alpha"], seed=seed))
+
+    def apply(layer, images, labels):
+        out = layer({"images": images, "labels": labels}, training=True)
+        return out["images"], out["labels"]
+
+    def mix(images, labels):
+        if not layers:
+            return images, labels
+        if len(layers) == 1:
+            return apply(layers[0], images, labels)
+        return tf.cond(tf.random.uniform(()) < 0.5,
+                       lambda: apply(layers[0], images, labels),
+                       lambda: apply(layers[1], images, labels))
+
+    return mix

@@ -1,0 +1,175 @@
+"""``train(config, output_dir)``: one run, from config to a saved, evaluated model.
+
+The output directory holds everything a run produces:
+
+    config.json            the exact config used
+    model.keras            the final model (written last, atomically)
+    metrics.json           final evaluation on the validation split
+    history.json/.csv      per-epoch metrics; training_curves.png
+    checkpoints/           epoch_NNNN.weights.h5 (model + optimizer), for resuming
+    logs/                  TensorBoard
+
+Running the same command again resumes from the newest checkpoint.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+
+import keras
+
+import keras_mixer
+from keras_mixer.files import atomic_path, write_json
+from training import data as data_lib
+from training import multi_worker
+from training.callbacks import EpochCheckpoints, RunLog
+from training.config import ConfigError
+from training.recipe import make_loss, make_optimizer
+from training.strategy import accelerator, is_chief, make_strategy
+
+MODEL_SIZE_KEYS = ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim",
+                   "channels_mlp_dim")
+PRECISION = {"tpu": "mixed_bfloat16", "gpu": "mixed_float16", "cpu": "float32"}
+
+
+def train(config, output_dir, verbose="auto"):
+    """Trains (or resumes) a run; returns (model, history as a list of per-epoch dicts)."""
+    train_config, data_config = config["train"], config["data"]
+    keras.utils.set_random_seed(train_config["seed"])
+    strategy = make_strategy(config["distribute"]["strategy"], config["distribute"]["cpu_devices"])
+    replicas = strategy.num_replicas_in_sync
+    batch_size = train_config["batch_size"]
+    if batch_size % replicas:
+        raise ConfigError(f"train.batch_size {batch_size} is not divisible by the {replicas} "
+                          f"replicas of {type(strategy).__name__}.")
+    precision = train_config["precision"]
+    keras.mixed_precision.set_global_policy(
+        PRECISION[accelerator(strategy)] if precision == "auto" else precision)
+
+    chief = is_chief(strategy)
+    if chief:
+        write_json(config, os.path.join(output_dir, "config.json"))
+
+    dataset = data_config["dataset"]
+    train_split = data_lib.read_split(dataset, "train", data_config)
+    val_split = data_lib.read_split(dataset, "val", data_config)
+    steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(f"train.batch_size {batch_size} is larger than the {train_split.size} "
+                          f"training examples of {dataset}.")
+    train_ds = data_lib.pipeline(train_split, True, data_config, train_config, batch_size,
+                                 train_config["seed"])
+    if train_config["steps_per_epoch"]:
+        train_ds = train_ds.repeat()
+    val_ds = data_lib.pipeline(val_split, False, data_config, train_config, batch_size)
+
+    with strategy.scope():
+        model = build_model(config["model"], train_split.num_classes, data_config["image_size"])
+        model.compile(
+            optimizer=make_optimizer(config["optimizer"], steps_per_epoch * train_config["epochs"]),
+            loss=make_loss(train_config["label_smoothing"]),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                     keras.metrics.TopKCategoricalAccuracy(5, name="top5_accuracy")],
+            jit_compile=train_config["jit_compile"],
+        )
+        checkpoints = EpochCheckpoints(os.path.join(output_dir, "checkpoints"),
+                                       train_config["checkpoint_every"], scratch=not chief)
+        initial_epoch = checkpoints.restore(model)
+    run_log = RunLog(output_dir, write=chief)
+    run_log.resume(initial_epoch)
+    if initial_epoch:
+        print(f"Resuming after epoch {initial_epoch} from {checkpoints.latest()[1]}", flush=True)
+
+    callbacks = [run_log, checkpoints]  # history first: a checkpoint never outruns it
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+    scope = contextlib.nullcontext()
+    if multi_worker.needs_prepare(strategy):
+        multi_worker.prepare(model, strategy)
+        scope = strategy.scope()
+    started = time.perf_counter()
+    with scope:
+        model.fit(train_ds, epochs=train_config["epochs"], initial_epoch=initial_epoch,
+                  steps_per_epoch=steps_per_epoch, validation_data=val_ds, callbacks=callbacks,
+                  shuffle=False, verbose=verbose)
+        train_seconds = time.perf_counter() - started
+        results = model.evaluate(val_ds, return_dict=True, verbose=0)
+    metrics = {f"val_{k}": float(v) for k, v in results.items()}
+    metrics.update(epochs=train_config["epochs"], train_examples=train_split.size,
+                   val_examples=val_split.size, replicas=replicas,
+                   strategy=type(strategy).__name__, class_names=train_split.class_names,
+                   train_seconds_this_session=train_seconds)
+    if chief:
+        write_json(metrics, os.path.join(output_dir, "metrics.json"))
+        with atomic_path(os.path.join(output_dir, "model.keras")) as tmp:
+            model.save(tmp)
+    else:  # saving reads distributed variables collectively: every worker takes part
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save(os.path.join(scratch, "model.keras"))
+    print(f"val_accuracy {metrics['val_accuracy']:.4f} (top-5 {metrics['val_top5_accuracy']:.4f})"
+          f" on {val_split.size} {dataset} images; model in {output_dir}", flush=True)
+    return model, run_log.history
+
+
+def build_model(model_config, num_classes, image_size):
+    """The Mixer a config describes, for ``num_classes`` and ``image_size``."""
+    kwargs = dict(
+        input_shape=(image_size, image_size, 3), classes=num_classes,
+        weights=model_config["weights"], dropout_rate=model_config["dropout_rate"],
+        drop_path_rate=model_config["drop_path_rate"],
+        gelu_approximate=model_config["gelu_approximate"],
+    )
+    variant = model_config["variant"]
+    if variant:
+        if variant not in keras_mixer.VARIANTS:
+            raise ConfigError(f"model.variant {variant!r} is not one of "
+                              f"{', '.join(keras_mixer.VARIANTS)} (or None for custom sizes).")
+        sizes = keras_mixer.VARIANTS[variant]
+        name = f"mixer_{variant.replace('/', '').lower()}"
+    else:
+        missing = [k for k in MODEL_SIZE_KEYS if model_config[k] is None]
+        if missing:
+            raise ConfigError(f"model.variant is None, so model.{', model.'.join(missing)} "
+                              "must be set.")
+        sizes = [model_config[k] for k in MODEL_SIZE_KEYS]
+        name = "mlp_mixer"
+    return keras_mixer.MlpMixer(*sizes, name=name, **kwargs)
+
+
+def evaluate(model_path, dataset, split="validation", batch_size=64, data_dir=None):
+    """Top-1/top-5 accuracy and loss of a saved model on a dataset split.
+
+    ``split``: a TFDS split name, or for folders and digits "train" or
+    "validation" (the same held-out files as in training). Evaluation
+    preprocessing (centre crop, held-out fraction) comes from the run's
+    ``config.json`` beside the model when there is one.
+    """
+    from training.config import DEFAULTS
+
+    model = keras.saving.load_model(model_path)
+    data_config = dict(DEFAULTS["data"])
+    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    if os.path.exists(run_config):
+        with open(run_config) as f:
+            data_config.update(json.load(f)["data"])
+    data_config.update(dataset=dataset, data_dir=data_dir or data_config["data_dir"],
+                       image_size=model.input_shape[1], val_split=split, train_split=split)
+    if data_lib.parse(dataset)[0] != "tfds":
+        role = "train" if split == "train" else "val"
+    else:
+        role = "val"
+    val_split = data_lib.read_split(dataset, role, data_config)
+    ds = data_lib.pipeline(val_split, False, data_config, DEFAULTS["train"], batch_size)
+    if model.output_shape[-1] != val_split.num_classes:
+        raise ValueError(f"Model {model_path} has {model.output_shape[-1]} classes, dataset "
+                         f"{dataset} has {val_split.num_classes}.")
+    model.compile(loss="categorical_crossentropy",
+                  metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
+                           keras.metrics.TopKCategoricalAccuracy(5, name="top5")])
+    results = model.evaluate(ds, return_dict=True, verbose=1)
+    return {"top1": float(results["top1"]), "top5": float(results["top5"]),
+            "loss": float(results["loss"]), "examples": val_split.size,
+            "dataset": dataset, "split": split}
+
