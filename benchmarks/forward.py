@@ -12,13 +12,13 @@ and a PNG to benchmarks/results/.
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from harness import Worker, serve
 
 IMPLEMENTATIONS = ("keras-predict", "keras-graph", "keras-xla", "timm")
 PEER = "timm"
@@ -86,45 +86,14 @@ def make_runner(implementation, variant, threads):
     return run
 
 
-def worker(implementation, variant, threads):
-    """Answers 'batch runs' lines on stdin with a JSON list of seconds."""
-    run = make_runner(implementation, variant, threads)
-    print("ready", flush=True)
-    for line in sys.stdin:
-        batch, runs = map(int, line.split())
-        print(json.dumps([run(batch) for _ in range(runs)]), flush=True)
-
-
 # ------------------------------------------------------------ controller side
-
-
-class Worker:
-    def __init__(self, implementation, variant, threads):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", implementation, variant, str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, env=env,
-        )
-        if self.process.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"{implementation} worker for {variant} failed to start "
-                               "(is the bench extra installed? pip install -e .[bench])")
-
-    def time(self, batch, runs):
-        self.process.stdin.write(f"{batch} {runs}\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def measure(variant, threads, implementations, args):
     workers = {}
     for name in implementations:
         print(f"  starting {name} (Mixer-{variant}, {threads} threads)", flush=True)
-        workers[name] = Worker(name, variant, threads)
+        workers[name] = Worker(__file__, name, variant, threads)
     times = {name: {1: [], 32: []} for name in implementations}
     for batch, warmup, runs in ((1, 3, args.runs), (32, 1, args.runs_batch32)):
         for w in workers.values():
@@ -202,7 +171,7 @@ def plot(rows, path):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        return worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return serve(make_runner, sys.argv[2], sys.argv[3], int(sys.argv[4]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="S/16,B/16")
     parser.add_argument("--threads", default="2", help="comma-separated thread counts")

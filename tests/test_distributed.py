@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from tests.training_helpers import ROOT, run_module, write_config
 
@@ -17,6 +18,7 @@ from tests.training_helpers import ROOT, run_module, write_config
 TRAIN_AND_REPORT = """
 import json, sys
 import numpy as np
+import pytest
 from training import load_config, train
 
 config = load_config(sys.argv[1])
@@ -121,3 +123,11 @@ def test_killed_run_resumes_without_losing_epochs(tmp_path):
         checkpoints = sorted(os.listdir(folder / "checkpoints"))
         assert checkpoints == [f"epoch_{i:04d}.weights.h5" for i in range(1, 7)]
         assert (folder / "model.keras").exists() and (folder / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_digits_demo_reaches_95_percent(tmp_path):
+    """The README's first command, as shipped (about 1.5 minutes here)."""
+    result = run_module("training", "--config", "digits", "--output", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "metrics.json").read_text())["val_accuracy"] >= 0.95

@@ -1,0 +1,42 @@
+"""Side-by-side timing: each implementation in its own worker process (so
+TensorFlow and PyTorch never share one, and each gets the same thread count),
+driven over stdin/stdout, taking turns round by round."""
+
+import json
+import os
+import subprocess
+import sys
+
+
+class Worker:
+    """``python SCRIPT --worker IMPLEMENTATION VARIANT THREADS``, answering
+    ``time(batch, runs)`` with a list of seconds."""
+
+    def __init__(self, script, implementation, variant, threads):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+        self.process = subprocess.Popen(
+            [sys.executable, script, "--worker", implementation, variant, str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, env=env,
+        )
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{implementation} worker for {variant} failed to start "
+                               "(is the bench extra installed? pip install -e .[bench])")
+
+    def time(self, batch, runs):
+        self.process.stdin.write(f"{batch} {runs}\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def serve(make_runner, implementation, variant, threads):
+    """The worker side: ``make_runner(...)`` gives run(batch) -> seconds."""
+    run = make_runner(implementation, variant, threads)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        batch, runs = map(int, line.split())
+        print(json.dumps([run(batch) for _ in range(runs)]), flush=True)
