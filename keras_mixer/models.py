@@ -131,6 +131,8 @@ def MlpMixer(
             classes,
             activation=classifier_activation,
             kernel_initializer="zeros",
+            # Under mixed precision the head (and its softmax) computes in float32.
+            dtype="float32" if keras.config.dtype_policy().name.startswith("mixed") else None,
             name="head",
         )(x)
     elif pooling == "avg":

@@ -135,6 +135,16 @@ def test_pipelines_scale_crop_and_one_hot():
     assert float(tf.reduce_min(tf.reduce_max(labels, -1))) < 0.999  # mixup made soft labels
 
 
+def test_cutmix_and_mixup_together():
+    train_config = {**DEFAULTS["train"], "mixup_alpha": 0.5, "cutmix_alpha": 1.0}
+    split = data_lib.read_split("digits", "train", data_config())
+    batches = data_lib.pipeline(split, True, data_config(), train_config, 16).take(4)
+    soft = [float(tf.reduce_min(tf.reduce_max(labels, -1))) < 0.999 for _, labels in batches]
+    assert any(soft)
+    for _, labels in batches:
+        np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1, atol=1e-5)
+
+
 def test_centre_crop_takes_the_middle():
     image = np.zeros((40, 60, 3), np.uint8)
     image[:, 25:35] = 255  # a bright vertical band in the middle
@@ -277,6 +287,18 @@ def test_fine_tune_from_checkpoint_to_new_classes_and_resolution(tmp_path):
     model, _ = train(config, str(tmp_path / "run"), verbose=0)
     assert model.output_shape == (None, 10)  # the digits' classes, not the checkpoint's 3
     assert model.get_layer("MixerBlock_0").tokens_mlp_dim == 32  # 2x resolution: tiles
+
+
+def test_mixed_precision_run(tmp_path):
+    config = load_config(write_config(tmp_path / "t.yaml", train={
+        "epochs": 1, "steps_per_epoch": 2, "precision": "mixed_bfloat16"}))
+    try:
+        model, history = train(config, str(tmp_path / "run"), verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("MixerBlock_0").compute_dtype == "bfloat16"
+    assert model.get_layer("stem").kernel.dtype == "float32"  # variables stay float32
+    assert np.isfinite(history[0]["loss"])
 
 
 def test_batch_size_must_split_across_replicas(tmp_path):
