@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+import keras
+import keras_mixer
+from convert.graph import build_tf_keras, load_keras_model, mixer_spec
+
+
+def trained_like(rng, **overrides):
+    """A tiny Mixer with non-trivial weights (the head too)."""
+    kwargs = dict(patch_size=4, hidden_size=16, num_blocks=2, tokens_mlp_dim=8,
+                  channels_mlp_dim=32, input_shape=(16, 16, 3), classes=5)
+    model = keras_mixer.MlpMixer(**{**kwargs, **overrides})
+    for variable in model.weights:
+        variable.assign(rng.normal(0, 0.3, variable.shape) + (1 if "gamma" in variable.path else 0))
+    return model
+
+
+@pytest.mark.parametrize("approximate", [True, False])
+def test_tf_keras_twin_computes_the_same_outputs(rng, approximate):
+    model = trained_like(rng, gelu_approximate=approximate, classifier_activation=None)
+    pixels = rng.integers(0, 256, (1, 16, 16, 3)).astype(np.float32)
+    expected = model.predict(keras_mixer.preprocess_input(pixels), verbose=0)
+    twin = build_tf_keras(model)
+    np.testing.assert_allclose(twin(pixels).numpy(), expected, atol=1e-5)
+    unfolded = build_tf_keras(model, pixel_input=False)
+    np.testing.assert_allclose(unfolded(keras_mixer.preprocess_input(pixels)).numpy(), expected,
+                               atol=1e-5)
+
+
+def test_twin_keeps_softmax_and_static_batch(rng):
+    twin = build_tf_keras(trained_like(rng))
+    assert twin.input_shape == (1, 16, 16, 3)
+    out = twin(rng.integers(0, 256, (1, 16, 16, 3)).astype(np.float32)).numpy()
+    np.testing.assert_allclose(out.sum(), 1.0, atol=1e-5)
+
+
+def test_spec_and_errors(rng, tmp_path):
+    spec = mixer_spec(trained_like(rng))
+    assert (spec["grid"], spec["num_blocks"], spec["classes"]) == ((4, 4), 2, 5)
+    with pytest.raises(ValueError, match="not a keras_mixer Mixer"):
+        mixer_spec(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+    with pytest.raises(ValueError, match="include_top=True"):
+        build_tf_keras(trained_like(rng, include_top=False))
+    with pytest.raises(ValueError, match="does not exist"):
+        load_keras_model(str(tmp_path / "none.keras"))
+    (tmp_path / "junk.keras").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="is not a readable Keras model"):
+        load_keras_model(str(tmp_path / "junk.keras"))

@@ -1,0 +1,74 @@
+import os
+
+import numpy as np
+import pytest
+
+import keras
+import keras_mixer
+from convert import tflite
+from convert.graph import build_tf_keras
+from convert.quantize import qat_model
+from tests.test_convert_graph import trained_like
+
+
+def pixels(rng, n=1):
+    return rng.integers(0, 256, (n, 16, 16, 3)).astype(np.float32)
+
+
+def test_float32_tflite_matches_keras(rng, tmp_path):
+    model = trained_like(rng, classifier_activation=None)
+    path = str(tmp_path / "m.tflite")
+    tflite.write(tflite.convert(build_tf_keras(model), "float32"), path)
+    runner = tflite.interpreter(path)
+    x = pixels(rng)
+    expected = model.predict(keras_mixer.preprocess_input(x), verbose=0)[0]
+    np.testing.assert_allclose(tflite.run(runner, x[0]), expected, atol=1e-4)
+    census, float_ops = tflite.op_census(runner)
+    assert census["FULLY_CONNECTED"] == {"float32": 8 + 1}
+    assert "FULLY_CONNECTED" in float_ops
+
+
+def test_ptq_int8_takes_raw_uint8_pixels(rng):
+    model = trained_like(rng)
+    calibration = pixels(rng, 16)
+
+    def representative():
+        for x in calibration:
+            yield [x[None]]
+
+    runner = tflite.interpreter(tflite.convert(build_tf_keras(model), "int8", representative))
+    inp = runner.get_input_details()[0]
+    assert inp["dtype"] == np.uint8 and inp["quantization"] == (1.0, 0)  # raw pixels
+    census, float_ops = tflite.op_census(runner)
+    assert census["FULLY_CONNECTED"] == {"int8": 9}
+    assert census["CONV_2D"] == {"int8": 1}
+    for name in float_ops:  # every op reported as a float island has a float input
+        assert "float32" in census[name]
+    agree = [np.argmax(tflite.run(runner, x)) ==
+             np.argmax(model.predict(keras_mixer.preprocess_input(x[None]), verbose=0))
+             for x in pixels(rng, 20)]
+    assert np.mean(agree) >= 0.8
+
+
+def test_qat_model_trains_and_converts_without_leaking_legacy_keras(rng):
+    model = trained_like(rng)
+    qat = qat_model(model)
+    assert os.environ.get("TF_USE_LEGACY_KERAS") is None
+    assert keras.__version__.startswith("3")
+    import tf_keras
+
+    qat.compile(tf_keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    qat.fit(pixels(rng, 8), rng.integers(0, 5, 8), batch_size=1, epochs=1, verbose=0)
+    runner = tflite.interpreter(tflite.convert(qat, "int8"))
+    assert runner.get_input_details()[0]["dtype"] == np.uint8
+    census, _ = tflite.op_census(runner)
+    assert census["FULLY_CONNECTED"] == {"int8": 9}
+
+
+def test_write_is_atomic(tmp_path):
+    path = tmp_path / "m.tflite"
+    with pytest.raises(TypeError):
+        tflite.write(None, str(path))  # fails mid-write
+    assert not path.exists() and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="mode must be one of"):
+        tflite.convert(None, "int4")
