@@ -2,7 +2,7 @@
 """Quick start with nothing but Python 3: makes ./.venv, installs keras-mixer
 into it (again only when setup.cfg or pyproject.toml changed) and runs a job.
 
-    python3 run.py demo [ARGS...]   the main job end to end (see README)
+    python3 run.py demo [ARGS...]   the main job end to end: train on the digits, then int8
     python3 run.py test [ARGS...]   the test suite (ARGS go to pytest, e.g. -m slow)
 """
 
@@ -16,9 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / "keras-mixer-installed"
+# A job is a list of commands run in order; ARGS go to the first.
 JOBS = {
-    "demo": ["-m", "training", "--config", "digits", "--output", "runs/digits"],
-    "test": ["-m", "pytest"],
+    "demo": [
+        ["-m", "training", "--config", "digits", "--output", "runs/digits"],
+        ["-m", "convert", "runs/digits/model.keras", "--int8", "--data", "digits",
+         "-o", "runs/digits/model_int8.tflite"],
+    ],
+    "test": [["-m", "pytest"]],
 }
 
 
@@ -49,8 +54,11 @@ def main(argv):
     ensure_environment()
     env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    command = [str(venv_python()), *JOBS[argv[0]], *argv[1:]]
-    sys.exit(subprocess.run(command, cwd=ROOT, env=env).returncode)
+    for i, command in enumerate(JOBS[argv[0]]):
+        extra = argv[1:] if i == 0 else []
+        code = subprocess.run([str(venv_python()), *command, *extra], cwd=ROOT, env=env).returncode
+        if code:
+            sys.exit(code)
 
 
 if __name__ == "__main__":

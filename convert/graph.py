@@ -67,13 +67,14 @@ def mixer_spec(model):
     }
 
 
-def build_tf_keras(model, pixel_input=True):
+def build_tf_keras(model, pixel_input=True, batch_size=1):
     """The tf_keras twin of a keras_mixer classifier, with its weights.
 
     Args:
         model: a keras_mixer model with a head (``include_top=True``).
         pixel_input: take raw 0-255 pixels (preprocessing folded in) instead of
             ``preprocess_input`` output.
+        batch_size: 1 for conversion; None to train (QAT) on batches.
     """
     spec = mixer_spec(model)
     if spec["classes"] is None:
@@ -82,7 +83,7 @@ def build_tf_keras(model, pixel_input=True):
     tokens = spec["grid"][0] * spec["grid"][1]
     hidden, eps = spec["hidden_size"], spec["layer_norm_epsilon"]
 
-    images = tf_keras.Input(spec["image_shape"], batch_size=1, name="images")
+    images = tf_keras.Input(spec["image_shape"], batch_size=batch_size, name="images")
     x = images
     if pixel_input:
         x = L.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(x)

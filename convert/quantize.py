@@ -51,14 +51,16 @@ def output_quantize_config(tfmot):
     return OutputQuantizeConfig
 
 
-def qat_model(model, pixel_input=True):
+def qat_model(model, pixel_input=True, batch_size=1):
     """The QAT tf_keras model of a keras_mixer classifier (weights copied,
-    fake-quantisation inserted), ready to compile and fine-tune."""
+    fake-quantisation inserted), ready to compile and fine-tune. Train one
+    with ``batch_size=None``, then ``set_weights`` into a batch-1 one to convert
+    (the int8 converter needs the static batch)."""
     import tf_keras
 
     from convert.graph import CUSTOM_OBJECTS, Gelu, build_tf_keras
 
-    twin = build_tf_keras(model, pixel_input=pixel_input)
+    twin = build_tf_keras(model, pixel_input=pixel_input, batch_size=batch_size)
     unsupported = (tf_keras.layers.LayerNormalization, tf_keras.layers.GlobalAveragePooling1D,
                    tf_keras.layers.Rescaling, Gelu)
     with tfmot_imported() as tfmot:

@@ -45,18 +45,22 @@ def write(flatbuffer, path):
         f.write(flatbuffer)
 
 
-def interpreter(model, num_threads=2):
+def interpreter(model, num_threads=2, delegates=True):
     """A LiteRT interpreter (ai_edge_litert, else tflite_runtime, else tf.lite)
-    for a path or flatbuffer bytes, tensors allocated."""
+    for a path or flatbuffer bytes, tensors allocated. ``delegates=False``
+    keeps the default XNNPACK delegate off (to see the model's own ops)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert import interpreter as litert
     except ImportError:
         try:
-            from tflite_runtime.interpreter import Interpreter
+            from tflite_runtime import interpreter as litert
         except ImportError:
-            Interpreter = tf.lite.Interpreter
+            litert = tf.lite
     kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": model}
-    runner = Interpreter(num_threads=num_threads, **kwargs)
+    if not delegates:
+        kwargs["experimental_op_resolver_type"] = \
+            litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    runner = litert.Interpreter(num_threads=num_threads, **kwargs)
     runner.allocate_tensors()
     return runner
 
@@ -78,8 +82,10 @@ def run(runner, pixels):
     return y
 
 
-def op_census(runner):
-    """{op type: {input dtype: count}} and the float ops ("float islands")."""
+def op_census(model):
+    """{op type: {input dtype: count}} of a model (path or bytes), before any
+    delegate, and the op types that take float inputs ("float islands")."""
+    runner = interpreter(model, delegates=False)
     census = {}
     for op in runner._get_ops_details():
         inputs = [t for t in op["inputs"] if t >= 0]

@@ -23,7 +23,7 @@ def test_float32_tflite_matches_keras(rng, tmp_path):
     x = pixels(rng)
     expected = model.predict(keras_mixer.preprocess_input(x), verbose=0)[0]
     np.testing.assert_allclose(tflite.run(runner, x[0]), expected, atol=1e-4)
-    census, float_ops = tflite.op_census(runner)
+    census, float_ops = tflite.op_census(path)
     assert census["FULLY_CONNECTED"] == {"float32": 8 + 1}
     assert "FULLY_CONNECTED" in float_ops
 
@@ -36,10 +36,11 @@ def test_ptq_int8_takes_raw_uint8_pixels(rng):
         for x in calibration:
             yield [x[None]]
 
-    runner = tflite.interpreter(tflite.convert(build_tf_keras(model), "int8", representative))
+    flatbuffer = tflite.convert(build_tf_keras(model), "int8", representative)
+    runner = tflite.interpreter(flatbuffer)
     inp = runner.get_input_details()[0]
     assert inp["dtype"] == np.uint8 and inp["quantization"] == (1.0, 0)  # raw pixels
-    census, float_ops = tflite.op_census(runner)
+    census, float_ops = tflite.op_census(flatbuffer)
     assert census["FULLY_CONNECTED"] == {"int8": 9}
     assert census["CONV_2D"] == {"int8": 1}
     for name in float_ops:  # every op reported as a float island has a float input
@@ -59,9 +60,9 @@ def test_qat_model_trains_and_converts_without_leaking_legacy_keras(rng):
 
     qat.compile(tf_keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     qat.fit(pixels(rng, 8), rng.integers(0, 5, 8), batch_size=1, epochs=1, verbose=0)
-    runner = tflite.interpreter(tflite.convert(qat, "int8"))
-    assert runner.get_input_details()[0]["dtype"] == np.uint8
-    census, _ = tflite.op_census(runner)
+    flatbuffer = tflite.convert(qat, "int8")
+    assert tflite.interpreter(flatbuffer).get_input_details()[0]["dtype"] == np.uint8
+    census, _ = tflite.op_census(flatbuffer)
     assert census["FULLY_CONNECTED"] == {"int8": 9}
 
 

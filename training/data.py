@@ -199,8 +199,10 @@ def _tfds_split(name, split, role, data_dir):
 # ------------------------------------------------------------------ pipelines
 
 
-def pipeline(split, train, data_config, train_config, batch_size, seed=0):
-    """Batches of (preprocessed float32 images, one-hot labels)."""
+def pipeline(split, train, data_config, train_config, batch_size, seed=0, scale=True):
+    """Batches of (float32 images, one-hot labels); images scaled by
+    ``keras_mixer.preprocess_input`` unless ``scale`` is False (raw 0-255
+    pixels, for graphs with the scaling folded in)."""
     size, num_classes = data_config["image_size"], split.num_classes
     ds = split.examples
     if data_config["cache"]:
@@ -226,7 +228,8 @@ def pipeline(split, train, data_config, train_config, batch_size, seed=0):
     ds = ds.batch(batch_size, drop_remainder=train, num_parallel_calls=AUTOTUNE)
 
     def finish(images, labels):
-        return keras_mixer.preprocess_input(images), tf.one_hot(labels, num_classes)
+        images = keras_mixer.preprocess_input(images) if scale else images
+        return images, tf.one_hot(labels, num_classes)
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
     if train:

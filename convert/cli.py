@@ -1,0 +1,45 @@
+"""``convert MODEL.keras --int8 --data DATASET -o model_int8.tflite`` (also ``python -m convert``)."""
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="convert",
+        description="Convert a keras_mixer model to TFLite (QAT int8 by default with --int8), "
+                    "and verify it against the Keras model.")
+    parser.add_argument("model", help="a .keras file saved by keras_mixer / training")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--int8", action="store_const", dest="mode", const="qat",
+                      help="quantisation-aware training, then full-integer int8")
+    kind.add_argument("--ptq", action="store_const", dest="mode", const="ptq",
+                      help="post-training full-integer int8 (no training)")
+    kind.add_argument("--fp16", action="store_const", dest="mode", const="fp16")
+    kind.add_argument("--dynamic-range", action="store_const", dest="mode", const="dynamic")
+    parser.add_argument("--data", default="digits",
+                        help="digits, tfds:NAME[:SPLIT] or an image folder (training for QAT, "
+                             "calibration for PTQ, evaluation always)")
+    parser.add_argument("-o", "--output", required=True, help="the .tflite file to write")
+    parser.add_argument("--io", default="uint8", choices=("uint8", "int8", "float32"),
+                        help="input/output type of int8 models (default uint8: raw pixels)")
+    parser.add_argument("--qat-epochs", type=int, default=1)
+    parser.add_argument("--qat-steps", type=int, default=None, help="steps per QAT epoch")
+    parser.add_argument("--eval-images", type=int, default=None, help="limit the evaluation")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    from convert.graph import load_keras_model
+    from convert.pipeline import to_tflite
+    from training.data import DataError
+
+    try:
+        model = load_keras_model(args.model)
+        report = to_tflite(model, args.output, mode=args.mode or "float32", dataset=args.data,
+                           io=args.io, qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
+                           eval_images=args.eval_images, num_threads=args.threads)
+    except (DataError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
+    print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "
+          f"float ops left: {', '.join(report['float_ops']) or 'none'}")

@@ -1,0 +1,136 @@
+"""``to_tflite``: a keras_mixer model to a TFLite model plus its verification report.
+
+Modes: "qat" (quantisation-aware fine-tuning on a dataset, then full int8),
+"ptq" (full int8 calibrated on the dataset), "fp16", "dynamic", "float32".
+The report (written as JSON beside the model) holds the op census with every
+float op listed, agreement with the Keras model and top-1 accuracy on the
+evaluation split, and the file size.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from convert import tflite
+from convert.graph import build_tf_keras, mixer_spec
+
+MODES = ("qat", "ptq", "fp16", "dynamic", "float32")
+
+
+def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epochs=1,
+              qat_steps=None, calibration_images=200, eval_images=None, num_threads=2,
+              log=print):
+    """Converts ``model`` (a keras_mixer classifier) and writes ``output`` and
+    ``output`` with a .json suffix. Returns the report dict."""
+    from training import data as data_lib
+    from training.config import DEFAULTS
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
+    mixer_spec(model)  # a keras_mixer classifier, or a clear error
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise ValueError(f"Output folder {folder!r} does not exist.")
+    data_config = {**DEFAULTS["data"], "dataset": dataset, "image_size": model.input_shape[1],
+                   "eval_crop": 1.0 if dataset == "digits" else DEFAULTS["data"]["eval_crop"]}
+    val = data_lib.read_split(dataset, "val", data_config)
+    classes = model.output_shape[-1]
+    if val.num_classes != classes:
+        raise ValueError(f"Dataset {dataset} has {val.num_classes} classes; the model's head "
+                         f"has {classes}.")
+    steps = time.perf_counter()
+
+    def phase(text):
+        log(f"[{time.perf_counter() - steps:6.1f}s] {text}")
+
+    def raw_batches(split, train, batch):
+        return data_lib.pipeline(split, train, data_config, DEFAULTS["train"], batch,
+                                 scale=False)
+
+    eval_pixels, eval_labels = _collect(raw_batches(val, False, 64), eval_images)
+    phase(f"evaluation split: {len(eval_labels)} {dataset} images")
+
+    report = {"mode": mode, "dataset": dataset, "io": io if mode in ("qat", "ptq") else "float32"}
+    import keras_mixer
+
+    keras_probs = model.predict(keras_mixer.preprocess_input(eval_pixels), verbose=0)
+    accuracy = {"float": _accuracy(keras_probs, eval_labels)}
+    phase(f"Keras model: top-1 {accuracy['float']:.4f}")
+
+    if mode in ("qat", "ptq"):
+        train = data_lib.read_split(dataset, "train", data_config)
+        calibration, _ = _collect(raw_batches(train, False, 64), calibration_images)
+
+        def representative():
+            for image in calibration:
+                yield [image[None]]
+
+        phase(f"post-training quantisation ({len(calibration)} calibration images)")
+        ptq = tflite.convert(build_tf_keras(model), "int8", representative, io)
+        accuracy["ptq_int8"] = _accuracy(_run_all(tflite.interpreter(ptq, num_threads),
+                                                  eval_pixels), eval_labels)
+        phase(f"PTQ int8: top-1 {accuracy['ptq_int8']:.4f}")
+        flatbuffer = ptq
+        if mode == "qat":
+            flatbuffer = _quantisation_aware(model, raw_batches(train, True, 32), qat_epochs,
+                                             qat_steps, io, phase)
+    else:
+        flatbuffer = tflite.convert(build_tf_keras(model), mode)
+    runner = tflite.interpreter(flatbuffer, num_threads)
+    probs = _run_all(runner, eval_pixels)
+    key = {"qat": "qat_int8", "ptq": "ptq_int8"}.get(mode, mode)
+    accuracy[key] = _accuracy(probs, eval_labels)
+    phase(f"{key}: top-1 {accuracy[key]:.4f}")
+
+    ops, float_ops = tflite.op_census(flatbuffer)
+    float32_size = len(tflite.convert(build_tf_keras(model), "float32"))
+    report.update(
+        ops=ops, float_ops=float_ops, accuracy=accuracy,
+        top1_agreement=float(np.mean(probs.argmax(-1) == keras_probs.argmax(-1))),
+        mean_abs_prob_error=float(np.abs(probs - keras_probs).mean()),
+        size_bytes=len(flatbuffer), float32_size_bytes=float32_size,
+        size_vs_float32=len(flatbuffer) / float32_size, eval_images=len(eval_labels),
+    )
+    tflite.write(flatbuffer, output)
+    from keras_mixer.files import write_json
+
+    json_path = os.path.splitext(output)[0] + ".json"
+    write_json(report, json_path)
+    phase(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
+    return report
+
+
+def _quantisation_aware(model, batches, epochs, steps, io, phase):
+    import tf_keras
+
+    from convert.quantize import qat_model
+
+    trainer = qat_model(model, batch_size=None)
+    trainer.compile(tf_keras.optimizers.Adam(1e-4),
+                    tf_keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    phase(f"quantisation-aware training ({epochs} epoch(s))")
+    trainer.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=2)
+    deployable = qat_model(model, batch_size=1)
+    deployable.set_weights(trainer.get_weights())
+    phase("converting the QAT model to int8")
+    return tflite.convert(deployable, "int8", io=io)
+
+
+def _collect(batches, limit):
+    images, labels = [], []
+    for x, y in batches:
+        images.append(x.numpy())
+        labels.append(y.numpy().argmax(-1))
+        if limit and sum(len(b) for b in labels) >= limit:
+            break
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    return (images[:limit], labels[:limit]) if limit else (images, labels)
+
+
+def _run_all(runner, pixels):
+    return np.stack([tflite.run(runner, image) for image in pixels])
+
+
+def _accuracy(scores, labels):
+    return float(np.mean(np.asarray(scores).argmax(-1) == labels))
