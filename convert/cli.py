@@ -31,13 +31,16 @@ def main(argv=None):
 
     from convert.graph import load_keras_model
     from convert.pipeline import to_tflite
+    from training.config import run_data_config
     from training.data import DataError
 
     try:
         model = load_keras_model(args.model)
+        data_config = run_data_config(args.model, args.data, model.input_shape[1])
         report = to_tflite(model, args.output, mode=args.mode or "float32", dataset=args.data,
                            io=args.io, qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
-                           eval_images=args.eval_images, num_threads=args.threads)
+                           eval_images=args.eval_images, num_threads=args.threads,
+                           data_config=data_config)
     except (DataError, ValueError) as error:
         sys.exit(f"error: {error}")
     accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())

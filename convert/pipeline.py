@@ -20,9 +20,12 @@ MODES = ("qat", "ptq", "fp16", "dynamic", "float32")
 
 def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epochs=1,
               qat_steps=None, calibration_images=200, eval_images=None, num_threads=2,
-              log=print):
+              data_config=None, log=print):
     """Converts ``model`` (a keras_mixer classifier) and writes ``output`` and
-    ``output`` with a .json suffix. Returns the report dict."""
+    ``output`` with a .json suffix. Returns the report dict.
+
+    ``data_config``: the data section of the model's training config
+    (augmentation for QAT, evaluation crop); defaults otherwise."""
     from training import data as data_lib
     from training.config import DEFAULTS
 
@@ -32,8 +35,8 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise ValueError(f"Output folder {folder!r} does not exist.")
-    data_config = {**DEFAULTS["data"], "dataset": dataset, "image_size": model.input_shape[1],
-                   "eval_crop": 1.0 if dataset == "digits" else DEFAULTS["data"]["eval_crop"]}
+    data_config = {**DEFAULTS["data"], **(data_config or {}), "dataset": dataset,
+                   "image_size": model.input_shape[1]}
     val = data_lib.read_split(dataset, "val", data_config)
     classes = model.output_shape[-1]
     if val.num_classes != classes:

@@ -76,6 +76,21 @@ class ConfigError(ValueError):
     pass
 
 
+def run_data_config(model_path, dataset, image_size):
+    """The data settings a saved model was trained with (its run's
+    ``config.json``, when beside it), for ``dataset`` at ``image_size``."""
+    import json
+
+    data = copy.deepcopy(DEFAULTS["data"])
+    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    if os.path.exists(run_config):
+        with open(run_config) as f:
+            data.update(json.load(f)["data"])
+        data["crop_scale"] = tuple(data["crop_scale"])
+    data.update(dataset=dataset, image_size=image_size)
+    return data
+
+
 def load_config(source, overrides=()):
     """Config dict from a shipped name, a .py or a .yaml file, and ``key=value``
     overrides (dotted keys, Python literals: ``train.epochs=3``)."""

@@ -13,7 +13,6 @@ Running the same command again resumes from the newest checkpoint.
 """
 
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -146,16 +145,12 @@ def evaluate(model_path, dataset, split="validation", batch_size=64, data_dir=No
     preprocessing (centre crop, held-out fraction) comes from the run's
     ``config.json`` beside the model when there is one.
     """
-    from training.config import DEFAULTS
+    from training.config import DEFAULTS, run_data_config
 
     model = keras.saving.load_model(model_path)
-    data_config = dict(DEFAULTS["data"])
-    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
-    if os.path.exists(run_config):
-        with open(run_config) as f:
-            data_config.update(json.load(f)["data"])
-    data_config.update(dataset=dataset, data_dir=data_dir or data_config["data_dir"],
-                       image_size=model.input_shape[1], val_split=split, train_split=split)
+    data_config = run_data_config(model_path, dataset, model.input_shape[1])
+    data_config.update(data_dir=data_dir or data_config["data_dir"], val_split=split,
+                       train_split=split)
     if data_lib.parse(dataset)[0] != "tfds":
         role = "train" if split == "train" else "val"
     else:
