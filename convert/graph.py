@@ -47,6 +47,14 @@ def mixer_spec(model):
     except (ValueError, IndexError):
         raise ValueError(f"Model {model.name!r} is not a keras_mixer Mixer (it has no 'stem' "
                          "and 'MixerBlock_N' layers).") from None
+    known = {"InputLayer", "PatchEmbedding", "MixerBlock", "LayerNormalization",
+             "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Dropout", "Dense"}
+    for layer in model.layers:
+        if type(layer).__name__ not in known:
+            raise ValueError(
+                f"Cannot convert layer {layer.name!r} ({type(layer).__name__}): the deployment "
+                f"graph (and QAT) knows only the layers of keras_mixer models "
+                f"({', '.join(sorted(known))}).")
     head = next((layer for layer in model.layers if layer.name == "head"), None)
     activation = None
     if head is not None:

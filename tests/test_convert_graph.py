@@ -40,6 +40,10 @@ def test_spec_and_errors(rng, tmp_path):
     assert (spec["grid"], spec["num_blocks"], spec["classes"]) == ((4, 4), 2, 5)
     with pytest.raises(ValueError, match="not a keras_mixer Mixer"):
         mixer_spec(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+    mixer = trained_like(rng)
+    extra = keras.layers.Activation("relu", name="extra")(mixer.output)
+    with pytest.raises(ValueError, match=r"Cannot convert layer 'extra' \(Activation\)"):
+        mixer_spec(keras.Model(mixer.input, extra))
     with pytest.raises(ValueError, match="include_top=True"):
         build_tf_keras(trained_like(rng, include_top=False))
     with pytest.raises(ValueError, match="does not exist"):
