@@ -77,7 +77,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
         flatbuffer = ptq
         if mode == "qat":
             flatbuffer = _quantisation_aware(model, raw_batches(train, True, 32), qat_epochs,
-                                             qat_steps, io, phase)
+                                             qat_steps, io, phase, representative)
     else:
         flatbuffer = tflite.convert(build_tf_keras(model), mode)
     runner = tflite.interpreter(flatbuffer, num_threads)
@@ -104,7 +104,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     return report
 
 
-def _quantisation_aware(model, batches, epochs, steps, io, phase):
+def _quantisation_aware(model, batches, epochs, steps, io, phase, representative):
     import tf_keras
 
     from convert.quantize import qat_model
@@ -117,7 +117,8 @@ def _quantisation_aware(model, batches, epochs, steps, io, phase):
     deployable = qat_model(model, batch_size=1)
     deployable.set_weights(trainer.get_weights())
     phase("converting the QAT model to int8")
-    return tflite.convert(deployable, "int8", io=io)
+    # QAT supplies the ranges it learned; calibration supplies the rest (inside LayerNorm).
+    return tflite.convert(deployable, "int8", representative, io=io)
 
 
 def _collect(batches, limit):

@@ -28,6 +28,8 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
     assert {"ops", "float_ops", "accuracy", "top1_agreement", "size_bytes"} <= set(report)
     assert report["accuracy"]["float"] > 0.3 and key in report["accuracy"]
     assert report["ops"]["FULLY_CONNECTED"] == {"int8": 5}
+    assert report["float_ops"] == []  # LayerNorm's decomposition included
+    assert all(set(dtypes) <= {"int8", "uint8"} for dtypes in report["ops"].values())
     assert report["size_bytes"] == output.stat().st_size
     assert report["size_vs_float32"] == pytest.approx(
         report["size_bytes"] / report["float32_size_bytes"])
