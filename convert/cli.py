@@ -25,6 +25,8 @@ def main(argv=None):
                         help="input/output type of int8 models (default uint8: raw pixels)")
     parser.add_argument("--qat-epochs", type=int, default=1)
     parser.add_argument("--qat-steps", type=int, default=None, help="steps per QAT epoch")
+    parser.add_argument("--qat-batch-size", type=int, default=32,
+                        help="QAT batch (memory: B/16 at 32 peaks at ~17 GB)")
     parser.add_argument("--eval-images", type=int, default=None, help="limit the evaluation")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -39,6 +41,7 @@ def main(argv=None):
         data_config = run_data_config(args.model, args.data, model.input_shape[1])
         report = to_tflite(model, args.output, mode=args.mode or "float32", dataset=args.data,
                            io=args.io, qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
+                           qat_batch_size=args.qat_batch_size,
                            eval_images=args.eval_images, num_threads=args.threads,
                            data_config=data_config)
     except (DataError, ValueError) as error:

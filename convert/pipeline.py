@@ -19,8 +19,8 @@ MODES = ("qat", "ptq", "fp16", "dynamic", "float32")
 
 
 def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epochs=1,
-              qat_steps=None, calibration_images=200, eval_images=None, num_threads=2,
-              data_config=None, log=print):
+              qat_steps=None, qat_batch_size=32, calibration_images=200, eval_images=None,
+              num_threads=2, data_config=None, log=print):
     """Converts ``model`` (a keras_mixer classifier) and writes ``output`` and
     ``output`` with a .json suffix. Returns the report dict.
 
@@ -76,8 +76,8 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
         phase(f"PTQ int8: top-1 {accuracy['ptq_int8']:.4f}")
         flatbuffer = ptq
         if mode == "qat":
-            flatbuffer = _quantisation_aware(model, raw_batches(train, True, 32), qat_epochs,
-                                             qat_steps, io, phase, representative)
+            flatbuffer = _quantisation_aware(model, raw_batches(train, True, qat_batch_size),
+                                             qat_epochs, qat_steps, io, phase, representative)
     else:
         flatbuffer = tflite.convert(build_tf_keras(model), mode)
     runner = tflite.interpreter(flatbuffer, num_threads)

@@ -22,7 +22,7 @@ def digits_model(tmp_path_factory):
 def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, key):
     output = tmp_path / "model_int8.tflite"
     result = run_module("convert", digits_model, flag, "--data", "digits", "-o", output,
-                        "--qat-steps", "10", "--eval-images", "100")
+                        "--qat-steps", "10", "--qat-batch-size", "16", "--eval-images", "100")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "model_int8.json").read_text())
     assert {"ops", "float_ops", "accuracy", "top1_agreement", "size_bytes"} <= set(report)
