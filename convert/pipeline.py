@@ -61,6 +61,8 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     accuracy = {"float": _accuracy(keras_probs, eval_labels)}
     phase(f"Keras model: top-1 {accuracy['float']:.4f}")
 
+    twin = build_tf_keras(model)
+    float32 = tflite.convert(twin, "float32")
     if mode in ("qat", "ptq"):
         train = data_lib.read_split(dataset, "train", data_config)
         calibration, _ = _collect(raw_batches(train, False, 64), calibration_images)
@@ -70,7 +72,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
                 yield [image[None]]
 
         phase(f"post-training quantisation ({len(calibration)} calibration images)")
-        ptq = tflite.convert(build_tf_keras(model), "int8", representative, io)
+        ptq = tflite.convert(twin, "int8", representative, io)
         accuracy["ptq_int8"] = _accuracy(_run_all(tflite.interpreter(ptq, num_threads),
                                                   eval_pixels), eval_labels)
         phase(f"PTQ int8: top-1 {accuracy['ptq_int8']:.4f}")
@@ -79,7 +81,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
             flatbuffer = _quantisation_aware(model, raw_batches(train, True, qat_batch_size),
                                              qat_epochs, qat_steps, io, phase, representative)
     else:
-        flatbuffer = tflite.convert(build_tf_keras(model), mode)
+        flatbuffer = float32 if mode == "float32" else tflite.convert(twin, mode)
     runner = tflite.interpreter(flatbuffer, num_threads)
     probs = _run_all(runner, eval_pixels)
     key = {"qat": "qat_int8", "ptq": "ptq_int8"}.get(mode, mode)
@@ -87,7 +89,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     phase(f"{key}: top-1 {accuracy[key]:.4f}")
 
     ops, float_ops = tflite.op_census(flatbuffer)
-    float32_size = len(tflite.convert(build_tf_keras(model), "float32"))
+    float32_size = len(float32)
     report.update(
         ops=ops, float_ops=float_ops, accuracy=accuracy,
         top1_agreement=float(np.mean(probs.argmax(-1) == keras_probs.argmax(-1))),
@@ -122,14 +124,14 @@ def _quantisation_aware(model, batches, epochs, steps, io, phase, representative
 
 
 def _collect(batches, limit):
+    """(images, class indices) from one pass over ``batches``, at most ``limit``."""
     images, labels = [], []
     for x, y in batches:
         images.append(x.numpy())
         labels.append(y.numpy().argmax(-1))
-        if limit and sum(len(b) for b in labels) >= limit:
+        if limit and len(images) * len(images[0]) >= limit:
             break
-    images, labels = np.concatenate(images), np.concatenate(labels)
-    return (images[:limit], labels[:limit]) if limit else (images, labels)
+    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
 
 
 def _run_all(runner, pixels):

@@ -4,6 +4,14 @@ import contextlib
 import os
 
 
+def keras_home():
+    """The Keras cache folder: ``$KERAS_HOME`` read now (Keras reads it once,
+    at import), else ~/.keras; created if missing."""
+    folder = os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside ``path`` (same suffix, same folder) to write

@@ -18,6 +18,8 @@ import zipfile
 import keras
 import numpy as np
 
+from keras_mixer.files import keras_home
+
 logger = logging.getLogger("keras_mixer")
 
 RELEASE_ORIGIN = "https://storage.googleapis.com/mixer_models"
@@ -124,16 +126,13 @@ def fetch_release(release, variant):
         )
     file_name = f"Mixer-{variant.replace('/', '_')}.npz"
     base = os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN).rstrip("/")
-    cache_dir = os.environ.get("KERAS_HOME")  # read now: Keras reads it once, at import
-    if cache_dir:
-        os.makedirs(cache_dir, exist_ok=True)
     try:
         return keras.utils.get_file(
             fname=file_name,
             origin=f"{base}/{release}/{file_name}",
             file_hash=RELEASE_SHA256.get((release, variant)),
             cache_subdir=os.path.join("models", "mixer", release),
-            cache_dir=cache_dir,
+            cache_dir=keras_home(),
         )
     except Exception as error:
         raise ValueError(
@@ -398,16 +397,14 @@ def _plan(checkpoint, targets, model):
         key = unexpected[0]
         raise ValueError(
             f"Weights {source}: unexpected key {checkpoint.name(key)!r} with shape "
-            f"{params[key].shape}; the model has no such weight"
-            + (f" (and {len(unexpected) - 1} more)." if len(unexpected) > 1 else ".")
+            f"{params[key].shape}; the model has no such weight{_and_more(unexpected)}"
         )
     missing = sorted(targets.keys() - params.keys() - head_keys)
     if missing:
         key = missing[0]
         raise ValueError(
             f"Weights {source}: missing key {checkpoint.name(key)!r}; the model expects "
-            f"shape {tuple(targets[key].shape)}"
-            + (f" (and {len(missing) - 1} more missing)." if len(missing) > 1 else ".")
+            f"shape {tuple(targets[key].shape)}{_and_more(missing, ' missing')}"
         )
 
     model_tokens = targets["MixerBlock_0/token_mixing/Dense_0/kernel"].shape
@@ -427,6 +424,11 @@ def _plan(checkpoint, targets, model):
                 f"model expects {expected}."
             )
     return params
+
+
+def _and_more(keys, what=""):
+    """Sentence end after naming keys[0]: " (and 3 more missing)." or "."."""
+    return f" (and {len(keys) - 1} more{what})." if len(keys) > 1 else "."
 
 
 # ------------------------------------------------------ resolution changes

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 import keras
 import keras_mixer
+from keras_mixer.files import keras_home
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 AUTOTUNE = tf.data.AUTOTUNE
@@ -72,8 +73,7 @@ def read_split(dataset, role, data_config):
 
 def digits_folder():
     """scikit-learn's digits as 32x32 PNGs in the Keras cache, written once."""
-    root = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
-                        "datasets", "keras_mixer_digits")
+    root = os.path.join(keras_home(), "datasets", "keras_mixer_digits")
     if os.path.isdir(root):
         return root
     from sklearn.datasets import load_digits

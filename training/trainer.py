@@ -151,10 +151,7 @@ def evaluate(model_path, dataset, split="validation", batch_size=64, data_dir=No
     data_config = run_data_config(model_path, dataset, model.input_shape[1])
     data_config.update(data_dir=data_dir or data_config["data_dir"], val_split=split,
                        train_split=split)
-    if data_lib.parse(dataset)[0] != "tfds":
-        role = "train" if split == "train" else "val"
-    else:
-        role = "val"
+    role = "train" if split == "train" else "val"  # TFDS reads `split` either way
     val_split = data_lib.read_split(dataset, role, data_config)
     ds = data_lib.pipeline(val_split, False, data_config, DEFAULTS["train"], batch_size)
     if model.output_shape[-1] != val_split.num_classes:
