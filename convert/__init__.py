@@ -2,8 +2,17 @@
 
     from convert import to_tflite
     report = to_tflite(model, "model_int8.tflite", mode="qat", dataset="digits")
+
+``convert.runtime`` and ``convert.benchmark`` run models without importing
+TensorFlow, so ``to_tflite`` is imported on first use.
 """
 
-from convert.pipeline import to_tflite
-
 __all__ = ["to_tflite"]
+
+
+def __getattr__(name):
+    if name == "to_tflite":
+        from convert.pipeline import to_tflite
+
+        return to_tflite
+    raise AttributeError(f"module 'convert' has no attribute {name!r}")

@@ -1,14 +1,21 @@
-"""``convert MODEL.keras --int8 --data DATASET -o model_int8.tflite`` (also ``python -m convert``)."""
+"""``convert MODEL.keras --int8 --data DATASET -o model_int8.tflite`` (also ``python -m convert``),
+and ``convert benchmark MODEL.tflite [...]`` (``convert.benchmark``)."""
 
 import argparse
 import sys
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["benchmark"]:
+        from convert import benchmark
+
+        return benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="convert",
         description="Convert a keras_mixer model to TFLite (QAT int8 by default with --int8), "
-                    "and verify it against the Keras model.")
+                    "and verify it against the Keras model. `convert benchmark MODEL.tflite ...` "
+                    "measures LiteRT latency.")
     parser.add_argument("model", help="a .keras file saved by keras_mixer / training")
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--int8", action="store_const", dest="mode", const="qat",
@@ -28,6 +35,11 @@ def main(argv=None):
     parser.add_argument("--qat-batch-size", type=int, default=32,
                         help="QAT batch (memory: B/16 at 32 peaks at ~17 GB)")
     parser.add_argument("--eval-images", type=int, default=None, help="limit the evaluation")
+    parser.add_argument("--debug-images", type=int, default=16,
+                        help="images for the per-layer int8 error (0: skip)")
+    parser.add_argument("--keep-float", type=int, default=0, metavar="N",
+                        help="also write the PTQ model with the N worst layers in float "
+                             "(selective quantisation) and report what it buys")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -42,7 +54,8 @@ def main(argv=None):
         report = to_tflite(model, args.output, mode=args.mode or "float32", dataset=args.data,
                            io=args.io, qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
                            qat_batch_size=args.qat_batch_size,
-                           eval_images=args.eval_images, num_threads=args.threads,
+                           eval_images=args.eval_images, debug_images=args.debug_images,
+                           keep_float=args.keep_float, num_threads=args.threads,
                            data_config=data_config)
     except (DataError, ValueError) as error:
         sys.exit(f"error: {error}")

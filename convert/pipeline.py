@@ -2,36 +2,46 @@
 
 Modes: "qat" (quantisation-aware fine-tuning on a dataset, then full int8),
 "ptq" (full int8 calibrated on the dataset), "fp16", "dynamic", "float32".
-The report (written as JSON beside the model) holds the op census with every
-float op listed, agreement with the Keras model and top-1 accuracy on the
-evaluation split, and the file size.
+Every model gets TFLite metadata (name, description, normalisation, the
+dataset's class names as labels). The report (written as JSON beside the
+model) holds the op census with every float op listed, agreement with the
+Keras model and top-1 accuracy on the evaluation split, the file size and,
+for int8, the per-layer quantisation error (worst first).
 """
 
+import dataclasses
 import os
 import time
 
 import numpy as np
 
-from convert import tflite
+from convert import runtime, tflite
 from convert.graph import build_tf_keras, mixer_spec
+from convert.metadata import add_metadata
 
 MODES = ("qat", "ptq", "fp16", "dynamic", "float32")
 
 
 def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epochs=1,
               qat_steps=None, qat_batch_size=32, calibration_images=200, eval_images=None,
-              num_threads=2, data_config=None, log=print):
+              debug_images=16, keep_float=0, num_threads=2, data_config=None, log=print):
     """Converts ``model`` (a keras_mixer classifier) and writes ``output`` and
     ``output`` with a .json suffix. Returns the report dict.
 
     ``data_config``: the data section of the model's training config
-    (augmentation for QAT, evaluation crop); defaults otherwise."""
+    (augmentation for QAT, evaluation crop); defaults otherwise.
+    ``debug_images``: images for the per-layer error of int8 (0: skip it).
+    ``keep_float``: also write ``<output>_keep_float<N>.tflite``, the PTQ
+    model with the N worst layers in float, and report what that buys."""
     from training import data as data_lib
     from training.config import DEFAULTS
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
-    mixer_spec(model)  # a keras_mixer classifier, or a clear error
+    if keep_float and (mode not in ("qat", "ptq") or not debug_images):
+        raise ValueError("Keeping the worst layers in float needs an int8 mode (--int8 or "
+                         "--ptq) and debug images to rank the layers.")
+    spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise ValueError(f"Output folder {folder!r} does not exist.")
@@ -51,11 +61,25 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
         return data_lib.pipeline(split, train, data_config, DEFAULTS["train"], batch,
                                  scale=False)
 
-    eval_pixels, eval_labels = _collect(raw_batches(val, False, 64), eval_images)
+    def sample(split, limit):
+        """Up to ``limit`` images drawn across the split (files come sorted by class)."""
+        if limit:
+            buffer = min(split.size, data_config["shuffle_buffer"])
+            split = dataclasses.replace(split, examples=split.examples.shuffle(buffer, seed=0))
+        return _collect(raw_batches(split, False, 64), limit)
+
+    eval_pixels, eval_labels = sample(val, eval_images)
     phase(f"evaluation split: {len(eval_labels)} {dataset} images")
 
     report = {"mode": mode, "dataset": dataset, "io": io if mode in ("qat", "ptq") else "float32"}
     import keras_mixer
+
+    def with_metadata(flatbuffer, kind):
+        return add_metadata(
+            flatbuffer, name=model.name, labels=val.class_names,
+            description=f"MLP-Mixer (patch {spec['patch_size']}, hidden {spec['hidden_size']}, "
+                        f"{spec['num_blocks']} blocks) for {dataset}, {kind} TFLite by keras-mixer."
+                        " Input: RGB pixels 0-255.")
 
     keras_probs = model.predict(keras_mixer.preprocess_input(eval_pixels), verbose=0)
     accuracy = {"float": _accuracy(keras_probs, eval_labels)}
@@ -65,7 +89,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     float32 = tflite.convert(twin, "float32")
     if mode in ("qat", "ptq"):
         train = data_lib.read_split(dataset, "train", data_config)
-        calibration, _ = _collect(raw_batches(train, False, 64), calibration_images)
+        calibration, _ = sample(train, calibration_images)
 
         def representative():
             for image in calibration:
@@ -73,23 +97,27 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
 
         phase(f"post-training quantisation ({len(calibration)} calibration images)")
         ptq = tflite.convert(twin, "int8", representative, io)
-        accuracy["ptq_int8"] = _accuracy(_run_all(tflite.interpreter(ptq, num_threads),
+        accuracy["ptq_int8"] = _accuracy(_run_all(runtime.interpreter(ptq, num_threads),
                                                   eval_pixels), eval_labels)
         phase(f"PTQ int8: top-1 {accuracy['ptq_int8']:.4f}")
+        if debug_images:
+            report.update(_layer_errors(twin, representative, calibration[:debug_images],
+                                        keep_float, output, eval_pixels, eval_labels,
+                                        keras_probs, num_threads, with_metadata, phase))
         flatbuffer = ptq
         if mode == "qat":
             flatbuffer = _quantisation_aware(model, raw_batches(train, True, qat_batch_size),
                                              qat_epochs, qat_steps, io, phase, representative)
     else:
         flatbuffer = float32 if mode == "float32" else tflite.convert(twin, mode)
-    runner = tflite.interpreter(flatbuffer, num_threads)
-    probs = _run_all(runner, eval_pixels)
     key = {"qat": "qat_int8", "ptq": "ptq_int8"}.get(mode, mode)
+    flatbuffer = with_metadata(flatbuffer, key)
+    probs = _run_all(runtime.interpreter(flatbuffer, num_threads), eval_pixels)
     accuracy[key] = _accuracy(probs, eval_labels)
     phase(f"{key}: top-1 {accuracy[key]:.4f}")
 
-    ops, float_ops = tflite.op_census(flatbuffer)
-    float32_size = len(float32)
+    ops, float_ops = runtime.op_census(flatbuffer)
+    float32_size = len(with_metadata(float32, "float32"))
     report.update(
         ops=ops, float_ops=float_ops, accuracy=accuracy,
         top1_agreement=float(np.mean(probs.argmax(-1) == keras_probs.argmax(-1))),
@@ -104,6 +132,31 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     write_json(report, json_path)
     phase(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
     return report
+
+
+def _layer_errors(twin, representative, debug_images, keep_float, output, eval_pixels,
+                  eval_labels, keras_probs, num_threads, with_metadata, phase):
+    from convert.layer_errors import LayerErrors
+
+    phase(f"per-layer int8 error (QuantizationDebugger, {len(debug_images)} images)")
+    errors = LayerErrors(twin, representative, debug_images)
+    for row in errors.worst[:5]:
+        phase(f"  {row['rmse_per_scale']:5.2f} steps RMSE  {row['op']:<18} {row['layer']}")
+    found = {"layer_errors": errors.worst}
+    if keep_float:
+        selective = with_metadata(errors.keep_float(keep_float), f"int8 with {keep_float} "
+                                  "float layers")
+        probs = _run_all(runtime.interpreter(selective, num_threads), eval_pixels)
+        path = f"{os.path.splitext(output)[0]}_keep_float{keep_float}.tflite"
+        found["keep_float"] = {
+            "path": path, "float_layers": [row["layer"] for row in errors.worst[:keep_float]],
+            "accuracy": _accuracy(probs, eval_labels),
+            "top1_agreement": float(np.mean(probs.argmax(-1) == keras_probs.argmax(-1))),
+            "float_ops": runtime.op_census(selective)[1], "size_bytes": len(selective)}
+        tflite.write(selective, path)
+        phase(f"PTQ int8 with the {keep_float} worst layers in float: top-1 "
+              f"{found['keep_float']['accuracy']:.4f}; wrote {path}")
+    return found
 
 
 def _quantisation_aware(model, batches, epochs, steps, io, phase, representative):
@@ -135,7 +188,7 @@ def _collect(batches, limit):
 
 
 def _run_all(runner, pixels):
-    return np.stack([tflite.run(runner, image) for image in pixels])
+    return np.stack([runtime.run(runner, image) for image in pixels])
 
 
 def _accuracy(scores, labels):

@@ -1,13 +1,21 @@
 """The convert CLI as a user runs it, on a tiny model trained on the digits."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 import keras
 import keras_mixer
-from tests.training_helpers import run_module, write_config
+from convert import runtime
+from convert.metadata import read_metadata
+from tests.training_helpers import ROOT, run_module, write_config
 from training import load_config, train
+from training.data import digits_folder
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +42,66 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
     assert report["size_vs_float32"] == pytest.approx(
         report["size_bytes"] / report["float32_size_bytes"])
     assert report["top1_agreement"] >= 0.8
+    metadata = read_metadata(output.read_bytes())
+    assert metadata["labels"] == [str(d) for d in range(10)]
+    assert metadata["name"] and "digits" in metadata["description"]
+    assert (metadata["mean"], metadata["std"]) == ([0.0], [1.0])  # raw pixels, scale folded
+    errors = [row["rmse_per_scale"] for row in report["layer_errors"]]
+    assert len(errors) > 20 and errors == sorted(errors, reverse=True)
+    assert {"FULLY_CONNECTED", "CONV_2D"} <= {row["op"] for row in report["layer_errors"]}
+
+
+def test_keep_float_writes_selective_model(digits_model, tmp_path):
+    output = tmp_path / "m.tflite"
+    result = run_module("convert", digits_model, "--ptq", "--keep-float", "2", "--data", "digits",
+                        "-o", output, "--eval-images", "100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(output.with_suffix(".json").read_text())
+    selective = report["keep_float"]
+    assert selective["float_layers"] == [row["layer"] for row in report["layer_errors"][:2]]
+    assert selective["float_ops"] and report["float_ops"] == []
+    assert (tmp_path / "m_keep_float2.tflite").stat().st_size == selective["size_bytes"]
+    assert abs(selective["accuracy"] - report["accuracy"]["ptq_int8"]) < 0.2
+
+
+def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    output = tmp_path / "m.tflite"
+    result = run_module("convert", digits_model, "--ptq", "--data", "digits", "-o", output,
+                        "--eval-images", "20", "--debug-images", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    seven = os.path.join(digits_folder(), "7", sorted(os.listdir(os.path.join(digits_folder(), "7")))[0])
+    image = mp.Image.create_from_file(seven)
+    size = keras.saving.load_model(digits_model).input_shape[1]
+    pixels = keras.ops.convert_to_numpy(keras.ops.image.resize(image.numpy_view()[None], (size, size)))
+    pixels = np.clip(np.round(pixels[0]), 0, 255).astype(np.uint8)
+    expected = runtime.run(runtime.interpreter(str(output)), pixels)
+
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_path=str(output)), max_results=3)
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        found = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels))
+    categories = found.classifications[0].categories
+    assert len(categories) == 3 and categories[0].score == pytest.approx(expected.max(), abs=1e-6)
+    for category in categories:  # names from the metadata's label file
+        assert category.category_name == str(category.index)
+        assert category.score == pytest.approx(expected[category.index], abs=1e-6)
+
+
+def test_killed_conversion_leaves_no_model(digits_model, tmp_path):
+    output = tmp_path / "m.tflite"
+    command = [sys.executable, "-u", "-m", "convert", str(digits_model), "--int8", "--data",
+               "digits", "-o", str(output), "--qat-epochs", "50", "--eval-images", "20"]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"}) as proc:
+        for line in proc.stdout:
+            if "quantisation-aware training" in line:
+                break
+        proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_float_modes(digits_model, tmp_path):

@@ -11,7 +11,7 @@ from training import ConfigError, DataError, load_config, train
 from training import data as data_lib
 from training.config import DEFAULTS
 from training.recipe import WarmupDecay, make_optimizer
-from tests.training_helpers import TINY_CONFIG, run_module, write_config
+from tests.training_helpers import run_module, write_config
 
 
 # ------------------------------------------------------------------ config

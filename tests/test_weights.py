@@ -355,7 +355,7 @@ def test_resampled_resolution_for_other_sizes(rng, tmp_path):
     kernel = model.get_layer("MixerBlock_0").token_mixing.dense_0.kernel.numpy()
     assert kernel.shape == (30, 8)  # 5x6 tokens, width kept
     # A token-independent kernel stays token-independent, scaled by sqrt(S / S').
-    flat = {f"t/Dense_0/kernel": np.ones((16, 8)), "t/Dense_0/bias": np.zeros(8),
+    flat = {"t/Dense_0/kernel": np.ones((16, 8)), "t/Dense_0/bias": np.zeros(8),
             "t/Dense_1/kernel": np.ones((8, 16)), "t/Dense_1/bias": np.full(16, 2.0)}
     adapted = weights_lib.adapt_token_mixing(flat, "t", (5, 6), 8)
     np.testing.assert_allclose(adapted["t/Dense_0/kernel"], np.sqrt(16 / 30), rtol=1e-6)

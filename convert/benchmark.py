@@ -1,0 +1,242 @@
+"""``convert benchmark MODEL.tflite [MODEL2.tflite ...]``: LiteRT latency, side by side.
+
+Each model runs in its own fresh worker process per thread count (so load
+time and peak memory are its own), and the workers take turns, a round of
+runs each, so drift on a shared machine hits every model alike. Reported per
+model and thread count: load time, median/p10/p90 latency, the worker's peak
+memory above its baseline, the XNNPACK partitions and the ops left outside
+them; the accuracy from the model's conversion report when there is one.
+LiteRT's Python API has no op profiler: run LiteRT's ``benchmark_model
+--enable_op_profiling=true`` for a per-op time profile (README, "Deploying to
+phones").
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from convert import runtime
+
+ACCURACY_KEYS = {"qat": "qat_int8", "ptq": "ptq_int8"}
+
+
+def benchmark(paths, threads=(1, 2, 4), runs=30, warmup=5, rounds=5, log=print):
+    """Measures every model at every thread count; returns the results dict."""
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ValueError(f"Model file {path!r} does not exist.")
+    rows = []
+    for count in threads:
+        log(f"[benchmark] {count} thread(s): loading {len(paths)} model(s)")
+        workers = [_Worker(path, count) for path in paths]
+        try:
+            for worker in workers:
+                worker.call(warmup)
+            times = [[] for _ in workers]
+            for round_index in range(rounds):
+                for worker, found in zip(workers, times):
+                    found += worker.call(max(1, runs // rounds))
+                log(f"[benchmark] {count} thread(s): round {round_index + 1}/{rounds}")
+            for worker, found in zip(workers, times):
+                rows.append(_row(worker, found))
+        finally:
+            for worker in workers:
+                worker.close()
+    return {"threads": list(threads), "runs": runs, "warmup": warmup, "results": rows,
+            "machine": _machine()}
+
+
+def table(results):
+    """The results as a fixed-width text table."""
+    lines = [f"{'model':<32} {'thr':>3} {'median':>9} {'p10':>9} {'p90':>9} {'load':>8} "
+             f"{'memory':>8} {'parts':>5} {'top-1':>6}  ops outside XNNPACK"]
+    for row in results["results"]:
+        accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        outside = ", ".join(f"{op} x{n}" for op, n in row["ops_outside"].items()) or "none"
+        lines.append(
+            f"{row['name'][:32]:<32} {row['threads']:>3} {row['median_ms']:>7.2f}ms "
+            f"{row['p10_ms']:>7.2f}ms {row['p90_ms']:>7.2f}ms {row['load_ms']:>6.0f}ms "
+            f"{row['peak_memory_mb']:>6.1f}MB {row['partitions']:>5} {accuracy:>6}  {outside}")
+    return "\n".join(lines)
+
+
+def save(results, json_path):
+    """Writes ``json_path`` and the plot beside it (same name, .png)."""
+    from keras_mixer.files import atomic_path, write_json
+
+    write_json(results, json_path)
+    png = os.path.splitext(json_path)[0] + ".png"
+    with atomic_path(png) as tmp:
+        plot(results, tmp)
+    return png
+
+
+def plot(results, path):
+    """Median latency per model and thread count; latency against accuracy
+    when the models' conversion reports give it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    rows = results["results"]
+    names = list(dict.fromkeys(row["name"] for row in rows))
+    with_accuracy = [row for row in rows if row["accuracy"] is not None]
+    fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(12 if with_accuracy else 7, 4),
+                             squeeze=False)
+    bars = axes[0][0]
+    width = 0.8 / len(results["threads"])
+    for i, count in enumerate(results["threads"]):
+        medians = [next(r["median_ms"] for r in rows if r["name"] == n and r["threads"] == count)
+                   for n in names]
+        bars.bar(np.arange(len(names)) + i * width, medians, width, label=f"{count} thread(s)")
+    bars.set_xticks(np.arange(len(names)) + width * (len(results["threads"]) - 1) / 2)
+    bars.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+    bars.set_ylabel("median latency (ms)")
+    bars.legend()
+    if with_accuracy:
+        scatter = axes[0][1]
+        for count in results["threads"]:
+            chosen = [r for r in with_accuracy if r["threads"] == count]
+            scatter.plot([r["median_ms"] for r in chosen], [r["accuracy"] for r in chosen], "o",
+                         label=f"{count} thread(s)")
+            for r in chosen:
+                scatter.annotate(r["name"], (r["median_ms"], r["accuracy"]), fontsize=7)
+        scatter.set_xlabel("median latency (ms)")
+        scatter.set_ylabel("top-1 accuracy")
+        scatter.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="convert benchmark",
+        description="LiteRT latency of TFLite models, side by side, with XNNPACK partitions.")
+    parser.add_argument("models", nargs="+", help=".tflite files")
+    parser.add_argument("--threads", default="1,2,4", help="comma-separated thread counts")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per model and count")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--json", help="write the results here (and a .png plot beside it)")
+    args = parser.parse_args(argv)
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+        if min(threads) < 1:
+            raise ValueError
+    except ValueError:
+        sys.exit(f"error: --threads takes positive integers like 1,2,4; got {args.threads!r}")
+    try:
+        results = benchmark(args.models, threads, args.runs, args.warmup)
+    except (ValueError, RuntimeError) as error:
+        sys.exit(f"error: {error}")
+    print(table(results))
+    if args.json:
+        print(f"wrote {args.json} and {save(results, args.json)}")
+    return results
+
+
+# ------------------------------------------------------------------ workers
+
+
+class _Worker:
+    """One model in one process at one thread count, answering "run N"."""
+
+    def __init__(self, path, threads):
+        self.path, self.threads = path, threads
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "convert.benchmark", "--worker", path, str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"LiteRT could not load {path!r}: "
+                               f"{self.process.stderr.read().strip()[-500:]}")
+        self.info = json.loads(line)
+
+    def call(self, runs):
+        self.process.stdin.write(f"{runs}\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.write("peak\n")
+            self.process.stdin.flush()
+            self.info["peak_kb"] = json.loads(self.process.stdout.readline())
+            self.process.stdin.close()
+        self.process.wait()
+
+
+def _row(worker, seconds):
+    ms = np.asarray(seconds) * 1000
+    worker.close()
+    report = _conversion_report(worker.path)
+    key = ACCURACY_KEYS.get(report.get("mode"), report.get("mode"))
+    return {
+        "name": os.path.splitext(os.path.basename(worker.path))[0], "path": worker.path,
+        "threads": worker.threads, "median_ms": float(np.median(ms)),
+        "p10_ms": float(np.percentile(ms, 10)), "p90_ms": float(np.percentile(ms, 90)),
+        "runs": len(ms), "load_ms": worker.info["load_s"] * 1000,
+        "peak_memory_mb": (worker.info["peak_kb"] - worker.info["baseline_kb"]) / 1024,
+        "partitions": worker.info["partitions"], "ops_outside": worker.info["ops_outside"],
+        "input_dtype": worker.info["input_dtype"], "size_bytes": os.path.getsize(worker.path),
+        "accuracy": report.get("accuracy", {}).get(key),
+    }
+
+
+def _conversion_report(path):
+    try:
+        with open(os.path.splitext(path)[0] + ".json") as f:
+            report = json.load(f)
+        return report if isinstance(report, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _serve(path, threads):
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    runner = runtime.interpreter(path, threads)
+    load = time.perf_counter() - start
+    detail = runner.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(detail["dtype"], np.integer):
+        info = np.iinfo(detail["dtype"])
+        data = rng.integers(info.min, info.max, detail["shape"], endpoint=True)
+    else:
+        data = rng.uniform(0, 255, detail["shape"])
+    runner.set_tensor(detail["index"], data.astype(detail["dtype"]))
+    print(json.dumps({"load_s": load, "baseline_kb": baseline,
+                      "input_dtype": np.dtype(detail["dtype"]).name,
+                      **runtime.delegation(runner)}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "peak":
+            print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+            continue
+        seconds = []
+        for _ in range(int(line)):
+            start = time.perf_counter()
+            runner.invoke()
+            seconds.append(time.perf_counter() - start)
+        print(json.dumps(seconds), flush=True)
+
+
+def _machine():
+    import platform
+
+    return {"platform": platform.platform(), "processor": platform.processor(),
+            "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        _serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()

@@ -1,0 +1,94 @@
+"""Running TFLite models with LiteRT, and what the runtime makes of them.
+
+Free of TensorFlow, so benchmark workers and apps' test helpers stay light:
+``ai_edge_litert`` is used, else ``tflite_runtime``, else ``tf.lite``.
+"""
+
+from collections import Counter
+
+import numpy as np
+
+
+def _litert():
+    try:
+        from ai_edge_litert import interpreter as litert
+    except ImportError:
+        try:
+            from tflite_runtime import interpreter as litert
+        except ImportError:
+            import tensorflow as tf
+
+            litert = tf.lite
+    return litert
+
+
+def interpreter(model, num_threads=2, delegates=True):
+    """A LiteRT interpreter (ai_edge_litert, else tflite_runtime, else tf.lite)
+    for a path or flatbuffer bytes, tensors allocated. ``delegates=False``
+    keeps the default XNNPACK delegate off (to see the model's own ops)."""
+    litert = _litert()
+    kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": model}
+    if not delegates:
+        kwargs["experimental_op_resolver_type"] = \
+            litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    runner = litert.Interpreter(num_threads=num_threads, **kwargs)
+    runner.allocate_tensors()
+    return runner
+
+
+def run(runner, pixels):
+    """Scores for one image of raw pixels (H, W, 3), dequantised to float."""
+    inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
+    x = np.asarray(pixels, np.float32)[None]
+    if inp["dtype"] != np.float32:
+        scale, zero = inp["quantization"]
+        info = np.iinfo(inp["dtype"])
+        x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
+    runner.set_tensor(inp["index"], x)
+    runner.invoke()
+    y = runner.get_tensor(out["index"])[0]
+    if out["dtype"] != np.float32:
+        scale, zero = out["quantization"]
+        y = (y.astype(np.float32) - zero) * scale
+    return y
+
+
+def op_census(model):
+    """{op type: {input dtype: count}} of a model (path or bytes), before any
+    delegate, and the op types that take float inputs ("float islands")."""
+    runner = interpreter(model, delegates=False)
+    census = {}
+    for op in runner._get_ops_details():
+        inputs = [t for t in op["inputs"] if t >= 0]
+        dtype = runner._get_tensor_details(inputs[0], 0)["dtype"].__name__ if inputs else "none"
+        census.setdefault(op["op_name"], Counter())[dtype] += 1
+    float_ops = sorted(name for name, dtypes in census.items()
+                       if "float32" in dtypes and name not in ("QUANTIZE", "DEQUANTIZE"))
+    return {name: dict(counts) for name, counts in census.items()}, float_ops
+
+
+def delegation(runner):
+    """How the default delegate (XNNPACK) took over an interpreter's graph:
+    ``{"partitions": N, "ops_outside": {op type: count}}``.
+
+    Each DELEGATE node stands for one partition; walking back from its
+    outputs to its inputs finds the ops it replaced. Ops reached by no walk
+    run on LiteRT's builtin kernels."""
+    ops = runner._get_ops_details()
+    producer = {int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE"
+                for t in op["outputs"]}
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    replaced = set()
+    for delegate in delegates:
+        boundary = {int(t) for t in delegate["inputs"]}
+        pending = [int(t) for t in delegate["outputs"]]
+        while pending:
+            tensor = pending.pop()
+            node = producer.get(tensor)
+            if tensor in boundary or node is None or node in replaced:
+                continue
+            replaced.add(node)
+            pending += [int(t) for t in ops[node]["inputs"] if t >= 0]
+    outside = Counter(op["op_name"] for op in ops
+                      if op["op_name"] != "DELEGATE" and op["index"] not in replaced)
+    return {"partitions": len(delegates), "ops_outside": dict(outside)}
