@@ -30,6 +30,9 @@ def main(argv=None):
     parser.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     parser.add_argument("--io", default="uint8", choices=("uint8", "int8", "float32"),
                         help="input/output type of int8 models (default uint8: raw pixels)")
+    parser.add_argument("--graph", default="xnnpack", choices=("xnnpack", "plain"),
+                        help="int8 graph: xnnpack (every op inside XNNPACK, logits out; "
+                             "default) or plain (TFLite's LayerNorm and GELU ops, softmax)")
     parser.add_argument("--qat-epochs", type=int, default=1)
     parser.add_argument("--qat-steps", type=int, default=None, help="steps per QAT epoch")
     parser.add_argument("--qat-batch-size", type=int, default=32,
@@ -55,7 +58,8 @@ def main(argv=None):
                            io=args.io, qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
                            qat_batch_size=args.qat_batch_size,
                            eval_images=args.eval_images, debug_images=args.debug_images,
-                           keep_float=args.keep_float, num_threads=args.threads,
+                           keep_float=args.keep_float, graph=args.graph,
+                           num_threads=args.threads,
                            data_config=data_config)
     except (DataError, ValueError) as error:
         sys.exit(f"error: {error}")

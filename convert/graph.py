@@ -22,20 +22,93 @@ import tf_keras
 
 
 class Gelu(tf_keras.layers.Layer):
-    """GELU in the form the Mixer was trained with (tanh approximation or exact)."""
+    """GELU in the form the Mixer was trained with (tanh approximation or exact).
 
-    def __init__(self, approximate=True, **kwargs):
+    ``xnnpack=True`` writes it in ops XNNPACK runs in int8 (MUL, ADD, TANH,
+    LOGISTIC; TFLite's GELU op falls back to the slow builtin kernel): the tanh
+    form is x * sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3), evaluated at
+    x squashed to 8 tanh(x / 8) inside the sigmoid, so that x^3 stays in a
+    range int8 can hold. At most 0.005 from either GELU form, well inside the
+    int8 step of these activations."""
+
+    SQUASH = 8.0
+
+    def __init__(self, approximate=True, xnnpack=False, **kwargs):
         super().__init__(**kwargs)
-        self.approximate = approximate
+        self.approximate, self.xnnpack = approximate, xnnpack
 
     def call(self, x):
+        if self.xnnpack:
+            s = tf.tanh(x * (1 / self.SQUASH))
+            a, b = 1.5957691216057308 * self.SQUASH, 0.07135481627159709 * self.SQUASH ** 3
+            return x * tf.sigmoid(s * (a + b * (s * s)))
         return tf.nn.gelu(x, approximate=self.approximate)
 
     def get_config(self):
-        return {**super().get_config(), "approximate": self.approximate}
+        return {**super().get_config(), "approximate": self.approximate,
+                "xnnpack": self.xnnpack}
 
 
-CUSTOM_OBJECTS = {"Gelu": Gelu}
+class Centre(tf_keras.layers.Layer):
+    """x - mean(x) over the last axis (MEAN, SUB: int8 in XNNPACK)."""
+
+    def call(self, x):
+        return x - tf.reduce_mean(x, -1, keepdims=True)
+
+
+class MeanSquare(tf_keras.layers.Layer):
+    """mean(x * x) over the last axis (MUL, MEAN: int8 in XNNPACK); on centred
+    input, the variance."""
+
+    def call(self, x):
+        return tf.reduce_mean(x * x, -1, keepdims=True)
+
+
+class Normalise(tf_keras.layers.Layer):
+    """LayerNorm's last step: centred * inverse_std * gamma + beta."""
+
+    def build(self, input_shape):
+        channels = input_shape[0][-1]
+        self.gamma = self.add_weight("gamma", (channels,), initializer="ones")
+        self.beta = self.add_weight("beta", (channels,), initializer="zeros")
+
+    def call(self, inputs):
+        centred, inverse_std = inputs
+        return centred * inverse_std * self.gamma + self.beta
+
+
+def rsqrt_free_layer_norm(x, variance_range, epsilon, name):
+    """LayerNorm without RSQRT (XNNPACK has no int8 RSQRT): 1/sqrt(variance +
+    eps) is a piecewise-linear fit over ``variance_range`` (the variances seen
+    in calibration), i.e. Dense(relu(v - knot_k)) then a weighted sum: two
+    fully-connected ops. ``name`` goes to the layer holding gamma and beta."""
+    knots, coefficients, offset = fit_rsqrt(*variance_range, epsilon)
+    init = tf_keras.initializers.Constant
+    centred = Centre(name=f"{name}_centre")(x)
+    variance = MeanSquare(name=f"{name}_variance")(centred)
+    ramps = tf_keras.layers.Dense(
+        len(knots), activation="relu", kernel_initializer=init(np.ones((1, len(knots)))),
+        bias_initializer=init(-knots), trainable=False, name=f"{name}_rsqrt_ramps")(variance)
+    inverse_std = tf_keras.layers.Dense(
+        1, kernel_initializer=init(coefficients[:, None]), bias_initializer=init([offset]),
+        trainable=False, name=f"{name}_rsqrt")(ramps)
+    return Normalise(name=name)([centred, inverse_std])
+
+
+def fit_rsqrt(low, high, epsilon, count=16):
+    """Knots, coefficients and offset of f(v) = offset + sum_k c_k relu(v - knot_k)
+    fitting 1/sqrt(v + epsilon) on [low, high] (relative least squares)."""
+    low, high = max(low, 1e-12), max(high, low * 1.01)
+    knots = np.concatenate([[0.0], np.geomspace(low, high, count)[:-1]])
+    grid = np.geomspace(low, high, 512)
+    target = 1 / np.sqrt(grid + epsilon)
+    design = np.concatenate([np.maximum(grid[:, None] - knots, 0), np.ones((len(grid), 1))], 1)
+    solution = np.linalg.lstsq(design / target[:, None], np.ones_like(grid), rcond=None)[0]
+    return knots, solution[:-1], solution[-1]
+
+
+CUSTOM_OBJECTS = {"Gelu": Gelu, "Centre": Centre, "MeanSquare": MeanSquare,
+                  "Normalise": Normalise}
 
 
 def mixer_spec(model):
@@ -75,7 +148,7 @@ def mixer_spec(model):
     }
 
 
-def build_tf_keras(model, pixel_input=True, batch_size=1):
+def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None):
     """The tf_keras twin of a keras_mixer classifier, with its weights.
 
     Args:
@@ -83,6 +156,10 @@ def build_tf_keras(model, pixel_input=True, batch_size=1):
         pixel_input: take raw 0-255 pixels (preprocessing folded in) instead of
             ``preprocess_input`` output.
         batch_size: 1 for conversion; None to train (QAT) on batches.
+        xnnpack_variances: build the XNNPACK form instead (GELU as
+            x * sigmoid, LayerNorm without RSQRT, logits out: the softmax is
+            the app's), given {LayerNorm name: (min, max) variance} from
+            ``layer_norm_variances`` on calibration images.
     """
     spec = mixer_spec(model)
     if spec["classes"] is None:
@@ -91,6 +168,16 @@ def build_tf_keras(model, pixel_input=True, batch_size=1):
     tokens = spec["grid"][0] * spec["grid"][1]
     hidden, eps = spec["hidden_size"], spec["layer_norm_epsilon"]
 
+    xnnpack = xnnpack_variances is not None
+
+    def layer_norm(name):
+        if not xnnpack:
+            return L.LayerNormalization(epsilon=eps, name=name)
+        return lambda x: rsqrt_free_layer_norm(x, xnnpack_variances[name], eps, name)
+
+    def gelu(name):
+        return Gelu(spec["gelu_approximate"], xnnpack=xnnpack, name=name)
+
     images = tf_keras.Input(spec["image_shape"], batch_size=batch_size, name="images")
     x = images
     if pixel_input:
@@ -98,24 +185,39 @@ def build_tf_keras(model, pixel_input=True, batch_size=1):
     x = L.Conv2D(hidden, spec["patch_size"], strides=spec["patch_size"], name="stem")(x)
     x = L.Reshape((tokens, hidden), name="tokens")(x)
     for i in range(spec["num_blocks"]):
-        y = L.LayerNormalization(epsilon=eps, name=f"block{i}_norm0")(x)
+        y = layer_norm(f"block{i}_norm0")(x)
         y = L.Permute((2, 1), name=f"block{i}_to_channels")(y)
         y = L.Dense(spec["tokens_mlp_dim"], name=f"block{i}_token_dense0")(y)
-        y = Gelu(spec["gelu_approximate"], name=f"block{i}_token_gelu")(y)
+        y = gelu(f"block{i}_token_gelu")(y)
         y = L.Dense(tokens, name=f"block{i}_token_dense1")(y)
         y = L.Permute((2, 1), name=f"block{i}_to_tokens")(y)
         x = L.Add(name=f"block{i}_token_residual")([x, y])
-        y = L.LayerNormalization(epsilon=eps, name=f"block{i}_norm1")(x)
+        y = layer_norm(f"block{i}_norm1")(x)
         y = L.Dense(spec["channels_mlp_dim"], name=f"block{i}_channel_dense0")(y)
-        y = Gelu(spec["gelu_approximate"], name=f"block{i}_channel_gelu")(y)
+        y = gelu(f"block{i}_channel_gelu")(y)
         y = L.Dense(hidden, name=f"block{i}_channel_dense1")(y)
         x = L.Add(name=f"block{i}_channel_residual")([x, y])
-    x = L.LayerNormalization(epsilon=eps, name="pre_head_layer_norm")(x)
+    x = layer_norm("pre_head_layer_norm")(x)
     x = L.GlobalAveragePooling1D(name="avg_pool")(x)
-    x = L.Dense(spec["classes"], activation=spec["classifier_activation"], name="head")(x)
+    activation = None if xnnpack else spec["classifier_activation"]
+    x = L.Dense(spec["classes"], activation=activation, name="head")(x)
     twin = tf_keras.Model(images, x, name=model.name)
     copy_weights(model, twin)
     return twin
+
+
+def layer_norm_variances(twin, images):
+    """{LayerNorm name: (min, max)} of the per-token variance each LayerNorm of
+    ``twin`` sees on ``images`` (what ``rsqrt_free_layer_norm`` is fitted to)."""
+    norms = [layer for layer in twin.layers
+             if isinstance(layer, (tf_keras.layers.LayerNormalization, Centre))]
+    probe = tf_keras.Model(twin.inputs, [layer.input for layer in norms])
+    found = {layer.name.removesuffix("_centre"): [np.inf, 0.0] for layer in norms}
+    for image in images:
+        for name, x in zip(found, probe(np.asarray(image, np.float32)[None])):
+            variance = np.var(x.numpy(), axis=-1)
+            found[name] = [min(found[name][0], variance.min()), max(found[name][1], variance.max())]
+    return {name: (float(low), float(high)) for name, (low, high) in found.items()}
 
 
 def copy_weights(model, twin):

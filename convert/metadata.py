@@ -21,8 +21,12 @@ MIN_PARSER_VERSION = "1.0.0"
 LABELS_FILE = "labels.txt"
 
 
-def add_metadata(flatbuffer, name, description, labels, mean=0.0, std=1.0, version="1"):
+def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, std=1.0,
+                 version="1"):
     """``flatbuffer`` (a single-input image classifier) with metadata and labels.
+
+    ``logits``: the output is class logits (softmax left to the app), not
+    probabilities.
 
     ``mean``/``std``: the normalisation a float input expects
     (``(pixel - mean) / std``); our models take raw pixels, hence 0 and 1.
@@ -45,10 +49,13 @@ def add_metadata(flatbuffer, name, description, labels, mean=0.0, std=1.0, versi
     image.stats = _stats(0.0, 255.0)
 
     scores = meta.TensorMetadataT()
-    scores.name, scores.description = "probability", "Probability of each class."
+    if logits:
+        scores.name, scores.description = "logits", "Class logits: apply softmax for probabilities."
+    else:
+        scores.name, scores.description = "probability", "Probability of each class."
+        scores.stats = _stats(0.0, 1.0)
     scores.content = _content(meta.ContentProperties.FeatureProperties,
                               meta.FeaturePropertiesT())
-    scores.stats = _stats(0.0, 1.0)
     label_file = meta.AssociatedFileT()
     label_file.name, label_file.description = LABELS_FILE, "Class names, one per line."
     label_file.type = meta.AssociatedFileType.TENSOR_AXIS_LABELS
@@ -80,7 +87,8 @@ def add_metadata(flatbuffer, name, description, labels, mean=0.0, std=1.0, versi
 
 
 def read_metadata(flatbuffer):
-    """{"name", "description", "labels", "mean", "std"} of a model with metadata."""
+    """{"name", "description", "labels", "mean", "std", "output"} of a model with
+    metadata ("output": "probability" or "logits")."""
     model = schema.Model.GetRootAs(flatbuffer, 0)
     for i in range(model.MetadataLength()):
         if model.Metadata(i).Name() == METADATA_NAME:
@@ -94,7 +102,9 @@ def read_metadata(flatbuffer):
     with zipfile.ZipFile(io.BytesIO(flatbuffer)) as archive:
         labels = archive.read(LABELS_FILE).decode().splitlines()
     return {"name": info.name.decode(), "description": info.description.decode(),
-            "labels": labels, "mean": list(options.mean), "std": list(options.std)}
+            "labels": labels, "mean": [float(v) for v in options.mean],
+            "std": [float(v) for v in options.std],
+            "output": info.subgraphMetadata[0].outputTensorMetadata[0].name.decode()}
 
 
 def _content(kind, properties):

@@ -16,15 +16,17 @@ import time
 import numpy as np
 
 from convert import runtime, tflite
-from convert.graph import build_tf_keras, mixer_spec
+from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec
 from convert.metadata import add_metadata
 
 MODES = ("qat", "ptq", "fp16", "dynamic", "float32")
+GRAPHS = ("xnnpack", "plain")
 
 
 def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epochs=1,
               qat_steps=None, qat_batch_size=32, calibration_images=200, eval_images=None,
-              debug_images=16, keep_float=0, num_threads=2, data_config=None, log=print):
+              debug_images=16, keep_float=0, graph="xnnpack", num_threads=2, data_config=None,
+              log=print):
     """Converts ``model`` (a keras_mixer classifier) and writes ``output`` and
     ``output`` with a .json suffix. Returns the report dict.
 
@@ -32,12 +34,17 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     (augmentation for QAT, evaluation crop); defaults otherwise.
     ``debug_images``: images for the per-layer error of int8 (0: skip it).
     ``keep_float``: also write ``<output>_keep_float<N>.tflite``, the PTQ
-    model with the N worst layers in float, and report what that buys."""
+    model with the N worst layers in float, and report what that buys.
+    ``graph``: for int8, "xnnpack" (every op runs inside XNNPACK; logits out,
+    the softmax is the app's: ``convert.graph.build_tf_keras``) or "plain"
+    (LayerNorm and GELU as TFLite's own ops)."""
     from training import data as data_lib
     from training.config import DEFAULTS
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
+    if graph not in GRAPHS:
+        raise ValueError(f"graph must be one of {', '.join(GRAPHS)}; got {graph!r}.")
     if keep_float and (mode not in ("qat", "ptq") or not debug_images):
         raise ValueError("Keeping the worst layers in float needs an int8 mode (--int8 or "
                          "--ptq) and debug images to rank the layers.")
@@ -71,12 +78,18 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     eval_pixels, eval_labels = sample(val, eval_images)
     phase(f"evaluation split: {len(eval_labels)} {dataset} images")
 
-    report = {"mode": mode, "dataset": dataset, "io": io if mode in ("qat", "ptq") else "float32"}
+    integer = mode in ("qat", "ptq")
+    graph = graph if integer else "plain"
+    # The XNNPACK graph leaves the softmax to the app; scores compare as probabilities.
+    logits_out = graph == "xnnpack" or spec["classifier_activation"] != "softmax"
+    to_probs = _softmax if logits_out and spec["classifier_activation"] == "softmax" else None
+    report = {"mode": mode, "dataset": dataset, "io": io if integer else "float32",
+              "graph": graph, "output": "logits" if logits_out else "probabilities"}
     import keras_mixer
 
     def with_metadata(flatbuffer, kind):
         return add_metadata(
-            flatbuffer, name=model.name, labels=val.class_names,
+            flatbuffer, name=model.name, labels=val.class_names, logits=logits_out,
             description=f"MLP-Mixer (patch {spec['patch_size']}, hidden {spec['hidden_size']}, "
                         f"{spec['num_blocks']} blocks) for {dataset}, {kind} TFLite by keras-mixer."
                         " Input: RGB pixels 0-255.")
@@ -87,7 +100,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
 
     twin = build_tf_keras(model)
     float32 = tflite.convert(twin, "float32")
-    if mode in ("qat", "ptq"):
+    if integer:
         train = data_lib.read_split(dataset, "train", data_config)
         calibration, _ = sample(train, calibration_images)
 
@@ -95,28 +108,36 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
             for image in calibration:
                 yield [image[None]]
 
-        phase(f"post-training quantisation ({len(calibration)} calibration images)")
+        variances = None
+        if graph == "xnnpack":
+            variances = layer_norm_variances(twin, calibration[:64])
+            twin = build_tf_keras(model, xnnpack_variances=variances)
+        phase(f"post-training quantisation ({graph} graph, {len(calibration)} calibration "
+              "images)")
         ptq = tflite.convert(twin, "int8", representative, io)
-        accuracy["ptq_int8"] = _accuracy(_run_all(runtime.interpreter(ptq, num_threads),
-                                                  eval_pixels), eval_labels)
+        accuracy["ptq_int8"] = _accuracy(
+            _run_all(runtime.interpreter(ptq, num_threads), eval_pixels, to_probs), eval_labels)
         phase(f"PTQ int8: top-1 {accuracy['ptq_int8']:.4f}")
         if debug_images:
             report.update(_layer_errors(twin, representative, calibration[:debug_images],
                                         keep_float, output, eval_pixels, eval_labels,
-                                        keras_probs, num_threads, with_metadata, phase))
+                                        keras_probs, to_probs, num_threads, with_metadata, phase))
         flatbuffer = ptq
         if mode == "qat":
             flatbuffer = _quantisation_aware(model, raw_batches(train, True, qat_batch_size),
-                                             qat_epochs, qat_steps, io, phase, representative)
+                                             qat_epochs, qat_steps, io, phase, representative,
+                                             variances)
     else:
         flatbuffer = float32 if mode == "float32" else tflite.convert(twin, mode)
     key = {"qat": "qat_int8", "ptq": "ptq_int8"}.get(mode, mode)
     flatbuffer = with_metadata(flatbuffer, key)
-    probs = _run_all(runtime.interpreter(flatbuffer, num_threads), eval_pixels)
+    runner = runtime.interpreter(flatbuffer, num_threads)
+    probs = _run_all(runner, eval_pixels, to_probs)
     accuracy[key] = _accuracy(probs, eval_labels)
     phase(f"{key}: top-1 {accuracy[key]:.4f}")
 
     ops, float_ops = runtime.op_census(flatbuffer)
+    report["xnnpack"] = runtime.delegation(runner)
     float32_size = len(with_metadata(float32, "float32"))
     report.update(
         ops=ops, float_ops=float_ops, accuracy=accuracy,
@@ -135,7 +156,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
 
 
 def _layer_errors(twin, representative, debug_images, keep_float, output, eval_pixels,
-                  eval_labels, keras_probs, num_threads, with_metadata, phase):
+                  eval_labels, keras_probs, to_probs, num_threads, with_metadata, phase):
     from convert.layer_errors import LayerErrors
 
     phase(f"per-layer int8 error (QuantizationDebugger, {len(debug_images)} images)")
@@ -146,7 +167,7 @@ def _layer_errors(twin, representative, debug_images, keep_float, output, eval_p
     if keep_float:
         selective = with_metadata(errors.keep_float(keep_float), f"int8 with {keep_float} "
                                   "float layers")
-        probs = _run_all(runtime.interpreter(selective, num_threads), eval_pixels)
+        probs = _run_all(runtime.interpreter(selective, num_threads), eval_pixels, to_probs)
         path = f"{os.path.splitext(output)[0]}_keep_float{keep_float}.tflite"
         found["keep_float"] = {
             "path": path, "float_layers": [row["layer"] for row in errors.worst[:keep_float]],
@@ -159,17 +180,17 @@ def _layer_errors(twin, representative, debug_images, keep_float, output, eval_p
     return found
 
 
-def _quantisation_aware(model, batches, epochs, steps, io, phase, representative):
+def _quantisation_aware(model, batches, epochs, steps, io, phase, representative, variances):
     import tf_keras
 
     from convert.quantize import qat_model
 
-    trainer = qat_model(model, batch_size=None)
+    trainer = qat_model(model, batch_size=None, xnnpack_variances=variances)
     trainer.compile(tf_keras.optimizers.Adam(1e-4),
                     tf_keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     phase(f"quantisation-aware training ({epochs} epoch(s))")
     trainer.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=2)
-    deployable = qat_model(model, batch_size=1)
+    deployable = qat_model(model, batch_size=1, xnnpack_variances=variances)
     deployable.set_weights(trainer.get_weights())
     phase("converting the QAT model to int8")
     # QAT supplies the ranges it learned; calibration supplies the rest (inside LayerNorm).
@@ -187,8 +208,14 @@ def _collect(batches, limit):
     return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
 
 
-def _run_all(runner, pixels):
-    return np.stack([runtime.run(runner, image) for image in pixels])
+def _run_all(runner, pixels, to_probs=None):
+    scores = np.stack([runtime.run(runner, image) for image in pixels])
+    return to_probs(scores) if to_probs else scores
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def _accuracy(scores, labels):

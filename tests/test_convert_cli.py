@@ -35,9 +35,12 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
     report = json.loads((tmp_path / "model_int8.json").read_text())
     assert {"ops", "float_ops", "accuracy", "top1_agreement", "size_bytes"} <= set(report)
     assert report["accuracy"]["float"] > 0.3 and key in report["accuracy"]
-    assert report["ops"]["FULLY_CONNECTED"] == {"int8": 5}
     assert report["float_ops"] == []  # LayerNorm's decomposition included
     assert all(set(dtypes) <= {"int8", "uint8"} for dtypes in report["ops"].values())
+    # The XNNPACK graph: 1 partition; only the uint8 <-> int8 edges run outside it.
+    assert report["graph"] == "xnnpack" and report["output"] == "logits"
+    assert not {"GELU", "RSQRT", "SQUARED_DIFFERENCE", "SOFTMAX"} & set(report["ops"])
+    assert report["xnnpack"] == {"partitions": 1, "ops_outside": {"QUANTIZE": 2}}
     assert report["size_bytes"] == output.stat().st_size
     assert report["size_vs_float32"] == pytest.approx(
         report["size_bytes"] / report["float32_size_bytes"])
@@ -46,6 +49,7 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
     assert metadata["labels"] == [str(d) for d in range(10)]
     assert metadata["name"] and "digits" in metadata["description"]
     assert (metadata["mean"], metadata["std"]) == ([0.0], [1.0])  # raw pixels, scale folded
+    assert metadata["output"] == "logits"
     errors = [row["rmse_per_scale"] for row in report["layer_errors"]]
     assert len(errors) > 20 and errors == sorted(errors, reverse=True)
     assert {"FULLY_CONNECTED", "CONV_2D"} <= {row["op"] for row in report["layer_errors"]}
@@ -53,10 +57,14 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
 
 def test_keep_float_writes_selective_model(digits_model, tmp_path):
     output = tmp_path / "m.tflite"
-    result = run_module("convert", digits_model, "--ptq", "--keep-float", "2", "--data", "digits",
-                        "-o", output, "--eval-images", "100")
+    result = run_module("convert", digits_model, "--ptq", "--keep-float", "2", "--graph", "plain",
+                        "--data", "digits", "-o", output, "--eval-images", "100")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.with_suffix(".json").read_text())
+    # TFLite's own LayerNorm decomposition and GELU: XNNPACK runs them in pieces.
+    assert report["ops"]["FULLY_CONNECTED"] == {"int8": 5} and "GELU" in report["ops"]
+    assert report["xnnpack"]["partitions"] > 1 and "RSQRT" in report["xnnpack"]["ops_outside"]
+    assert report["output"] == "probabilities"
     selective = report["keep_float"]
     assert selective["float_layers"] == [row["layer"] for row in report["layer_errors"][:2]]
     assert selective["float_ops"] and report["float_ops"] == []

@@ -51,3 +51,42 @@ def test_spec_and_errors(rng, tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"junk")
     with pytest.raises(ValueError, match="is not a readable Keras model"):
         load_keras_model(str(tmp_path / "junk.keras"))
+
+
+def test_xnnpack_gelu_stays_within_5e3_of_both_forms():
+    import math
+
+    import tensorflow as tf
+
+    from convert.graph import Gelu
+
+    x = np.linspace(-30, 30, 60001).astype(np.float32)
+    ours = Gelu(xnnpack=True)(tf.constant(x)).numpy()
+    exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(float)])
+    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x.astype(float) ** 3)))
+    assert np.abs(ours - tanh).max() < 5e-3 and np.abs(ours - exact).max() < 5e-3
+
+
+def test_rsqrt_fit_is_within_2_percent_over_three_decades():
+    from convert.graph import fit_rsqrt
+
+    knots, coefficients, offset = fit_rsqrt(0.01, 10.0, 1e-6)
+    v = np.geomspace(0.01, 10.0, 1001)
+    fitted = offset + (np.maximum(v[:, None] - knots, 0) * coefficients).sum(-1)
+    assert np.abs(fitted * np.sqrt(v + 1e-6) - 1).max() < 0.02
+
+
+def test_xnnpack_twin_keeps_the_model_outputs(rng):
+    from convert.graph import layer_norm_variances
+
+    model = trained_like(rng)  # softmax head
+    pixels = rng.integers(0, 256, (32, 16, 16, 3)).astype(np.float32)
+    expected = model.predict(keras_mixer.preprocess_input(pixels), verbose=0)
+    variances = layer_norm_variances(build_tf_keras(model), pixels)
+    assert set(variances) == {"block0_norm0", "block0_norm1", "block1_norm0", "block1_norm1",
+                              "pre_head_layer_norm"}
+    twin = build_tf_keras(model, xnnpack_variances=variances)
+    logits = np.concatenate([twin(p[None]).numpy() for p in pixels])  # no softmax in the graph
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, atol=0.005)
+    assert np.mean(probs.argmax(-1) == expected.argmax(-1)) >= 0.95
