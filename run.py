@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / "keras-mixer-installed"
+MEDIAPIPE = "mediapipe==1.2.3"
 # A job is a list of commands run in order; ARGS go to the first.
 JOBS = {
     "demo": [
@@ -34,6 +35,7 @@ def venv_python():
 def ensure_environment():
     digest = hashlib.sha256(
         b"".join((ROOT / name).read_bytes() for name in ("setup.cfg", "pyproject.toml"))
+        + MEDIAPIPE.encode()
     ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
@@ -45,6 +47,11 @@ def ensure_environment():
     pip = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
     subprocess.run(pip + ["-e", f"{ROOT}[dev]"], check=True)
+    # The tests load our models with MediaPipe Tasks, as an Android app does. MediaPipe
+    # pins absl-py>=2.3 and TFMOT absl-py<2, so pip cannot resolve both in one go (it
+    # would fall back to an old TFMOT); both work with either, so MediaPipe comes apart.
+    subprocess.run(pip + ["--no-deps", MEDIAPIPE], check=True)
+    subprocess.run(pip + ["opencv-contrib-python", "sounddevice"], check=True)
     STAMP.write_text(digest)
 
 

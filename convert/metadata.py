@@ -1,24 +1,33 @@
 """TFLite model metadata: what MediaPipe Tasks, the Task Library and our app read.
 
 A model with metadata carries a ``TFLITE_METADATA`` buffer (a ModelMetadata
-flatbuffer: name, description, the input's image properties and
-normalisation, the output's label file) and, appended after the flatbuffer, a
-zip archive holding the associated files (``labels.txt``). The flatbuffer
-classes are the ones generated from the official schemas that ship with
-MediaPipe; MediaPipe's own writer needs a compiled extension its wheels lack.
+flatbuffer, schema ``metadata_schema.fbs`` of tflite-support/MediaPipe:
+name, description, the input's image properties and normalisation, the
+output's label file) and, appended after the model, a zip archive holding the
+associated files (``labels.txt``).
+
+The ModelMetadata tables are written and read here field by field (slot
+numbers from the schema): the packages that ship generated code for that
+schema (tflite-support, MediaPipe) pin versions of protobuf or absl-py that
+TensorFlow or TFMOT cannot live with. The model itself is handled with the
+schema classes LiteRT ships.
 """
 
 import io
 import zipfile
 
 import flatbuffers
-from mediapipe.tasks.metadata import metadata_schema_py_generated as meta
-from mediapipe.tasks.metadata import schema_py_generated as schema
+from ai_edge_litert import schema_py_generated as schema
+from flatbuffers import encode, number_types, table
 
 METADATA_NAME = b"TFLITE_METADATA"
 # Every field written here exists since metadata schema 1.0.0.
 MIN_PARSER_VERSION = "1.0.0"
 LABELS_FILE = "labels.txt"
+# Enum and union values of metadata_schema.fbs.
+TENSOR_AXIS_LABELS, RGB = 2, 1
+FEATURE_PROPERTIES, IMAGE_PROPERTIES = 1, 2  # union ContentProperties
+NORMALIZATION_OPTIONS = 1  # union ProcessUnitOptions
 
 
 def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, std=1.0,
@@ -26,9 +35,7 @@ def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, 
     """``flatbuffer`` (a single-input image classifier) with metadata and labels.
 
     ``logits``: the output is class logits (softmax left to the app), not
-    probabilities.
-
-    ``mean``/``std``: the normalisation a float input expects
+    probabilities. ``mean``/``std``: the normalisation a float input expects
     (``(pixel - mean) / std``); our models take raw pixels, hence 0 and 1.
     """
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
@@ -37,41 +44,8 @@ def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, 
     if len(labels) != classes:
         raise ValueError(f"{len(labels)} labels for a model with {classes} outputs.")
 
-    image = meta.TensorMetadataT()
-    image.name, image.description = "image", "RGB image, raw pixel values 0-255."
-    image.content = _content(meta.ContentProperties.ImageProperties, meta.ImagePropertiesT())
-    image.content.contentProperties.colorSpace = meta.ColorSpaceType.RGB
-    normalisation = meta.ProcessUnitT()
-    normalisation.optionsType = meta.ProcessUnitOptions.NormalizationOptions
-    normalisation.options = meta.NormalizationOptionsT()
-    normalisation.options.mean, normalisation.options.std = [mean], [std]
-    image.processUnits = [normalisation]
-    image.stats = _stats(0.0, 255.0)
-
-    scores = meta.TensorMetadataT()
-    if logits:
-        scores.name, scores.description = "logits", "Class logits: apply softmax for probabilities."
-    else:
-        scores.name, scores.description = "probability", "Probability of each class."
-        scores.stats = _stats(0.0, 1.0)
-    scores.content = _content(meta.ContentProperties.FeatureProperties,
-                              meta.FeaturePropertiesT())
-    label_file = meta.AssociatedFileT()
-    label_file.name, label_file.description = LABELS_FILE, "Class names, one per line."
-    label_file.type = meta.AssociatedFileType.TENSOR_AXIS_LABELS
-    scores.associatedFiles = [label_file]
-
-    subgraph = meta.SubGraphMetadataT()
-    subgraph.inputTensorMetadata, subgraph.outputTensorMetadata = [image], [scores]
-    info = meta.ModelMetadataT()
-    info.name, info.description, info.version = name, description, version
-    info.author, info.minParserVersion = "keras-mixer", MIN_PARSER_VERSION
-    info.subgraphMetadata = [subgraph]
-    builder = flatbuffers.Builder(0)
-    builder.Finish(info.Pack(builder), b"M001")
-
     buffer = schema.BufferT()
-    buffer.data = list(builder.Output())
+    buffer.data = list(_model_metadata(name, description, logits, mean, std, version))
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
@@ -88,7 +62,7 @@ def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, 
 
 def read_metadata(flatbuffer):
     """{"name", "description", "labels", "mean", "std", "output"} of a model with
-    metadata ("output": "probability" or "logits")."""
+    metadata ("output": the output tensor's name, "probability" or "logits")."""
     model = schema.Model.GetRootAs(flatbuffer, 0)
     for i in range(model.MetadataLength()):
         if model.Metadata(i).Name() == METADATA_NAME:
@@ -96,24 +70,125 @@ def read_metadata(flatbuffer):
             break
     else:
         raise ValueError("The model has no TFLite metadata.")
-    info = meta.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0)
-    image = info.subgraphMetadata[0].inputTensorMetadata[0]
-    options = image.processUnits[0].options
+    info = _Table.root(data)
+    subgraph = info.tables(3)[0]
+    options = subgraph.tables(2)[0].tables(4)[0].table(1)  # input -> process unit -> options
     with zipfile.ZipFile(io.BytesIO(flatbuffer)) as archive:
         labels = archive.read(LABELS_FILE).decode().splitlines()
-    return {"name": info.name.decode(), "description": info.description.decode(),
-            "labels": labels, "mean": [float(v) for v in options.mean],
-            "std": [float(v) for v in options.std],
-            "output": info.subgraphMetadata[0].outputTensorMetadata[0].name.decode()}
+    return {"name": info.string(0), "description": info.string(1), "labels": labels,
+            "mean": options.floats(0), "std": options.floats(1),
+            "output": subgraph.tables(3)[0].string(0)}
 
 
-def _content(kind, properties):
-    content = meta.ContentT()
-    content.contentPropertiesType, content.contentProperties = kind, properties
-    return content
+# ------------------------------------------------------------------ writing
 
 
-def _stats(low, high):
-    stats = meta.StatsT()
-    stats.min, stats.max = [low], [high]
-    return stats
+def _model_metadata(name, description, logits, mean, std, version):
+    """The ModelMetadata flatbuffer (file identifier M001)."""
+    b = flatbuffers.Builder(1024)
+    image_properties = _table(b, [("byte", RGB)])                        # ImageProperties
+    image_content = _table(b, [("byte", IMAGE_PROPERTIES), ("ref", image_properties)])
+    normalisation = _table(b, [("ref", _floats(b, [mean])), ("ref", _floats(b, [std]))])
+    process_unit = _table(b, [("byte", NORMALIZATION_OPTIONS), ("ref", normalisation)])
+    image = _table(b, [                                                  # TensorMetadata
+        ("ref", b.CreateString("image")),
+        ("ref", b.CreateString("RGB image, raw pixel values 0-255.")),
+        None, ("ref", image_content), ("ref", _refs(b, [process_unit])),
+        ("ref", _stats(b, 0.0, 255.0))])
+
+    label_file = _table(b, [                                             # AssociatedFile
+        ("ref", b.CreateString(LABELS_FILE)),
+        ("ref", b.CreateString("Class names, one per line.")), ("byte", TENSOR_AXIS_LABELS)])
+    feature_content = _table(b, [("byte", FEATURE_PROPERTIES), ("ref", _table(b, []))])
+    if logits:
+        text, stats = ("logits", "Class logits: apply softmax for probabilities."), None
+    else:
+        text, stats = ("probability", "Probability of each class."), _stats(b, 0.0, 1.0)
+    scores = _table(b, [
+        ("ref", b.CreateString(text[0])), ("ref", b.CreateString(text[1])), None,
+        ("ref", feature_content), None, stats and ("ref", stats),
+        ("ref", _refs(b, [label_file]))])
+
+    subgraph = _table(b, [None, None, ("ref", _refs(b, [image])),        # SubGraphMetadata
+                          ("ref", _refs(b, [scores]))])
+    root = _table(b, [                                                   # ModelMetadata
+        ("ref", b.CreateString(name)), ("ref", b.CreateString(description)),
+        ("ref", b.CreateString(version)), ("ref", _refs(b, [subgraph])),
+        ("ref", b.CreateString("keras-mixer")), None, None,
+        ("ref", b.CreateString(MIN_PARSER_VERSION))])
+    b.Finish(root, b"M001")
+    return b.Output()
+
+
+def _table(b, fields):
+    """A table from (kind, value) per slot in order (None: field absent);
+    every referenced object must already be built."""
+    b.StartObject(len(fields))
+    for slot, field in enumerate(fields):
+        if field is None:
+            continue
+        kind, value = field
+        if kind == "ref":
+            b.PrependUOffsetTRelativeSlot(slot, value, 0)
+        else:
+            b.PrependUint8Slot(slot, value, 0)
+    return b.EndObject()
+
+
+def _refs(b, offsets):
+    b.StartVector(4, len(offsets), 4)
+    for offset in reversed(offsets):
+        b.PrependUOffsetTRelative(offset)
+    return b.EndVector()
+
+
+def _floats(b, values):
+    b.StartVector(4, len(values), 4)
+    for value in reversed(values):
+        b.PrependFloat32(float(value))
+    return b.EndVector()
+
+
+def _stats(b, low, high):
+    return _table(b, [("ref", _floats(b, [high])), ("ref", _floats(b, [low]))])  # max, min
+
+
+# ------------------------------------------------------------------ reading
+
+
+class _Table:
+    """Field access by slot number on a flatbuffer table."""
+
+    def __init__(self, buf, pos):
+        self._t = table.Table(buf, pos)
+
+    @classmethod
+    def root(cls, buf):
+        return cls(buf, encode.Get(number_types.UOffsetTFlags.packer_type, buf, 0))
+
+    def _offset(self, slot):
+        return self._t.Offset(4 + 2 * slot)
+
+    def string(self, slot):
+        o = self._offset(slot)
+        return self._t.String(o + self._t.Pos).decode() if o else None
+
+    def table(self, slot):
+        o = self._offset(slot)
+        return _Table(self._t.Bytes, self._t.Indirect(o + self._t.Pos)) if o else None
+
+    def tables(self, slot):
+        o = self._offset(slot)
+        if not o:
+            return []
+        start = self._t.Vector(o)
+        return [_Table(self._t.Bytes, self._t.Indirect(start + 4 * i))
+                for i in range(self._t.VectorLen(o))]
+
+    def floats(self, slot):
+        o = self._offset(slot)
+        if not o:
+            return []
+        start = self._t.Vector(o)
+        return [self._t.Get(number_types.Float32Flags, start + 4 * i)
+                for i in range(self._t.VectorLen(o))]

@@ -108,7 +108,6 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
             for image in calibration:
                 yield [image[None]]
 
-        variances = None
         if graph == "xnnpack":
             variances = layer_norm_variances(twin, calibration[:64])
             twin = build_tf_keras(model, xnnpack_variances=variances)
@@ -126,7 +125,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
         if mode == "qat":
             flatbuffer = _quantisation_aware(model, raw_batches(train, True, qat_batch_size),
                                              qat_epochs, qat_steps, io, phase, representative,
-                                             variances)
+                                             calibration, graph == "xnnpack")
     else:
         flatbuffer = float32 if mode == "float32" else tflite.convert(twin, mode)
     key = {"qat": "qat_int8", "ptq": "ptq_int8"}.get(mode, mode)
@@ -180,21 +179,43 @@ def _layer_errors(twin, representative, debug_images, keep_float, output, eval_p
     return found
 
 
-def _quantisation_aware(model, batches, epochs, steps, io, phase, representative, variances):
+def _quantisation_aware(model, batches, epochs, steps, io, phase, representative, calibration,
+                        xnnpack):
+    """QAT on the plain graph (TFMOT's fake-quantisation), then the int8 model:
+    the plain QAT graph with its learned ranges, or the XNNPACK graph holding
+    the QAT-trained weights with every range calibrated (TFMOT cannot place
+    its quantisers inside the XNNPACK LayerNorm's tiny tensors)."""
     import tf_keras
 
     from convert.quantize import qat_model
 
-    trainer = qat_model(model, batch_size=None, xnnpack_variances=variances)
+    trainer = qat_model(model, batch_size=None)
     trainer.compile(tf_keras.optimizers.Adam(1e-4),
                     tf_keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     phase(f"quantisation-aware training ({epochs} epoch(s))")
     trainer.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=2)
-    deployable = qat_model(model, batch_size=1, xnnpack_variances=variances)
-    deployable.set_weights(trainer.get_weights())
+    trained = {w.name: w.numpy() for w in trainer.weights}
+    if xnnpack:
+        plain = _with_weights(build_tf_keras(model), trained)
+        variances = layer_norm_variances(plain, calibration[:64])
+        deployable = _with_weights(build_tf_keras(model, xnnpack_variances=variances), trained)
+    else:
+        deployable = qat_model(model, batch_size=1)
+        deployable.set_weights(trainer.get_weights())
     phase("converting the QAT model to int8")
-    # QAT supplies the ranges it learned; calibration supplies the rest (inside LayerNorm).
+    # QAT supplies the ranges it learned; calibration supplies the rest.
     return tflite.convert(deployable, "int8", representative, io=io)
+
+
+def _with_weights(twin, weights):
+    """``twin`` with the values of the same-named variables in ``weights``
+    (all of its trainable ones; the fixed 1/sqrt fits stay as built)."""
+    missing = [v.name for v in twin.trainable_weights if v.name not in weights]
+    if missing:
+        raise RuntimeError(f"QAT weights lack {', '.join(missing)}.")
+    for variable in twin.trainable_weights:
+        variable.assign(weights[variable.name])
+    return twin
 
 
 def _collect(batches, limit):

@@ -73,7 +73,7 @@ def test_keep_float_writes_selective_model(digits_model, tmp_path):
 
 
 def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
-    import mediapipe as mp
+    mp = pytest.importorskip("mediapipe", reason="run.py installs it for the tests")
     from mediapipe.tasks.python import BaseOptions, vision
 
     output = tmp_path / "m.tflite"

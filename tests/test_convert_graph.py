@@ -67,13 +67,19 @@ def test_xnnpack_gelu_stays_within_5e3_of_both_forms():
     assert np.abs(ours - tanh).max() < 5e-3 and np.abs(ours - exact).max() < 5e-3
 
 
-def test_rsqrt_fit_is_within_2_percent_over_three_decades():
-    from convert.graph import fit_rsqrt
+@pytest.mark.parametrize("low, high", [(0.01, 10.0), (3.0, 22.0)])
+def test_rsqrt_free_layer_norm_matches_layer_norm(rng, low, high):
+    import tf_keras
 
-    knots, coefficients, offset = fit_rsqrt(0.01, 10.0, 1e-6)
-    v = np.geomspace(0.01, 10.0, 1001)
-    fitted = offset + (np.maximum(v[:, None] - knots, 0) * coefficients).sum(-1)
-    assert np.abs(fitted * np.sqrt(v + 1e-6) - 1).max() < 0.02
+    from convert.graph import rsqrt_free_layer_norm
+
+    inputs = tf_keras.Input((7, 64))
+    model = tf_keras.Model(inputs, rsqrt_free_layer_norm(inputs, (low, high), 1e-6, "norm"))
+    std = np.sqrt(np.geomspace(low, high, 7))[:, None]  # one variance per token
+    x = rng.normal(3.0, 1.0, (5, 7, 64)) * std
+    x = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True) * std + 3.0
+    expected = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(model(x).numpy(), expected, atol=4e-3 * np.abs(expected).max())
 
 
 def test_xnnpack_twin_keeps_the_model_outputs(rng):

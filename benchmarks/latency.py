@@ -1,0 +1,160 @@
+"""Mixer latency on LiteRT's CPU path (XNNPACK), in one run, at one thread count.
+
+Per variant (random weights, 224 px, 1000 classes, batch 1): float32 TFLite,
+the plain int8 graph (TFLite's LayerNorm and GELU ops), our XNNPACK int8 graph,
+that graph's matrix skeleton (the stem convolution, Dense, transposes and
+residual adds, plus the final mean: the floor for int8 on this hardware), all
+with int8 I/O; and the Keras model (XLA, batch 1 and 32). The machine's sgemm
+rate (numpy, same threads) is the practical peak.
+
+    .venv/bin/python benchmarks/latency.py [--variants B/16,S/16,S/32] [--threads 2]
+
+Writes benchmarks/results/latency.json and latency.png.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from forward import gflop_per_image
+from harness import Worker
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+KINDS = ("float32", "int8_plain", "int8_xnnpack", "int8_skeleton")
+
+
+def build_models(variant, folder, calibration_images=8):
+    """The four .tflite files of ``variant`` in ``folder``."""
+    import tf_keras
+
+    import keras_mixer
+    from convert import tflite
+    from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec
+
+    model = getattr(keras_mixer, f"Mixer{variant.replace('/', '')}")()
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (calibration_images, 224, 224, 3)).astype(np.float32)
+
+    def representative():
+        for image in images:
+            yield [image[None]]
+
+    plain = build_tf_keras(model)
+    xnnpack = build_tf_keras(model, xnnpack_variances=layer_norm_variances(plain, images))
+    graphs = {"float32": (plain, "float32"), "int8_plain": (plain, "int8"),
+              "int8_xnnpack": (xnnpack, "int8"),
+              "int8_skeleton": (matrix_skeleton(mixer_spec(model), tf_keras), "int8")}
+    paths = {}
+    for kind, (graph, mode) in graphs.items():
+        print(f"[latency] {variant}: converting {kind}", flush=True)
+        paths[kind] = os.path.join(folder, f"{variant.replace('/', '')}_{kind}.tflite")
+        tflite.write(tflite.convert(graph, mode, representative, io="int8"), paths[kind])
+    return paths
+
+
+def matrix_skeleton(spec, tf_keras):
+    """The Mixer with only its matrix work: LayerNorm, GELU and softmax removed."""
+    L = tf_keras.layers
+    tokens = spec["grid"][0] * spec["grid"][1]
+    images = tf_keras.Input(spec["image_shape"], batch_size=1)
+    x = L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"])(images)
+    x = L.Reshape((tokens, spec["hidden_size"]))(x)
+    for _ in range(spec["num_blocks"]):
+        y = L.Permute((2, 1))(x)
+        y = L.Dense(tokens)(L.Dense(spec["tokens_mlp_dim"])(y))
+        x = L.Add()([x, L.Permute((2, 1))(y)])
+        y = L.Dense(spec["hidden_size"])(L.Dense(spec["channels_mlp_dim"])(x))
+        x = L.Add()([x, y])
+    x = L.GlobalAveragePooling1D()(x)
+    return tf_keras.Model(images, L.Dense(spec["classes"])(x))
+
+
+def keras_latency(variant, threads, runs):
+    worker = Worker(os.path.join(HERE, "forward.py"), "keras-xla", variant, threads)
+    try:
+        worker.time(1, 3)
+        batch1 = float(np.median(worker.time(1, runs)))
+        worker.time(32, 1)
+        batch32 = float(np.median(worker.time(32, 3))) / 32
+    finally:
+        worker.close()
+    return batch1, batch32
+
+
+def sgemm_gflops(threads):
+    """numpy float32 matmul GFLOP/s (best of a Mixer-shaped and a square
+    product), in a process limited to ``threads`` BLAS threads."""
+    code = (
+        "import time, numpy as np\n"
+        "best = 0\n"
+        "for m, k, n in ((196, 768, 3072), (2048, 2048, 2048)):\n"
+        "    a = np.random.rand(m, k).astype(np.float32); b = np.random.rand(k, n).astype(np.float32)\n"
+        "    a @ b\n"
+        "    for _ in range(10):\n"
+        "        t = time.perf_counter(); a @ b; best = max(best, 2*m*k*n / (time.perf_counter() - t) / 1e9)\n"
+        "print(best)\n")
+    env = {**os.environ, **{name: str(threads) for name in (
+        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    return float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=True).stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="B/16,S/16,S/32")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--output", default=os.path.join(RESULTS, "latency.json"))
+    args = parser.parse_args()
+    from convert import benchmark
+
+    folder = os.path.join(RESULTS, "latency_models")
+    os.makedirs(folder, exist_ok=True)
+    peak = sgemm_gflops(args.threads)
+    print(f"[latency] sgemm: {peak:.1f} GFLOP/s at {args.threads} thread(s)", flush=True)
+    summary, rows = [], []
+    for variant in args.variants.split(","):
+        paths = build_models(variant, folder)
+        found = benchmark.benchmark(list(paths.values()), threads=(args.threads,),
+                                    runs=args.runs, rounds=5)
+        rows += found["results"]
+        ms = {kind: row["median_ms"] for kind, row in zip(paths, found["results"])}
+        delegation = {kind: {"partitions": row["partitions"], "ops_outside": row["ops_outside"]}
+                      for kind, row in zip(paths, found["results"])}
+        print(f"[latency] {variant}: Keras (XLA)", flush=True)
+        keras_b1, keras_b32 = keras_latency(variant, args.threads, args.runs)
+        gflop = gflop_per_image(variant)
+        summary.append({
+            "variant": variant, "threads": args.threads, "gflop_per_image": gflop,
+            **{f"{kind}_ms": value for kind, value in ms.items()},
+            "keras_xla_batch1_ms": keras_b1 * 1000, "keras_xla_batch32_ms_per_image": keras_b32 * 1000,
+            "keras_batch1_gflops": gflop / keras_b1, "keras_batch32_gflops": gflop / keras_b32,
+            "sgemm_gflops": peak, "keras_batch1_of_sgemm": gflop / keras_b1 / peak,
+            "keras_batch32_of_sgemm": gflop / keras_b32 / peak,
+            "xnnpack_vs_skeleton": ms["int8_xnnpack"] / ms["int8_skeleton"],
+            "xnnpack_vs_float32": ms["int8_xnnpack"] / ms["float32"],
+            "plain_vs_float32": ms["int8_plain"] / ms["float32"],
+            "delegation": delegation,
+        })
+    results = {"summary": summary, "results": rows, "threads": [args.threads],
+               "runs": args.runs}
+    print(benchmark.table(results))
+    print()
+    print(f"{'variant':<6} {'fp32':>8} {'int8 plain':>10} {'int8 xnn':>9} {'skeleton':>9} "
+          f"{'xnn/skel':>8} {'xnn/fp32':>8} {'Keras b1':>9} {'b32/img':>8} {'Keras/sgemm':>11}")
+    for s in summary:
+        print(f"{s['variant']:<6} {s['float32_ms']:>6.1f}ms {s['int8_plain_ms']:>8.1f}ms "
+              f"{s['int8_xnnpack_ms']:>7.1f}ms {s['int8_skeleton_ms']:>7.1f}ms "
+              f"{s['xnnpack_vs_skeleton']:>7.2f}x {s['xnnpack_vs_float32']:>7.2f}x "
+              f"{s['keras_xla_batch1_ms']:>7.1f}ms {s['keras_xla_batch32_ms_per_image']:>6.1f}ms "
+              f"{s['keras_batch1_of_sgemm']:>5.0%}/{s['keras_batch32_of_sgemm']:>4.0%}")
+    png = benchmark.save(results, args.output)
+    print(f"wrote {args.output} and {png}")
+
+
+if __name__ == "__main__":
+    main()
