@@ -200,8 +200,23 @@ def _conversion_report(path):
         return {}
 
 
+def _memory_kb(field):
+    """This process's VmRSS (now) or VmHWM (peak) in KiB. Linux resets VmHWM
+    at exec, where ru_maxrss keeps the forking parent's peak; elsewhere
+    ru_maxrss (in KiB on Linux, bytes on macOS) is the fallback."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
 def _serve(path, threads):
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _memory_kb("VmRSS")
     start = time.perf_counter()
     runner = runtime.interpreter(path, threads)
     load = time.perf_counter() - start
@@ -218,7 +233,7 @@ def _serve(path, threads):
                       **runtime.delegation(runner)}), flush=True)
     for line in sys.stdin:
         if line.strip() == "peak":
-            print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+            print(_memory_kb("VmHWM"), flush=True)
             continue
         seconds = []
         for _ in range(int(line)):

@@ -38,19 +38,32 @@ def interpreter(model, num_threads=2, delegates=True):
 
 def run(runner, pixels):
     """Scores for one image of raw pixels (H, W, 3), dequantised to float."""
-    inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
-    x = np.asarray(pixels, np.float32)[None]
-    if inp["dtype"] != np.float32:
-        scale, zero = inp["quantization"]
-        info = np.iinfo(inp["dtype"])
-        x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
-    runner.set_tensor(inp["index"], x)
+    inp = runner.get_input_details()[0]
+    runner.set_tensor(inp["index"], quantize(pixels, inp)[None])
     runner.invoke()
-    y = runner.get_tensor(out["index"])[0]
-    if out["dtype"] != np.float32:
-        scale, zero = out["quantization"]
-        y = (y.astype(np.float32) - zero) * scale
-    return y
+    return dequantize(runner.get_tensor(runner.get_output_details()[0]["index"])[0],
+                      runner.get_output_details()[0])
+
+
+def quantize(pixels, detail):
+    """Raw pixels as the tensor ``detail`` (from get_input_details) takes them:
+    floor(x / scale + zero point + 0.5), clamped, for uint8/int8 (as the
+    Android core does); float32 as they are."""
+    x = np.asarray(pixels, np.float32)
+    if detail["dtype"] == np.float32:
+        return x
+    scale, zero = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    q = np.floor(x.astype(np.float64) / scale + zero + 0.5)
+    return np.clip(q, info.min, info.max).astype(detail["dtype"])
+
+
+def dequantize(values, detail):
+    """A uint8/int8 tensor's values as float32: (q - zero point) * scale."""
+    if detail["dtype"] == np.float32:
+        return values
+    scale, zero = detail["quantization"]
+    return (values.astype(np.float32) - zero) * np.float32(scale)
 
 
 def op_census(model):

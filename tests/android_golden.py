@@ -1,0 +1,56 @@
+"""Golden cases for android_demo/core's GoldenTest (run by its run-tests.sh):
+a tiny Mixer trained briefly on the digits, converted by ``convert`` three
+ways (uint8 and int8 I/O XNNPACK graphs with logits out, float32 I/O plain
+graph with probabilities out), each run on two real images (a digit, and two
+digits side by side: a wide image that gets centre-cropped).
+
+    python -m tests.android_golden OUT_DIR
+"""
+
+import os
+import sys
+import tempfile
+
+from convert import golden
+from convert.graph import load_keras_model
+from convert.pipeline import to_tflite
+from tests.training_helpers import write_config
+from training import load_config, train
+from training.data import digits_folder
+
+CASES = (("uint8", "xnnpack"), ("int8", "xnnpack"), ("float32", "plain"))
+
+
+def images(folder):
+    from PIL import Image
+
+    digits = digits_folder()
+    seven = os.path.join(digits, "7", sorted(os.listdir(os.path.join(digits, "7")))[0])
+    three = os.path.join(digits, "3", sorted(os.listdir(os.path.join(digits, "3")))[0])
+    wide = Image.new("RGB", (64, 32))
+    wide.paste(Image.open(three).convert("RGB"), (0, 0))
+    wide.paste(Image.open(seven).convert("RGB").rotate(10), (32, 0))
+    wide_path = os.path.join(folder, "wide.png")
+    wide.save(wide_path)
+    return {"seven": seven, "wide": wide_path}
+
+
+def main(out):
+    work = tempfile.mkdtemp()
+    config = load_config(write_config(os.path.join(work, "tiny.yaml"),
+                                      train={"epochs": 3, "steps_per_epoch": 20}))
+    train(config, os.path.join(work, "run"), verbose=0)
+    model = load_keras_model(os.path.join(work, "run", "model.keras"))
+    pictures = images(work)
+    for io, graph in CASES:
+        path = os.path.join(work, f"{io}_{graph}.tflite")
+        to_tflite(model, path, mode="ptq", io=io, graph=graph, eval_images=32, debug_images=0,
+                  data_config=config["data"], log=lambda *_: None)
+        for name, image in pictures.items():
+            found = golden.write_case(path, image, os.path.join(out, f"{io}_{graph}_{name}"))
+            print(io, graph, name, found["top_labels"], found["top_scores"])
+    assert len(os.listdir(out)) == len(CASES) * len(pictures)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,64 @@
+"""``convert benchmark`` as a user runs it, on tiny converted Mixers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from convert import tflite
+from convert.graph import build_tf_keras, layer_norm_variances
+from tests.test_convert_graph import trained_like
+from tests.training_helpers import run_module
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    rng = np.random.default_rng(0)
+    model = trained_like(rng)
+    pixels = rng.integers(0, 256, (8, 16, 16, 3)).astype(np.float32)
+
+    def representative():
+        for image in pixels:
+            yield [image[None]]
+
+    plain = build_tf_keras(model)
+    xnnpack = build_tf_keras(model, xnnpack_variances=layer_norm_variances(plain, pixels))
+    paths = {"float32": folder / "float32.tflite", "plain": folder / "plain.tflite",
+             "xnnpack": folder / "xnnpack.tflite"}
+    tflite.write(tflite.convert(plain, "float32"), paths["float32"])
+    tflite.write(tflite.convert(plain, "int8", representative, io="int8"), paths["plain"])
+    tflite.write(tflite.convert(xnnpack, "int8", representative, io="int8"), paths["xnnpack"])
+    # As convert writes it beside a model: the accuracy the plot uses.
+    (folder / "xnnpack.json").write_text(json.dumps({"mode": "ptq",
+                                                     "accuracy": {"ptq_int8": 0.75}}))
+    return paths
+
+
+def test_side_by_side_table_json_and_plot(models, tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_module("convert", "benchmark", *models.values(), "--threads", "1,2",
+                        "--runs", "6", "--warmup", "1", "--json", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ops outside XNNPACK" in result.stdout and "xnnpack" in result.stdout
+    report = json.loads(out.read_text())
+    rows = {(r["name"], r["threads"]): r for r in report["results"]}
+    assert set(rows) == {(name, t) for name in models for t in (1, 2)}
+    for row in rows.values():
+        assert row["p10_ms"] <= row["median_ms"] <= row["p90_ms"] and row["runs"] == 5
+        assert row["load_ms"] > 0 and row["peak_memory_mb"] > 0
+    assert rows[("xnnpack", 2)]["partitions"] == 1 and rows[("xnnpack", 2)]["ops_outside"] == {}
+    assert rows[("plain", 2)]["partitions"] > 1 and "GELU" in rows[("plain", 2)]["ops_outside"]
+    assert rows[("xnnpack", 1)]["accuracy"] == 0.75 and rows[("float32", 1)]["accuracy"] is None
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_input_is_named(models, tmp_path):
+    missing = run_module("convert", "benchmark", tmp_path / "none.tflite")
+    assert missing.returncode != 0 and "does not exist" in missing.stderr
+    threads = run_module("convert", "benchmark", models["float32"], "--threads", "two")
+    assert threads.returncode != 0 and "--threads takes positive integers" in threads.stderr
+    (tmp_path / "junk.tflite").write_bytes(b"junk")
+    junk = run_module("convert", "benchmark", tmp_path / "junk.tflite")
+    assert junk.returncode != 0 and "could not load" in junk.stderr
+    assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr
