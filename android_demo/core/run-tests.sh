@@ -17,7 +17,7 @@ mkdir -p "$BUILD/main" "$BUILD/test"
 javac --release 11 -d "$BUILD/main" $(find src/main/java -name '*.java')
 javac --release 11 -cp "$BUILD/main:$JUNIT" -d "$BUILD/test" $(find src/test/java -name '*.java')
 
-PYTHON=${PYTHON:-../../.venv/bin/python}
+PYTHON=${PYTHON:-$(cd ../.. && pwd)/.venv/bin/python}
 GOLDEN=${GOLDEN_DIR:-$BUILD/golden}
 if [ -z "${GOLDEN_DIR:-}" ]; then
     echo "run-tests.sh: writing golden cases with $PYTHON" >&2
