@@ -126,12 +126,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--json", help="write the results here (and a .png plot beside it)")
     args = parser.parse_args(argv)
-    try:
-        threads = [int(t) for t in args.threads.split(",")]
-        if min(threads) < 1:
-            raise ValueError
-    except ValueError:
-        sys.exit(f"error: --threads takes positive integers like 1,2,4; got {args.threads!r}")
+    threads = parse_threads(args.threads)
     try:
         results = benchmark(args.models, threads, args.runs, args.warmup)
     except (ValueError, RuntimeError) as error:
@@ -140,6 +135,17 @@ def main(argv=None):
     if args.json:
         print(f"wrote {args.json} and {save(results, args.json)}")
     return results
+
+
+def parse_threads(text):
+    """[1, 2, 4] from "1,2,4"; exits with a clear error otherwise."""
+    try:
+        counts = [int(t) for t in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        sys.exit(f"error: thread counts are positive integers like 1,2,4; got {text!r}")
+    return counts
 
 
 # ------------------------------------------------------------------ workers

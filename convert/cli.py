@@ -2,14 +2,15 @@
 and ``convert benchmark MODEL.tflite [...]`` (``convert.benchmark``)."""
 
 import argparse
+import os
 import sys
+
+from convert import benchmark
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["benchmark"]:
-        from convert import benchmark
-
         return benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="convert",
@@ -44,7 +45,12 @@ def main(argv=None):
                         help="also write the PTQ model with the N worst layers in float "
                              "(selective quantisation) and report what it buys")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--benchmark", metavar="THREADS",
+                        help="then benchmark the model beside its float32 twin "
+                             "(X_float32.tflite) at these thread counts, e.g. 1,2,4: "
+                             "X_benchmark.json and .png")
     args = parser.parse_args(argv)
+    threads = benchmark.parse_threads(args.benchmark) if args.benchmark else None
 
     from convert.graph import load_keras_model
     from convert.pipeline import to_tflite
@@ -61,8 +67,22 @@ def main(argv=None):
                            keep_float=args.keep_float, graph=args.graph,
                            num_threads=args.threads,
                            data_config=data_config)
-    except (DataError, ValueError) as error:
+        accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
+        print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "
+              f"float ops left: {', '.join(report['float_ops']) or 'none'}; XNNPACK "
+              f"partitions {report['xnnpack']['partitions']}")
+        if threads:
+            stem = os.path.splitext(args.output)[0]
+            if report["mode"] != "float32":
+                to_tflite(model, f"{stem}_float32.tflite", mode="float32", dataset=args.data,
+                          eval_images=args.eval_images, num_threads=args.threads,
+                          data_config=data_config)
+            results = benchmark.benchmark(
+                [f"{stem}_float32.tflite", args.output] if report["mode"] != "float32"
+                else [args.output], threads)
+            print(benchmark.table(results))
+            print(f"wrote {stem}_benchmark.json and "
+                  f"{benchmark.save(results, f'{stem}_benchmark.json')}")
+    except (DataError, ValueError, RuntimeError) as error:
         sys.exit(f"error: {error}")
-    accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
-    print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "
-          f"float ops left: {', '.join(report['float_ops']) or 'none'}")
+

@@ -57,7 +57,7 @@ def test_bad_input_is_named(models, tmp_path):
     missing = run_module("convert", "benchmark", tmp_path / "none.tflite")
     assert missing.returncode != 0 and "does not exist" in missing.stderr
     threads = run_module("convert", "benchmark", models["float32"], "--threads", "two")
-    assert threads.returncode != 0 and "--threads takes positive integers" in threads.stderr
+    assert threads.returncode != 0 and "thread counts are positive integers" in threads.stderr
     (tmp_path / "junk.tflite").write_bytes(b"junk")
     junk = run_module("convert", "benchmark", tmp_path / "junk.tflite")
     assert junk.returncode != 0 and "could not load" in junk.stderr

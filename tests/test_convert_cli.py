@@ -58,7 +58,8 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
 def test_keep_float_writes_selective_model(digits_model, tmp_path):
     output = tmp_path / "m.tflite"
     result = run_module("convert", digits_model, "--ptq", "--keep-float", "2", "--graph", "plain",
-                        "--data", "digits", "-o", output, "--eval-images", "100")
+                        "--data", "digits", "-o", output, "--eval-images", "100",
+                        "--benchmark", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.with_suffix(".json").read_text())
     # TFLite's own LayerNorm decomposition and GELU: XNNPACK runs them in pieces.
@@ -70,6 +71,13 @@ def test_keep_float_writes_selective_model(digits_model, tmp_path):
     assert selective["float_ops"] and report["float_ops"] == []
     assert (tmp_path / "m_keep_float2.tflite").stat().st_size == selective["size_bytes"]
     assert abs(selective["accuracy"] - report["accuracy"]["ptq_int8"]) < 0.2
+    # --benchmark: the model beside its float32 twin, with their accuracies.
+    bench = json.loads((tmp_path / "m_benchmark.json").read_text())
+    assert [row["name"] for row in bench["results"]] == ["m_float32", "m"]
+    assert bench["results"][1]["accuracy"] == report["accuracy"]["ptq_int8"]
+    float32 = json.loads((tmp_path / "m_float32.json").read_text())
+    assert bench["results"][0]["accuracy"] == float32["accuracy"]["float32"]
+    assert (tmp_path / "m_benchmark.png").exists() and "ops outside XNNPACK" in result.stdout
 
 
 def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
