@@ -23,8 +23,6 @@ import numpy as np
 
 from convert import runtime
 
-ACCURACY_KEYS = {"qat": "qat_int8", "ptq": "ptq_int8"}
-
 
 def benchmark(paths, threads=(1, 2, 4), runs=30, warmup=5, rounds=5, log=print):
     """Measures every model at every thread count; returns the results dict."""
@@ -43,8 +41,9 @@ def benchmark(paths, threads=(1, 2, 4), runs=30, warmup=5, rounds=5, log=print):
                 for worker, found in zip(workers, times):
                     found += worker.call(max(1, runs // rounds))
                 log(f"[benchmark] {count} thread(s): round {round_index + 1}/{rounds}")
-            for worker, found in zip(workers, times):
-                rows.append(_row(worker, found))
+            for worker in workers:
+                worker.close()  # reads its peak memory
+            rows += [_row(worker, found) for worker, found in zip(workers, times)]
         finally:
             for worker in workers:
                 worker.close()
@@ -172,6 +171,7 @@ class _Worker:
         return json.loads(self.process.stdout.readline())
 
     def close(self):
+        """Ends the worker (idempotent), keeping its peak memory in ``info``."""
         if self.process.poll() is None:
             self.process.stdin.write("peak\n")
             self.process.stdin.flush()
@@ -182,9 +182,8 @@ class _Worker:
 
 def _row(worker, seconds):
     ms = np.asarray(seconds) * 1000
-    worker.close()
     report = _conversion_report(worker.path)
-    key = ACCURACY_KEYS.get(report.get("mode"), report.get("mode"))
+    key = runtime.ACCURACY_KEYS.get(report.get("mode"))
     return {
         "name": os.path.splitext(os.path.basename(worker.path))[0], "path": worker.path,
         "threads": worker.threads, "median_ms": float(np.median(ms)),

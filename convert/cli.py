@@ -73,13 +73,13 @@ def main(argv=None):
               f"partitions {report['xnnpack']['partitions']}")
         if threads:
             stem = os.path.splitext(args.output)[0]
+            paths = [args.output]
             if report["mode"] != "float32":
-                to_tflite(model, f"{stem}_float32.tflite", mode="float32", dataset=args.data,
+                paths.insert(0, f"{stem}_float32.tflite")
+                to_tflite(model, paths[0], mode="float32", dataset=args.data,
                           eval_images=args.eval_images, num_threads=args.threads,
                           data_config=data_config)
-            results = benchmark.benchmark(
-                [f"{stem}_float32.tflite", args.output] if report["mode"] != "float32"
-                else [args.output], threads)
+            results = benchmark.benchmark(paths, threads)
             print(benchmark.table(results))
             print(f"wrote {stem}_benchmark.json and "
                   f"{benchmark.save(results, f'{stem}_benchmark.json')}")

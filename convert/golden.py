@@ -73,8 +73,7 @@ def write_case(model_path, image_path, folder, top_k=3):
     scores = runtime.dequantize(raw, out).astype(np.float64)
     logits = metadata["output"] == "logits"
     if logits:
-        scores = np.exp(scores - scores.max())
-        scores /= scores.sum()
+        scores = runtime.softmax(scores)
     best = np.argsort(-scores, kind="stable")[:top_k]
 
     os.makedirs(folder, exist_ok=True)

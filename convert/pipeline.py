@@ -82,7 +82,8 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
     graph = graph if integer else "plain"
     # The XNNPACK graph leaves the softmax to the app; scores compare as probabilities.
     logits_out = graph == "xnnpack" or spec["classifier_activation"] != "softmax"
-    to_probs = _softmax if logits_out and spec["classifier_activation"] == "softmax" else None
+    to_probs = (runtime.softmax if logits_out and spec["classifier_activation"] == "softmax"
+                else None)
     report = {"mode": mode, "dataset": dataset, "io": io if integer else "float32",
               "graph": graph, "output": "logits" if logits_out else "probabilities"}
     import keras_mixer
@@ -128,7 +129,7 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
                                              calibration, graph == "xnnpack")
     else:
         flatbuffer = float32 if mode == "float32" else tflite.convert(twin, mode)
-    key = {"qat": "qat_int8", "ptq": "ptq_int8"}.get(mode, mode)
+    key = runtime.ACCURACY_KEYS[mode]
     flatbuffer = with_metadata(flatbuffer, key)
     runner = runtime.interpreter(flatbuffer, num_threads)
     probs = _run_all(runner, eval_pixels, to_probs)
@@ -137,10 +138,10 @@ def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epoch
 
     ops, float_ops = runtime.op_census(flatbuffer)
     report["xnnpack"] = runtime.delegation(runner)
-    float32_size = len(with_metadata(float32, "float32"))
+    float32_size = len(flatbuffer if mode == "float32" else with_metadata(float32, "float32"))
     report.update(
         ops=ops, float_ops=float_ops, accuracy=accuracy,
-        top1_agreement=float(np.mean(probs.argmax(-1) == keras_probs.argmax(-1))),
+        top1_agreement=_agreement(probs, keras_probs),
         mean_abs_prob_error=float(np.abs(probs - keras_probs).mean()),
         size_bytes=len(flatbuffer), float32_size_bytes=float32_size,
         size_vs_float32=len(flatbuffer) / float32_size, eval_images=len(eval_labels),
@@ -171,7 +172,7 @@ def _layer_errors(twin, representative, debug_images, keep_float, output, eval_p
         found["keep_float"] = {
             "path": path, "float_layers": [row["layer"] for row in errors.worst[:keep_float]],
             "accuracy": _accuracy(probs, eval_labels),
-            "top1_agreement": float(np.mean(probs.argmax(-1) == keras_probs.argmax(-1))),
+            "top1_agreement": _agreement(probs, keras_probs),
             "float_ops": runtime.op_census(selective)[1], "size_bytes": len(selective)}
         tflite.write(selective, path)
         phase(f"PTQ int8 with the {keep_float} worst layers in float: top-1 "
@@ -234,9 +235,8 @@ def _run_all(runner, pixels, to_probs=None):
     return to_probs(scores) if to_probs else scores
 
 
-def _softmax(logits):
-    e = np.exp(logits - logits.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+def _agreement(scores, keras_scores):
+    return float(np.mean(scores.argmax(-1) == keras_scores.argmax(-1)))
 
 
 def _accuracy(scores, labels):

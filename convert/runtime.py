@@ -36,13 +36,17 @@ def interpreter(model, num_threads=2, delegates=True):
     return runner
 
 
+# The report key of the accuracy each conversion mode measures for its model.
+ACCURACY_KEYS = {"qat": "qat_int8", "ptq": "ptq_int8", "fp16": "fp16", "dynamic": "dynamic",
+                 "float32": "float32"}
+
+
 def run(runner, pixels):
     """Scores for one image of raw pixels (H, W, 3), dequantised to float."""
-    inp = runner.get_input_details()[0]
+    inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
     runner.set_tensor(inp["index"], quantize(pixels, inp)[None])
     runner.invoke()
-    return dequantize(runner.get_tensor(runner.get_output_details()[0]["index"])[0],
-                      runner.get_output_details()[0])
+    return dequantize(runner.get_tensor(out["index"])[0], out)
 
 
 def quantize(pixels, detail):
@@ -56,6 +60,13 @@ def quantize(pixels, detail):
     info = np.iinfo(detail["dtype"])
     q = np.floor(x.astype(np.float64) / scale + zero + 0.5)
     return np.clip(q, info.min, info.max).astype(detail["dtype"])
+
+
+def softmax(logits):
+    """Probabilities from logits over the last axis (the XNNPACK graph leaves
+    the softmax to the app)."""
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def dequantize(values, detail):
