@@ -3,9 +3,10 @@
 Per variant (random weights, 224 px, 1000 classes, batch 1): float32 TFLite,
 the plain int8 graph (TFLite's LayerNorm and GELU ops), our XNNPACK int8 graph,
 that graph's matrix skeleton (the stem convolution, Dense, transposes and
-residual adds, plus the final mean: the floor for int8 on this hardware), all
-with int8 I/O; and the Keras model (XLA, batch 1 and 32). The machine's sgemm
-rate (numpy, same threads) is the practical peak.
+residual adds, plus the final mean: the floor for int8 on this hardware) and
+the skeleton with only the XNNPACK graph's GELUs or only its LayerNorms put
+back (what each costs), all with int8 I/O; and the Keras model (XLA, batch 1
+and 32). The machine's sgemm rate (numpy, same threads) is the practical peak.
 
     .venv/bin/python benchmarks/latency.py [--variants B/16,S/16,S/32] [--threads 2]
 
@@ -24,13 +25,12 @@ from harness import Worker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-KINDS = ("float32", "int8_plain", "int8_xnnpack", "int8_skeleton")
+KINDS = ("float32", "int8_plain", "int8_xnnpack", "int8_skeleton", "int8_skeleton_gelu",
+         "int8_skeleton_norm")
 
 
 def build_models(variant, folder, calibration_images=8):
-    """The four .tflite files of ``variant`` in ``folder``."""
-    import tf_keras
-
+    """The .tflite files of ``variant`` in ``folder``, by kind (``KINDS``)."""
     import keras_mixer
     from convert import tflite
     from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec
@@ -44,10 +44,13 @@ def build_models(variant, folder, calibration_images=8):
             yield [image[None]]
 
     plain = build_tf_keras(model)
-    xnnpack = build_tf_keras(model, xnnpack_variances=layer_norm_variances(plain, images))
+    variances = layer_norm_variances(plain, images)
+    spec = mixer_spec(model)
     graphs = {"float32": (plain, "float32"), "int8_plain": (plain, "int8"),
-              "int8_xnnpack": (xnnpack, "int8"),
-              "int8_skeleton": (matrix_skeleton(mixer_spec(model), tf_keras), "int8")}
+              "int8_xnnpack": (build_tf_keras(model, xnnpack_variances=variances), "int8"),
+              "int8_skeleton": (matrix_skeleton(spec), "int8"),
+              "int8_skeleton_gelu": (matrix_skeleton(spec, gelu=True), "int8"),
+              "int8_skeleton_norm": (matrix_skeleton(spec, variances), "int8")}
     paths = {}
     for kind, (graph, mode) in graphs.items():
         print(f"[latency] {variant}: converting {kind}", flush=True)
@@ -56,20 +59,37 @@ def build_models(variant, folder, calibration_images=8):
     return paths
 
 
-def matrix_skeleton(spec, tf_keras):
-    """The Mixer with only its matrix work: LayerNorm, GELU and softmax removed."""
+def matrix_skeleton(spec, variances=None, gelu=False):
+    """The XNNPACK graph's matrix work alone: LayerNorm and GELU removed.
+    ``variances`` (from ``layer_norm_variances``) puts its LayerNorms back,
+    ``gelu=True`` its GELUs."""
+    import tf_keras
+
+    from convert.graph import Gelu, rsqrt_free_layer_norm
+
     L = tf_keras.layers
     tokens = spec["grid"][0] * spec["grid"][1]
+
+    def norm(x, name, affine=False):
+        if variances is None:
+            return x
+        return rsqrt_free_layer_norm(x, variances[name], spec["layer_norm_epsilon"], name, affine)
+
+    def dense(units, x, then_gelu=False):
+        x = L.Dense(units)(x)
+        return Gelu(xnnpack=True)(x) if gelu and then_gelu else x
+
     images = tf_keras.Input(spec["image_shape"], batch_size=1)
     x = L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"])(images)
     x = L.Reshape((tokens, spec["hidden_size"]))(x)
-    for _ in range(spec["num_blocks"]):
-        y = L.Permute((2, 1))(x)
-        y = L.Dense(tokens)(L.Dense(spec["tokens_mlp_dim"])(y))
+    for i in range(spec["num_blocks"]):
+        y = L.Permute((2, 1))(norm(x, f"block{i}_norm0", affine=True))
+        y = dense(tokens, dense(spec["tokens_mlp_dim"], y, then_gelu=True))
         x = L.Add()([x, L.Permute((2, 1))(y)])
-        y = L.Dense(spec["hidden_size"])(L.Dense(spec["channels_mlp_dim"])(x))
+        y = norm(x, f"block{i}_norm1")
+        y = dense(spec["hidden_size"], dense(spec["channels_mlp_dim"], y, then_gelu=True))
         x = L.Add()([x, y])
-    x = L.GlobalAveragePooling1D()(x)
+    x = L.GlobalAveragePooling1D()(norm(x, "pre_head_layer_norm"))
     return tf_keras.Model(images, L.Dense(spec["classes"])(x))
 
 
@@ -136,6 +156,8 @@ def main():
             "sgemm_gflops": peak, "keras_batch1_of_sgemm": gflop / keras_b1 / peak,
             "keras_batch32_of_sgemm": gflop / keras_b32 / peak,
             "xnnpack_vs_skeleton": ms["int8_xnnpack"] / ms["int8_skeleton"],
+            "gelu_vs_skeleton": ms["int8_skeleton_gelu"] / ms["int8_skeleton"],
+            "norm_vs_skeleton": ms["int8_skeleton_norm"] / ms["int8_skeleton"],
             "xnnpack_vs_float32": ms["int8_xnnpack"] / ms["float32"],
             "plain_vs_float32": ms["int8_plain"] / ms["float32"],
             "delegation": delegation,
@@ -145,11 +167,13 @@ def main():
     print(benchmark.table(results))
     print()
     print(f"{'variant':<6} {'fp32':>8} {'int8 plain':>10} {'int8 xnn':>9} {'skeleton':>9} "
-          f"{'xnn/skel':>8} {'xnn/fp32':>8} {'Keras b1':>9} {'b32/img':>8} {'Keras/sgemm':>11}")
+          f"{'xnn/skel':>8} {'+gelu':>6} {'+norm':>6} {'xnn/fp32':>8} {'Keras b1':>9} "
+          f"{'b32/img':>8} {'Keras/sgemm':>11}")
     for s in summary:
         print(f"{s['variant']:<6} {s['float32_ms']:>6.1f}ms {s['int8_plain_ms']:>8.1f}ms "
               f"{s['int8_xnnpack_ms']:>7.1f}ms {s['int8_skeleton_ms']:>7.1f}ms "
-              f"{s['xnnpack_vs_skeleton']:>7.2f}x {s['xnnpack_vs_float32']:>7.2f}x "
+              f"{s['xnnpack_vs_skeleton']:>7.2f}x {s['gelu_vs_skeleton']:>5.2f}x "
+              f"{s['norm_vs_skeleton']:>5.2f}x {s['xnnpack_vs_float32']:>7.2f}x "
               f"{s['keras_xla_batch1_ms']:>7.1f}ms {s['keras_xla_batch32_ms_per_image']:>6.1f}ms "
               f"{s['keras_batch1_of_sgemm']:>5.0%}/{s['keras_batch32_of_sgemm']:>4.0%}")
     png = benchmark.save(results, args.output)

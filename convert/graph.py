@@ -26,14 +26,25 @@ import tf_keras
 class Gelu(tf_keras.layers.Layer):
     """GELU in the form the Mixer was trained with (tanh approximation or exact).
 
-    ``xnnpack=True`` writes it in ops XNNPACK runs in int8 (MUL, ADD, TANH,
-    LOGISTIC; TFLite's GELU op falls back to the slow builtin kernel): the tanh
-    form is x * sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3), evaluated at
-    x squashed to 8 tanh(x / 8) inside the sigmoid, so that x^3 stays in a
-    range int8 can hold. At most 0.005 from either GELU form, well inside the
-    int8 step of these activations."""
+    ``xnnpack=True`` is the form XNNPACK runs whole in int8 (TFLite's own GELU
+    op falls back to LiteRT's builtin kernel). It takes ``y = SCALE * x`` (the
+    Dense before it is scaled: ``xnnpack_values``) and returns
+    ``SCALE * gelu(x)`` (the Dense after it divides), as
 
-    SQUASH = 8.0
+        y * sigmoid(v),   v = y * (OFFSET + y * tanh(y))
+
+    in TANH, MUL, ADD, MUL, LOGISTIC, MUL. v follows the tanh form's
+    2 sqrt(2/pi) (x + 0.044715 x^3) where the sigmoid is not saturated, with
+    y tanh(y) standing in for y^2 (the cube would overflow int8 ranges, and
+    XNNPACK's int8 MUL of a tensor by itself is several times slower than of
+    two tensors); SCALE and OFFSET minimise the largest error, 0.0013 against
+    either GELU form. v is fake-quantised to +-CLAMP, where the sigmoid is
+    saturated, so int8 resolves it in steps of 0.08 whatever the calibration
+    (the op computing v is named ``GATE_INPUT``: its int8 output saturates by
+    design)."""
+
+    SCALE, OFFSET, CLAMP = 0.4656563583704978, 3.3690024973585513, 10.0
+    GATE_INPUT = "gate_input"
 
     def __init__(self, approximate=True, xnnpack=False, **kwargs):
         super().__init__(**kwargs)
@@ -41,9 +52,9 @@ class Gelu(tf_keras.layers.Layer):
 
     def call(self, x):
         if self.xnnpack:
-            s = tf.tanh(x * (1 / self.SQUASH))
-            a, b = 1.5957691216057308 * self.SQUASH, 0.07135481627159709 * self.SQUASH ** 3
-            return x * tf.sigmoid(s * (a + b * (s * s)))
+            v = tf.multiply(x, self.OFFSET + x * tf.tanh(x), name=self.GATE_INPUT)
+            v = tf.quantization.fake_quant_with_min_max_args(v, -self.CLAMP, self.CLAMP)
+            return x * tf.sigmoid(v)
         return tf.nn.gelu(x, approximate=self.approximate)
 
     def get_config(self):
@@ -67,26 +78,37 @@ class MeanSquare(tf_keras.layers.Layer):
 
 
 class Normalise(tf_keras.layers.Layer):
-    """LayerNorm's last step: centred * inverse_std * gamma + beta."""
+    """LayerNorm's last step: centred * inverse_std, then * gamma + beta when
+    ``affine`` (without, the next Dense holds them: ``xnnpack_values``)."""
+
+    def __init__(self, affine=True, **kwargs):
+        super().__init__(**kwargs)
+        self.affine = affine
 
     def build(self, input_shape):
-        channels = input_shape[0][-1]
-        self.gamma = self.add_weight("gamma", (channels,), initializer="ones")
-        self.beta = self.add_weight("beta", (channels,), initializer="zeros")
+        if self.affine:
+            channels = input_shape[0][-1]
+            self.gamma = self.add_weight("gamma", (channels,), initializer="ones")
+            self.beta = self.add_weight("beta", (channels,), initializer="zeros")
 
     def call(self, inputs):
         centred, inverse_std = inputs
-        return centred * inverse_std * self.gamma + self.beta
+        normalised = centred * inverse_std
+        return normalised * self.gamma + self.beta if self.affine else normalised
+
+    def get_config(self):
+        return {**super().get_config(), "affine": self.affine}
 
 
-def rsqrt_free_layer_norm(x, variance_range, epsilon, name):
+def rsqrt_free_layer_norm(x, variance_range, epsilon, name, affine=True):
     """LayerNorm without RSQRT (XNNPACK has no int8 RSQRT): 1/sqrt(variance +
     eps) is interpolated piecewise-linearly over the variances seen in
     calibration (``variance_range``, widened 2x each way), as two
     1x1 convolutions: segment k's clamped ramp relu6(6 (v - t_k) / (t_k+1 - t_k))
     (every ramp spans the same 0..6, so one int8 scale suits all), then the
     sum of the ramps weighted by each segment's rise / 6 (all of similar size,
-    so int8 weights hold them). ``name`` goes to the layer holding gamma and beta."""
+    so int8 weights hold them). ``name`` goes to the layer holding gamma and
+    beta (``affine=False``: none, the next Dense holds them)."""
     knots = np.geomspace(variance_range[0] / 2, variance_range[1] * 2, RSQRT_SEGMENTS + 1)
     values = 1 / np.sqrt(knots + epsilon)
     widths, rises = np.diff(knots), np.diff(values)
@@ -106,7 +128,7 @@ def rsqrt_free_layer_norm(x, variance_range, epsilon, name):
         1, 1, kernel_initializer=init(rises / 6), bias_initializer=init(values[:1]),
         trainable=False, name=f"{name}_rsqrt")(ramps)
     inverse_std = L.Reshape((tokens, 1), name=f"{name}_inverse_std")(inverse_std)
-    return Normalise(name=name)([centred, inverse_std])
+    return Normalise(affine, name=name)([centred, inverse_std])
 
 
 # Geometric knots over the widened range: 48 segments keep the interpolation
@@ -155,7 +177,8 @@ def mixer_spec(model):
     }
 
 
-def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None):
+def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None,
+                   values=None):
     """The tf_keras twin of a keras_mixer classifier, with its weights.
 
     Args:
@@ -163,24 +186,27 @@ def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None
         pixel_input: take raw 0-255 pixels (preprocessing folded in) instead of
             ``preprocess_input`` output.
         batch_size: 1 for conversion; None to train (QAT) on batches.
-        xnnpack_variances: build the XNNPACK form instead (GELU as
-            x * sigmoid, LayerNorm without RSQRT, logits out: the softmax is
-            the app's), given {LayerNorm name: (min, max) variance} from
-            ``layer_norm_variances`` on calibration images.
+        xnnpack_variances: build the XNNPACK form instead (``Gelu``'s XNNPACK
+            form, LayerNorm without RSQRT, the affine of every LayerNorm but
+            the token-mixing ones folded into the next Dense, logits out: the
+            softmax is the app's), given {LayerNorm name: (min, max) variance}
+            from ``layer_norm_variances`` on calibration images.
+        values: the weights by official path (``model_values``); default the
+            model's own.
     """
     spec = mixer_spec(model)
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
     L = tf_keras.layers
     tokens = spec["grid"][0] * spec["grid"][1]
-    hidden, eps = spec["hidden_size"], spec["layer_norm_epsilon"]
-
+    eps = spec["layer_norm_epsilon"]
     xnnpack = xnnpack_variances is not None
 
-    def layer_norm(name):
+    def layer_norm(name, folded=False):
         if not xnnpack:
             return L.LayerNormalization(epsilon=eps, name=name)
-        return lambda x: rsqrt_free_layer_norm(x, xnnpack_variances[name], eps, name)
+        return lambda x: rsqrt_free_layer_norm(x, xnnpack_variances[name], eps, name,
+                                               affine=not folded)
 
     def gelu(name):
         return Gelu(spec["gelu_approximate"], xnnpack=xnnpack, name=name)
@@ -189,8 +215,9 @@ def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None
     x = images
     if pixel_input:
         x = L.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(x)
-    x = L.Conv2D(hidden, spec["patch_size"], strides=spec["patch_size"], name="stem")(x)
-    x = L.Reshape((tokens, hidden), name="tokens")(x)
+    x = L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"],
+                 name="stem")(x)
+    x = L.Reshape((tokens, spec["hidden_size"]), name="tokens")(x)
     for i in range(spec["num_blocks"]):
         y = layer_norm(f"block{i}_norm0")(x)
         y = L.Permute((2, 1), name=f"block{i}_to_channels")(y)
@@ -199,17 +226,21 @@ def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None
         y = L.Dense(tokens, name=f"block{i}_token_dense1")(y)
         y = L.Permute((2, 1), name=f"block{i}_to_tokens")(y)
         x = L.Add(name=f"block{i}_token_residual")([x, y])
-        y = layer_norm(f"block{i}_norm1")(x)
+        y = layer_norm(f"block{i}_norm1", folded=True)(x)
         y = L.Dense(spec["channels_mlp_dim"], name=f"block{i}_channel_dense0")(y)
         y = gelu(f"block{i}_channel_gelu")(y)
-        y = L.Dense(hidden, name=f"block{i}_channel_dense1")(y)
+        y = L.Dense(spec["hidden_size"], name=f"block{i}_channel_dense1")(y)
         x = L.Add(name=f"block{i}_channel_residual")([x, y])
-    x = layer_norm("pre_head_layer_norm")(x)
+    x = layer_norm("pre_head_layer_norm", folded=True)(x)
     x = L.GlobalAveragePooling1D(name="avg_pool")(x)
     activation = None if xnnpack else spec["classifier_activation"]
     x = L.Dense(spec["classes"], activation=activation, name="head")(x)
     twin = tf_keras.Model(images, x, name=model.name)
-    copy_weights(model, twin)
+    values = model_values(model) if values is None else values
+    if xnnpack:
+        values = xnnpack_values(values, spec["num_blocks"])
+    for layer, keys in weight_table(spec["num_blocks"], xnnpack):
+        twin.get_layer(layer).set_weights([values[key] for key in keys])
     return twin
 
 
@@ -227,25 +258,68 @@ def layer_norm_variances(twin, images):
     return {name: (float(low), float(high)) for name, (low, high) in found.items()}
 
 
-def copy_weights(model, twin):
-    """Keras 3 weights (official-layout paths) -> the tf_keras twin's layers."""
-    values = {w.path: np.asarray(w.numpy()) for w in model.weights}
+def model_values(model):
+    """A keras_mixer model's weights by official path (``stem/kernel``, ...)."""
+    return {w.path: np.asarray(w.numpy()) for w in model.weights}
 
-    def set_layer(name, *keys):
-        twin.get_layer(name).set_weights([values[k] for k in keys])
 
-    set_layer("stem", "stem/kernel", "stem/bias")
-    blocks = sum(1 for layer in twin.layers if layer.name.endswith("_token_dense0"))
-    for i in range(blocks):
+def twin_values(variables, num_blocks):
+    """Official-path weights from the variables of a plain twin (or its QAT
+    model), given as {variable name: value}, e.g. ``block0_token_dense0/kernel:0``."""
+    names = {key: f"{layer}/{key.rsplit('/', 1)[1]}:0"
+             for layer, keys in weight_table(num_blocks) for key in keys}
+    missing = [name for name in names.values() if name not in variables]
+    if missing:
+        raise ValueError(f"The twin's variables lack {', '.join(missing)}.")
+    return {key: variables[name] for key, name in names.items()}
+
+
+def weight_table(num_blocks, xnnpack=False):
+    """[(twin layer name, the official paths of its weights)] for every twin
+    layer with weights. The XNNPACK form's channel-mixing and pre-head
+    LayerNorms have none (``xnnpack_values`` folds them)."""
+    table = [("stem", ["stem/kernel", "stem/bias"])]
+    for i in range(num_blocks):
         src = f"MixerBlock_{i}"
         for j in (0, 1):
-            set_layer(f"block{i}_norm{j}", f"{src}/LayerNorm_{j}/gamma",
-                      f"{src}/LayerNorm_{j}/beta")
+            if not (xnnpack and j == 1):
+                table.append((f"block{i}_norm{j}",
+                              [f"{src}/LayerNorm_{j}/gamma", f"{src}/LayerNorm_{j}/beta"]))
             for mlp, name in (("token_mixing", "token"), ("channel_mixing", "channel")):
-                set_layer(f"block{i}_{name}_dense{j}", f"{src}/{mlp}/Dense_{j}/kernel",
-                          f"{src}/{mlp}/Dense_{j}/bias")
-    set_layer("pre_head_layer_norm", "pre_head_layer_norm/gamma", "pre_head_layer_norm/beta")
-    set_layer("head", "head/kernel", "head/bias")
+                table.append((f"block{i}_{name}_dense{j}",
+                              [f"{src}/{mlp}/Dense_{j}/kernel", f"{src}/{mlp}/Dense_{j}/bias"]))
+    if not xnnpack:
+        table.append(("pre_head_layer_norm",
+                      ["pre_head_layer_norm/gamma", "pre_head_layer_norm/beta"]))
+    return table + [("head", ["head/kernel", "head/bias"])]
+
+
+def xnnpack_values(values, num_blocks):
+    """Official-path weights rewritten for the XNNPACK form, computing the same
+    function with fewer elementwise ops:
+    - a LayerNorm followed by a Dense over channels (channel mixing, and the
+      pre-head one through the mean over tokens) keeps only the normalisation;
+      its gamma scales the Dense's kernel rows and beta @ kernel joins the bias;
+    - every MLP's first Dense is scaled by ``Gelu.SCALE`` and its second
+      Dense's kernel divided by it (``Gelu``'s XNNPACK form works scaled)."""
+    values = dict(values)
+
+    def fold_affine(norm, dense):
+        gamma, beta = values.pop(f"{norm}/gamma"), values.pop(f"{norm}/beta")
+        kernel = values[f"{dense}/kernel"]
+        values[f"{dense}/bias"] = values[f"{dense}/bias"] + beta @ kernel
+        values[f"{dense}/kernel"] = gamma[:, None] * kernel
+
+    for i in range(num_blocks):
+        block = f"MixerBlock_{i}"
+        fold_affine(f"{block}/LayerNorm_1", f"{block}/channel_mixing/Dense_0")
+        for mlp in ("token_mixing", "channel_mixing"):
+            first, second = f"{block}/{mlp}/Dense_0", f"{block}/{mlp}/Dense_1"
+            values[f"{first}/kernel"] = values[f"{first}/kernel"] * Gelu.SCALE
+            values[f"{first}/bias"] = values[f"{first}/bias"] * Gelu.SCALE
+            values[f"{second}/kernel"] = values[f"{second}/kernel"] / Gelu.SCALE
+    fold_affine("pre_head_layer_norm", "head")
+    return values
 
 
 def load_keras_model(path):

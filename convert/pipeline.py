@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from convert import runtime, tflite
-from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec
+from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec, twin_values
 from convert.metadata import add_metadata
 
 MODES = ("qat", "ptq", "fp16", "dynamic", "float32")
@@ -195,28 +195,17 @@ def _quantisation_aware(model, batches, epochs, steps, io, phase, representative
                     tf_keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     phase(f"quantisation-aware training ({epochs} epoch(s))")
     trainer.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=2)
-    trained = {w.name: w.numpy() for w in trainer.weights}
     if xnnpack:
-        plain = _with_weights(build_tf_keras(model), trained)
-        variances = layer_norm_variances(plain, calibration[:64])
-        deployable = _with_weights(build_tf_keras(model, xnnpack_variances=variances), trained)
+        values = twin_values({w.name: w.numpy() for w in trainer.weights},
+                             mixer_spec(model)["num_blocks"])
+        variances = layer_norm_variances(build_tf_keras(model, values=values), calibration[:64])
+        deployable = build_tf_keras(model, xnnpack_variances=variances, values=values)
     else:
         deployable = qat_model(model, batch_size=1)
         deployable.set_weights(trainer.get_weights())
     phase("converting the QAT model to int8")
     # QAT supplies the ranges it learned; calibration supplies the rest.
     return tflite.convert(deployable, "int8", representative, io=io)
-
-
-def _with_weights(twin, weights):
-    """``twin`` with the values of the same-named variables in ``weights``
-    (all of its trainable ones; the fixed 1/sqrt fits stay as built)."""
-    missing = [v.name for v in twin.trainable_weights if v.name not in weights]
-    if missing:
-        raise RuntimeError(f"QAT weights lack {', '.join(missing)}.")
-    for variable in twin.trainable_weights:
-        variable.assign(weights[variable.name])
-    return twin
 
 
 def _collect(batches, limit):

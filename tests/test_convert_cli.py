@@ -53,6 +53,10 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
     errors = [row["rmse_per_scale"] for row in report["layer_errors"]]
     assert len(errors) > 20 and errors == sorted(errors, reverse=True)
     assert {"FULLY_CONNECTED", "CONV_2D"} <= {row["op"] for row in report["layer_errors"]}
+    # GELU's tensors are ranked, but not its sigmoid input, clamped by design.
+    layers = [row["layer"] for row in report["layer_errors"]]
+    assert any("_gelu/" in layer for layer in layers)
+    assert not any(layer.endswith("/gate_input") for layer in layers)
 
 
 def test_keep_float_writes_selective_model(digits_model, tmp_path):
