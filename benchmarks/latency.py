@@ -50,7 +50,9 @@ def build_models(variant, folder, calibration_images=8):
               "int8_xnnpack": (build_tf_keras(model, xnnpack_variances=variances), "int8"),
               "int8_skeleton": (matrix_skeleton(spec), "int8"),
               "int8_skeleton_gelu": (matrix_skeleton(spec, gelu=True), "int8"),
-              "int8_skeleton_norm": (matrix_skeleton(spec, variances), "int8")}
+              # The 1/sqrt fits need the variances of this graph, not the model's.
+              "int8_skeleton_norm": (matrix_skeleton(spec, layer_norm_variances(
+                  matrix_skeleton(spec, norm="plain"), images)), "int8")}
     paths = {}
     for kind, (graph, mode) in graphs.items():
         print(f"[latency] {variant}: converting {kind}", flush=True)
@@ -59,37 +61,47 @@ def build_models(variant, folder, calibration_images=8):
     return paths
 
 
-def matrix_skeleton(spec, variances=None, gelu=False):
+def matrix_skeleton(spec, norm=None, gelu=False):
     """The XNNPACK graph's matrix work alone: LayerNorm and GELU removed.
-    ``variances`` (from ``layer_norm_variances``) puts its LayerNorms back,
-    ``gelu=True`` its GELUs."""
+    ``norm`` puts its LayerNorms back: {name: variance range} (from
+    ``layer_norm_variances``) in the XNNPACK form, "plain" as tf_keras'
+    LayerNormalization (to measure those variances); ``gelu=True`` its GELUs.
+    Weights are random with a fixed seed, so every call builds the same ones;
+    each MLP's second Dense starts small, as residual branches do in a trained
+    model, so activations keep realistic ranges without LayerNorm."""
     import tf_keras
 
     from convert.graph import Gelu, rsqrt_free_layer_norm
 
+    tf_keras.utils.set_random_seed(0)
     L = tf_keras.layers
     tokens = spec["grid"][0] * spec["grid"][1]
+    eps = spec["layer_norm_epsilon"]
 
-    def norm(x, name, affine=False):
-        if variances is None:
+    def layer_norm(x, name, affine=False):
+        if norm is None:
             return x
-        return rsqrt_free_layer_norm(x, variances[name], spec["layer_norm_epsilon"], name, affine)
+        if norm == "plain":
+            return L.LayerNormalization(epsilon=eps, name=name)(x)
+        return rsqrt_free_layer_norm(x, norm[name], eps, name, affine)
 
-    def dense(units, x, then_gelu=False):
-        x = L.Dense(units)(x)
-        return Gelu(xnnpack=True)(x) if gelu and then_gelu else x
+    def mlp(x, hidden_units, units):
+        x = L.Dense(hidden_units, kernel_initializer="lecun_normal")(x)
+        x = Gelu(xnnpack=True)(x) if gelu else x
+        return L.Dense(units, kernel_initializer=tf_keras.initializers.VarianceScaling(1e-2))(x)
 
     images = tf_keras.Input(spec["image_shape"], batch_size=1)
-    x = L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"])(images)
+    x = L.Rescaling(1 / 127.5, offset=-1.0)(images)
+    x = L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"])(x)
     x = L.Reshape((tokens, spec["hidden_size"]))(x)
     for i in range(spec["num_blocks"]):
-        y = L.Permute((2, 1))(norm(x, f"block{i}_norm0", affine=True))
-        y = dense(tokens, dense(spec["tokens_mlp_dim"], y, then_gelu=True))
+        y = L.Permute((2, 1))(layer_norm(x, f"block{i}_norm0", affine=True))
+        y = mlp(y, spec["tokens_mlp_dim"], tokens)
         x = L.Add()([x, L.Permute((2, 1))(y)])
-        y = norm(x, f"block{i}_norm1")
-        y = dense(spec["hidden_size"], dense(spec["channels_mlp_dim"], y, then_gelu=True))
+        y = layer_norm(x, f"block{i}_norm1")
+        y = mlp(y, spec["channels_mlp_dim"], spec["hidden_size"])
         x = L.Add()([x, y])
-    x = L.GlobalAveragePooling1D()(norm(x, "pre_head_layer_norm"))
+    x = L.GlobalAveragePooling1D()(layer_norm(x, "pre_head_layer_norm"))
     return tf_keras.Model(images, L.Dense(spec["classes"])(x))
 
 
@@ -99,7 +111,7 @@ def keras_latency(variant, threads, runs):
         worker.time(1, 3)
         batch1 = float(np.median(worker.time(1, runs)))
         worker.time(32, 1)
-        batch32 = float(np.median(worker.time(32, 3))) / 32
+        batch32 = float(np.median(worker.time(32, 5))) / 32
     finally:
         worker.close()
     return batch1, batch32
@@ -127,7 +139,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="B/16,S/16,S/32")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20,
+                        help="LiteRT runs per model for B/16; smaller variants get more, in "
+                             "proportion to their GFLOP, so each model is timed for as long")
     parser.add_argument("--output", default=os.path.join(RESULTS, "latency.json"))
     args = parser.parse_args()
     from convert import benchmark
@@ -139,17 +153,19 @@ def main():
     summary, rows = [], []
     for variant in args.variants.split(","):
         paths = build_models(variant, folder)
+        gflop = gflop_per_image(variant)
+        runs = max(args.runs, round(args.runs * gflop_per_image("B/16") / gflop))
         found = benchmark.benchmark(list(paths.values()), threads=(args.threads,),
-                                    runs=args.runs, rounds=5)
+                                    runs=runs, rounds=5)
         rows += found["results"]
         ms = {kind: row["median_ms"] for kind, row in zip(paths, found["results"])}
         delegation = {kind: {"partitions": row["partitions"], "ops_outside": row["ops_outside"]}
                       for kind, row in zip(paths, found["results"])}
         print(f"[latency] {variant}: Keras (XLA)", flush=True)
         keras_b1, keras_b32 = keras_latency(variant, args.threads, args.runs)
-        gflop = gflop_per_image(variant)
         summary.append({
             "variant": variant, "threads": args.threads, "gflop_per_image": gflop,
+            "litert_runs": runs,
             **{f"{kind}_ms": value for kind, value in ms.items()},
             "keras_xla_batch1_ms": keras_b1 * 1000, "keras_xla_batch32_ms_per_image": keras_b32 * 1000,
             "keras_batch1_gflops": gflop / keras_b1, "keras_batch32_gflops": gflop / keras_b32,

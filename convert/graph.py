@@ -13,7 +13,8 @@ The graph differs from the Keras 3 model in two deliberate ways:
   layer, so the app feeds raw 0-255 pixels and a uint8 input tensor
   represents them exactly (scale 1, zero point 0).
 Given ``xnnpack_variances`` it is also written in the XNNPACK form: GELU
-and LayerNorm in ops XNNPACK runs in int8, and logits out.
+and LayerNorm in ops XNNPACK runs in int8, LayerNorm affines folded into the
+next Dense where one follows over channels, and logits out.
 """
 
 import os
