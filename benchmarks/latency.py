@@ -25,12 +25,10 @@ from harness import Worker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-KINDS = ("float32", "int8_plain", "int8_xnnpack", "int8_skeleton", "int8_skeleton_gelu",
-         "int8_skeleton_norm")
 
 
 def build_models(variant, folder, calibration_images=8):
-    """The .tflite files of ``variant`` in ``folder``, by kind (``KINDS``)."""
+    """{kind: path} of the .tflite files of ``variant``, written to ``folder``."""
     import keras_mixer
     from convert import tflite
     from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec
@@ -71,19 +69,17 @@ def matrix_skeleton(spec, norm=None, gelu=False):
     model, so activations keep realistic ranges without LayerNorm."""
     import tf_keras
 
-    from convert.graph import Gelu, rsqrt_free_layer_norm
+    from convert.graph import Gelu, layer_norm
 
     tf_keras.utils.set_random_seed(0)
     L = tf_keras.layers
     tokens = spec["grid"][0] * spec["grid"][1]
-    eps = spec["layer_norm_epsilon"]
 
-    def layer_norm(x, name, affine=False):
+    def normalise(x, name, affine=False):
         if norm is None:
             return x
-        if norm == "plain":
-            return L.LayerNormalization(epsilon=eps, name=name)(x)
-        return rsqrt_free_layer_norm(x, norm[name], eps, name, affine)
+        variances = None if norm == "plain" else norm
+        return layer_norm(x, name, spec["layer_norm_epsilon"], variances, affine)
 
     def mlp(x, hidden_units, units):
         x = L.Dense(hidden_units, kernel_initializer="lecun_normal")(x)
@@ -95,13 +91,13 @@ def matrix_skeleton(spec, norm=None, gelu=False):
     x = L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"])(x)
     x = L.Reshape((tokens, spec["hidden_size"]))(x)
     for i in range(spec["num_blocks"]):
-        y = L.Permute((2, 1))(layer_norm(x, f"block{i}_norm0", affine=True))
+        y = L.Permute((2, 1))(normalise(x, f"block{i}_norm0", affine=True))
         y = mlp(y, spec["tokens_mlp_dim"], tokens)
         x = L.Add()([x, L.Permute((2, 1))(y)])
-        y = layer_norm(x, f"block{i}_norm1")
+        y = normalise(x, f"block{i}_norm1")
         y = mlp(y, spec["channels_mlp_dim"], spec["hidden_size"])
         x = L.Add()([x, y])
-    x = L.GlobalAveragePooling1D()(layer_norm(x, "pre_head_layer_norm"))
+    x = L.GlobalAveragePooling1D()(normalise(x, "pre_head_layer_norm"))
     return tf_keras.Model(images, L.Dense(spec["classes"])(x))
 
 

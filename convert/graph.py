@@ -132,6 +132,16 @@ def rsqrt_free_layer_norm(x, variance_range, epsilon, name, affine=True):
     return Normalise(affine, name=name)([centred, inverse_std])
 
 
+def layer_norm(x, name, epsilon, variances=None, affine=True):
+    """A LayerNorm named ``name`` on ``x``: tf_keras' own, or, given
+    ``variances`` ({LayerNorm name: (min, max) variance}), the XNNPACK form
+    (``rsqrt_free_layer_norm``; ``affine=False`` leaves gamma and beta to the
+    next Dense)."""
+    if variances is None:
+        return tf_keras.layers.LayerNormalization(epsilon=epsilon, name=name)(x)
+    return rsqrt_free_layer_norm(x, variances[name], epsilon, name, affine)
+
+
 # Geometric knots over the widened range: 48 segments keep the interpolation
 # within 0.4% of 1/sqrt for variances spanning 1000x in calibration (0.06% for 10x).
 RSQRT_SEGMENTS = 48
@@ -203,11 +213,8 @@ def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None
     eps = spec["layer_norm_epsilon"]
     xnnpack = xnnpack_variances is not None
 
-    def layer_norm(name, folded=False):
-        if not xnnpack:
-            return L.LayerNormalization(epsilon=eps, name=name)
-        return lambda x: rsqrt_free_layer_norm(x, xnnpack_variances[name], eps, name,
-                                               affine=not folded)
+    def norm(x, name, folded=False):
+        return layer_norm(x, name, eps, xnnpack_variances, affine=not folded)
 
     def gelu(name):
         return Gelu(spec["gelu_approximate"], xnnpack=xnnpack, name=name)
@@ -220,19 +227,19 @@ def build_tf_keras(model, pixel_input=True, batch_size=1, xnnpack_variances=None
                  name="stem")(x)
     x = L.Reshape((tokens, spec["hidden_size"]), name="tokens")(x)
     for i in range(spec["num_blocks"]):
-        y = layer_norm(f"block{i}_norm0")(x)
+        y = norm(x, f"block{i}_norm0")
         y = L.Permute((2, 1), name=f"block{i}_to_channels")(y)
         y = L.Dense(spec["tokens_mlp_dim"], name=f"block{i}_token_dense0")(y)
         y = gelu(f"block{i}_token_gelu")(y)
         y = L.Dense(tokens, name=f"block{i}_token_dense1")(y)
         y = L.Permute((2, 1), name=f"block{i}_to_tokens")(y)
         x = L.Add(name=f"block{i}_token_residual")([x, y])
-        y = layer_norm(f"block{i}_norm1", folded=True)(x)
+        y = norm(x, f"block{i}_norm1", folded=True)
         y = L.Dense(spec["channels_mlp_dim"], name=f"block{i}_channel_dense0")(y)
         y = gelu(f"block{i}_channel_gelu")(y)
         y = L.Dense(spec["hidden_size"], name=f"block{i}_channel_dense1")(y)
         x = L.Add(name=f"block{i}_channel_residual")([x, y])
-    x = layer_norm("pre_head_layer_norm", folded=True)(x)
+    x = norm(x, "pre_head_layer_norm", folded=True)
     x = L.GlobalAveragePooling1D(name="avg_pool")(x)
     activation = None if xnnpack else spec["classifier_activation"]
     x = L.Dense(spec["classes"], activation=activation, name="head")(x)

@@ -96,7 +96,7 @@ def test_xnnpack_values_fold_and_twin_values_round_trip(rng):
     np.testing.assert_allclose(
         normalised @ folded[f"{key}/kernel"] + folded[f"{key}/bias"],
         Gelu.SCALE * ((normalised * gamma + beta) @ values[f"{key}/kernel"]
-                        + values[f"{key}/bias"]), rtol=1e-5, atol=1e-5)
+                      + values[f"{key}/bias"]), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("low, high", [(0.01, 10.0), (3.0, 22.0)])
