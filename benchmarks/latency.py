@@ -31,74 +31,82 @@ def build_models(variant, folder, calibration_images=8):
     """{kind: path} of the .tflite files of ``variant``, written to ``folder``."""
     import keras_mixer
     from convert import tflite
-    from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec
+    from convert.calibrate import calibrate
+    from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
+    from convert.quantize import quantised_graph
 
     model = getattr(keras_mixer, f"Mixer{variant.replace('/', '')}")()
+    spec, values = mixer_spec(model), model_values(model)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (calibration_images, 224, 224, 3)).astype(np.float32)
-
-    def representative():
-        for image in images:
-            yield [image[None]]
-
-    plain = build_tf_keras(model)
+    plain = build_graph(spec, values, batch_size=None)
     variances = layer_norm_variances(plain, images)
-    spec = mixer_spec(model)
-    graphs = {"float32": (plain, "float32"), "int8_plain": (plain, "int8"),
-              "int8_xnnpack": (build_tf_keras(model, xnnpack_variances=variances), "int8"),
-              "int8_skeleton": (matrix_skeleton(spec), "int8"),
-              "int8_skeleton_gelu": (matrix_skeleton(spec, gelu=True), "int8"),
+    graphs = {"float32": plain, "int8_plain": quantised_graph(spec, values, "plain"),
+              "int8_xnnpack": quantised_graph(spec, values, "xnnpack", variances),
+              "int8_skeleton": matrix_skeleton(spec),
+              "int8_skeleton_gelu": matrix_skeleton(spec, gelu=True),
               # The 1/sqrt fits need the variances of this graph, not the model's.
-              "int8_skeleton_norm": (matrix_skeleton(spec, layer_norm_variances(
-                  matrix_skeleton(spec, norm="plain"), images)), "int8")}
+              "int8_skeleton_norm": matrix_skeleton(spec, layer_norm_variances(
+                  matrix_skeleton(spec, norm="plain", quantised=False), images))}
     paths = {}
-    for kind, (graph, mode) in graphs.items():
+    for kind, graph in graphs.items():
         print(f"[latency] {variant}: converting {kind}", flush=True)
         paths[kind] = os.path.join(folder, f"{variant.replace('/', '')}_{kind}.tflite")
-        tflite.write(tflite.convert(graph, mode, representative, io="int8"), paths[kind])
+        if kind == "float32":
+            flatbuffer = tflite.convert(graph, "float32")
+        else:
+            calibrate(graph, images)
+            flatbuffer = tflite.convert(graph, "int8", io="int8")
+        tflite.write(flatbuffer, paths[kind])
     return paths
 
 
-def matrix_skeleton(spec, norm=None, gelu=False):
-    """The XNNPACK graph's matrix work alone: LayerNorm and GELU removed.
-    ``norm`` puts its LayerNorms back: {name: variance range} (from
-    ``layer_norm_variances``) in the XNNPACK form, "plain" as tf_keras'
-    LayerNormalization (to measure those variances); ``gelu=True`` its GELUs.
-    Weights are random with a fixed seed, so every call builds the same ones;
-    each MLP's second Dense starts small, as residual branches do in a trained
-    model, so activations keep realistic ranges without LayerNorm."""
+def matrix_skeleton(spec, norm=None, gelu=False, quantised=True):
+    """The XNNPACK graph's matrix work alone, fake-quantised like it
+    (``quantised``): LayerNorm and GELU removed. ``norm`` puts its LayerNorms
+    back: {name: variance range} (from ``layer_norm_variances``) in the
+    XNNPACK form, "plain" as TFLite's own decomposition (to measure those
+    variances); ``gelu=True`` its GELUs. Weights are random with a fixed seed,
+    so every call builds the same ones; each MLP's second Dense starts small,
+    as residual branches do in a trained model, so activations keep realistic
+    ranges without LayerNorm."""
     import tf_keras
 
-    from convert.graph import Gelu, layer_norm
+    from convert.graph import PIXEL_RANGE, gelu as xnnpack_gelu, layer_norm
+    from convert.layers import Pixels
+    from convert.quantize import wrapper
 
     tf_keras.utils.set_random_seed(0)
+    wrap = wrapper() if quantised else (lambda layer: layer)
     L = tf_keras.layers
     tokens = spec["grid"][0] * spec["grid"][1]
 
     def normalise(x, name, affine=False):
         if norm is None:
             return x
-        variances = None if norm == "plain" else norm
-        return layer_norm(x, name, spec["layer_norm_epsilon"], variances, affine)
+        variance_range = None if norm == "plain" else norm[name]
+        return layer_norm(x, name, spec["layer_norm_epsilon"], variance_range, affine, wrap)
 
-    def mlp(x, hidden_units, units):
-        x = L.Dense(hidden_units, kernel_initializer="lecun_normal")(x)
-        x = Gelu(xnnpack=True)(x) if gelu else x
-        return L.Dense(units, kernel_initializer=tf_keras.initializers.VarianceScaling(1e-2))(x)
+    def mlp(x, hidden_units, units, name):
+        x = wrap(L.Dense(hidden_units, kernel_initializer="lecun_normal"))(x)
+        x = xnnpack_gelu(x, f"{name}_gelu", True, True, wrap) if gelu else x
+        return wrap(L.Dense(units, kernel_initializer=tf_keras.initializers.VarianceScaling(
+            1e-2)))(x)
 
-    images = tf_keras.Input(spec["image_shape"], batch_size=1)
-    x = L.Rescaling(1 / 127.5, offset=-1.0)(images)
-    x = L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"])(x)
+    images = tf_keras.Input(spec["image_shape"])
+    x = wrap(Pixels(PIXEL_RANGE))(images)
+    x = wrap(L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"],
+                      kernel_initializer=tf_keras.initializers.VarianceScaling(1 / 127.5**2)))(x)
     x = L.Reshape((tokens, spec["hidden_size"]))(x)
     for i in range(spec["num_blocks"]):
         y = L.Permute((2, 1))(normalise(x, f"block{i}_norm0", affine=True))
-        y = mlp(y, spec["tokens_mlp_dim"], tokens)
-        x = L.Add()([x, L.Permute((2, 1))(y)])
+        y = mlp(y, spec["tokens_mlp_dim"], tokens, f"block{i}_token")
+        x = wrap(L.Add(name=f"block{i}_token_residual"))([x, L.Permute((2, 1))(y)])
         y = normalise(x, f"block{i}_norm1")
-        y = mlp(y, spec["channels_mlp_dim"], spec["hidden_size"])
-        x = L.Add()([x, y])
-    x = L.GlobalAveragePooling1D()(normalise(x, "pre_head_layer_norm"))
-    return tf_keras.Model(images, L.Dense(spec["classes"])(x))
+        y = mlp(y, spec["channels_mlp_dim"], spec["hidden_size"], f"block{i}_channel")
+        x = wrap(L.Add(name=f"block{i}_channel_residual"))([x, y])
+    x = wrap(L.GlobalAveragePooling1D())(normalise(x, "pre_head_layer_norm"))
+    return tf_keras.Model(images, wrap(L.Dense(spec["classes"]))(x))
 
 
 def keras_latency(variant, threads, runs):

@@ -2,10 +2,12 @@
 and ``convert benchmark MODEL.tflite [...]`` (``convert.benchmark``)."""
 
 import argparse
+import dataclasses
 import os
 import sys
 
 from convert import benchmark
+from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, FORMS, IO_TYPES, MODES
 
 
 def main(argv=None):
@@ -19,31 +21,35 @@ def main(argv=None):
                     "measures LiteRT latency.")
     parser.add_argument("model", help="a .keras file saved by keras_mixer / training")
     kind = parser.add_mutually_exclusive_group()
-    kind.add_argument("--int8", action="store_const", dest="mode", const="qat",
-                      help="quantisation-aware training, then full-integer int8")
-    kind.add_argument("--ptq", action="store_const", dest="mode", const="ptq",
-                      help="post-training full-integer int8 (no training)")
-    kind.add_argument("--fp16", action="store_const", dest="mode", const="fp16")
-    kind.add_argument("--dynamic-range", action="store_const", dest="mode", const="dynamic")
+    for mode in MODES.values():
+        if mode.flags:
+            kind.add_argument(*mode.flags, action="store_const", dest="mode", const=mode.name,
+                              help=mode.help)
     parser.add_argument("--data", default="digits",
                         help="digits, tfds:NAME[:SPLIT] or an image folder (training for QAT, "
-                             "calibration for PTQ, evaluation always)")
+                             "calibration for int8, evaluation always)")
     parser.add_argument("-o", "--output", required=True, help="the .tflite file to write")
-    parser.add_argument("--io", default="uint8", choices=("uint8", "int8", "float32"),
+    parser.add_argument("--io", default="uint8", choices=IO_TYPES,
                         help="input/output type of int8 models (default uint8: raw pixels)")
-    parser.add_argument("--graph", default="xnnpack", choices=("xnnpack", "plain"),
+    parser.add_argument("--graph", default=None, choices=FORMS,
                         help="int8 graph: xnnpack (every op inside XNNPACK, logits out; "
                              "default) or plain (TFLite's LayerNorm and GELU ops, softmax)")
+    parser.add_argument("--calibration", default=DEFAULT_CALIBRATION,
+                        help=f"int8 range estimator: {', '.join(ESTIMATORS)} (default "
+                             f"{DEFAULT_CALIBRATION})")
+    parser.add_argument("--calibration-images", type=int, default=200)
     parser.add_argument("--qat-epochs", type=int, default=1)
-    parser.add_argument("--qat-steps", type=int, default=None, help="steps per QAT epoch")
+    parser.add_argument("--qat-steps", type=int, default=None, help="steps per QAT epoch "
+                        "(default: one pass over the training split)")
     parser.add_argument("--qat-batch-size", type=int, default=32,
-                        help="QAT batch (memory: B/16 at 32 peaks at ~17 GB)")
+                        help="QAT batch (memory grows with it for big models)")
+    parser.add_argument("--qat-learning-rate", type=float, default=1e-4)
     parser.add_argument("--eval-images", type=int, default=None, help="limit the evaluation")
     parser.add_argument("--debug-images", type=int, default=16,
                         help="images for the per-layer int8 error (0: skip)")
     parser.add_argument("--keep-float", type=int, default=0, metavar="N",
-                        help="also write the PTQ model with the N worst layers in float "
-                             "(selective quantisation) and report what it buys")
+                        help="also write the int8 model with the layers of the N worst tensors "
+                             "in float (selective quantisation) and report what it buys")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--benchmark", metavar="THREADS",
                         help="then benchmark the model beside its float32 twin "
@@ -53,20 +59,22 @@ def main(argv=None):
     threads = benchmark.parse_threads(args.benchmark) if args.benchmark else None
 
     from convert.graph import load_keras_model
-    from convert.pipeline import to_tflite
+    from convert.pipeline import ConvertOptions, to_tflite
     from training.config import run_data_config
     from training.data import DataError
 
     try:
+        options = ConvertOptions(
+            mode=args.mode or "float32", dataset=args.data, graph=args.graph, io=args.io,
+            calibration=args.calibration, calibration_images=args.calibration_images,
+            qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
+            qat_batch_size=args.qat_batch_size, qat_learning_rate=args.qat_learning_rate,
+            eval_images=args.eval_images, debug_images=args.debug_images,
+            keep_float=args.keep_float, num_threads=args.threads).checked()
         model = load_keras_model(args.model)
         data_config = run_data_config(args.model, args.data, model.input_shape[1])
-        report = to_tflite(model, args.output, mode=args.mode or "float32", dataset=args.data,
-                           io=args.io, qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
-                           qat_batch_size=args.qat_batch_size,
-                           eval_images=args.eval_images, debug_images=args.debug_images,
-                           keep_float=args.keep_float, graph=args.graph,
-                           num_threads=args.threads,
-                           data_config=data_config)
+        options = dataclasses.replace(options, data_config=data_config)
+        report = to_tflite(model, args.output, options)
         accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
         print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "
               f"float ops left: {', '.join(report['float_ops']) or 'none'}; XNNPACK "
@@ -76,9 +84,8 @@ def main(argv=None):
             paths = [args.output]
             if report["mode"] != "float32":
                 paths.insert(0, f"{stem}_float32.tflite")
-                to_tflite(model, paths[0], mode="float32", dataset=args.data,
-                          eval_images=args.eval_images, num_threads=args.threads,
-                          data_config=data_config)
+                to_tflite(model, paths[0], options, mode="float32", graph=None,
+                          keep_float=0)
             results = benchmark.benchmark(paths, threads)
             print(benchmark.table(results))
             print(f"wrote {stem}_benchmark.json and "

@@ -1,211 +1,399 @@
 """``to_tflite``: a keras_mixer model to a TFLite model plus its verification report.
 
-Modes: "qat" (quantisation-aware fine-tuning on a dataset, then full int8),
-"ptq" (full int8 calibrated on the dataset), "fp16", "dynamic", "float32".
-Every model gets TFLite metadata (name, description, normalisation, the
-dataset's class names as labels). The report (written as JSON beside the
-model) holds the op census with every float op listed, agreement with the
-Keras model and top-1 accuracy on the evaluation split, the file size and,
-for int8, the per-layer quantisation error (worst first).
+A conversion is a short sequence of stages: samples (evaluation,
+calibration and training images) -> graph (the tf_keras deployment graph)
+-> quantise (int8 modes: calibrate the fake-quantised graph, then train it
+for QAT) -> convert (TFLite, with metadata) -> verify -> write. The modes
+are ``convert.modes.MODES``.
+
+The report (written as JSON beside the model) holds the op census with
+every float op listed, the XNNPACK delegation, top-1 accuracy and agreement
+with the Keras model on the evaluation split, the relative L2 distance of
+the scores from the float model's, the file size and, for int8, how
+faithfully the file computes the fake-quantised graph it came from, the
+ranges' calibration and the per-layer int8 error (worst first).
 """
 
+import contextlib
 import dataclasses
 import os
 import time
 
 import numpy as np
+import tensorflow as tf
 
-from convert import runtime, tflite
-from convert.graph import build_tf_keras, layer_norm_variances, mixer_spec, twin_values
+from convert import modes, runtime, tflite
+from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
-
-MODES = ("qat", "ptq", "fp16", "dynamic", "float32")
-GRAPHS = ("xnnpack", "plain")
+from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS
 
 
-def to_tflite(model, output, mode="qat", dataset="digits", io="uint8", qat_epochs=1,
-              qat_steps=None, qat_batch_size=32, calibration_images=200, eval_images=None,
-              debug_images=16, keep_float=0, graph="xnnpack", num_threads=2, data_config=None,
-              log=print):
-    """Converts ``model`` (a keras_mixer classifier) and writes ``output`` and
-    ``output`` with a .json suffix. Returns the report dict.
+@dataclasses.dataclass(frozen=True)
+class ConvertOptions:
+    """What ``to_tflite`` does (the CLI's flags).
 
-    ``data_config``: the data section of the model's training config
-    (augmentation for QAT, evaluation crop); defaults otherwise.
-    ``debug_images``: images for the per-layer error of int8 (0: skip it).
-    ``keep_float``: also write ``<output>_keep_float<N>.tflite``, the PTQ
-    model with the N worst layers in float, and report what that buys.
-    ``graph``: for int8, "xnnpack" (every op runs inside XNNPACK; logits out,
-    the softmax is the app's: ``convert.graph.build_tf_keras``) or "plain"
-    (LayerNorm and GELU as TFLite's own ops)."""
-    from training import data as data_lib
-    from training.config import DEFAULTS
+    ``graph``: for int8, "xnnpack" (every op inside XNNPACK, logits out: the
+    softmax is the app's) or "plain" (TFLite's own LayerNorm and GELU ops);
+    None picks the mode's default. ``calibration``: the range estimator
+    (``convert.calibrate.ESTIMATORS``). ``debug_images``: images for the
+    per-layer int8 error (0: skip it). ``keep_float``: also write
+    ``<output>_keep_float<N>.tflite``, the int8 model with the N worst
+    tensors' layers in float, and report what that buys. ``data_config``:
+    the data section of the model's training config (augmentation for QAT,
+    the evaluation crop); defaults otherwise."""
 
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
-    if graph not in GRAPHS:
-        raise ValueError(f"graph must be one of {', '.join(GRAPHS)}; got {graph!r}.")
-    if keep_float and (mode not in ("qat", "ptq") or not debug_images):
-        raise ValueError("Keeping the worst layers in float needs an int8 mode (--int8 or "
-                         "--ptq) and debug images to rank the layers.")
+    mode: str = "qat"
+    dataset: str = "digits"
+    graph: str | None = None
+    io: str = "uint8"
+    calibration: str = DEFAULT_CALIBRATION
+    calibration_images: int = 200
+    calibration_batch_size: int = 16
+    qat_epochs: int = 1
+    qat_steps: int | None = None
+    qat_batch_size: int = 32
+    qat_learning_rate: float = 1e-4
+    eval_images: int | None = None
+    debug_images: int = 16
+    keep_float: int = 0
+    num_threads: int = 2
+    data_config: dict | None = None
+
+    def checked(self):
+        """These options with the graph chosen, or a ValueError naming the bad one."""
+        mode = modes.get(self.mode)
+        graph = self.graph or mode.graphs[0]
+        if graph not in mode.graphs:
+            raise ValueError(f"Mode {mode.name} writes the {' or '.join(mode.graphs)} graph; "
+                             f"got graph {graph!r}.")
+        if self.io not in tflite.IO_TYPES:
+            raise ValueError(f"io must be one of {', '.join(tflite.IO_TYPES)}; got {self.io!r}.")
+        if self.calibration not in ESTIMATORS:
+            raise ValueError(f"Calibration must be one of {', '.join(ESTIMATORS)}; got "
+                             f"{self.calibration!r}.")
+        for name in ("calibration_images", "calibration_batch_size", "qat_epochs",
+                     "qat_batch_size", "num_threads"):
+            _positive(name, getattr(self, name))
+        for name in ("qat_steps", "eval_images"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        if self.debug_images < 0 or self.keep_float < 0:
+            raise ValueError("debug_images and keep_float must be 0 or more.")
+        if self.keep_float and (not mode.integer or not self.debug_images):
+            raise ValueError("Keeping the worst layers in float needs an int8 mode (--int8 or "
+                             "--ptq) and debug images to rank the layers.")
+        return dataclasses.replace(self, graph=graph)
+
+
+def _positive(name, value):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1; got {value!r}.")
+
+
+@dataclasses.dataclass
+class Samples:
+    """The images one conversion uses (raw 0-255 pixels), and the Keras
+    model's scores on the evaluation ones."""
+
+    class_names: list
+    eval_pixels: np.ndarray
+    eval_labels: np.ndarray
+    keras_scores: np.ndarray | None = None  # the model's outputs (probabilities for softmax)
+    keras_logits: np.ndarray | None = None  # its head's logits
+    calibration: np.ndarray | None = None
+    train_batches: object = None  # a tf.data.Dataset of (images, one-hot labels), for QAT
+    train_steps: int = 0  # batches in one pass over the training split
+
+
+class Clock:
+    """Logs each stage with the seconds since the start, and keeps the times."""
+
+    def __init__(self, log):
+        self.log, self.start, self.stages = log, time.perf_counter(), {}
+
+    def __call__(self, text):
+        self.log(f"[{time.perf_counter() - self.start:6.1f}s] {text}")
+
+    def stage(self, name):
+        """Records the end of a stage (seconds since the previous one)."""
+        now = time.perf_counter() - self.start
+        self.stages[name] = round(now - sum(self.stages.values()), 2)
+        if os.environ.get("KERAS_MIXER_MEMORY"):  # development: peak memory per stage
+            with open("/proc/self/status") as f:
+                status = dict(line.split(":", 1) for line in f)
+            self.log(f"    {name}: peak {int(status['VmHWM'].split()[0]) // 1024} MB, "
+                     f"now {int(status['VmRSS'].split()[0]) // 1024} MB")
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+
+
+@dataclasses.dataclass
+class Converted:
+    """A TFLite model and the graph it was converted from (for int8, the
+    fake-quantised graph, with what rebuilds it: the model, ``variances``)."""
+
+    flatbuffer: bytes
+    graph: object
+    spec: dict
+    logits: bool  # the output is logits (softmax left to the app)
+    model: object = None
+    variances: dict | None = None
+
+
+def to_tflite(model, output, options=None, log=print, **settings):
+    """Converts ``model`` (a keras_mixer classifier), writes ``output`` and,
+    beside it, the report (same name, .json), and returns the report.
+
+    ``options``: a ``ConvertOptions``; ``settings`` override its fields
+    (``to_tflite(model, path, mode="ptq", dataset="digits")``)."""
+    options = dataclasses.replace(options or ConvertOptions(), **settings).checked()
+    mode = modes.get(options.mode)
     spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise ValueError(f"Output folder {folder!r} does not exist.")
-    data_config = {**DEFAULTS["data"], **(data_config or {}), "dataset": dataset,
-                   "image_size": model.input_shape[1]}
-    val = data_lib.read_split(dataset, "val", data_config)
-    classes = model.output_shape[-1]
-    if val.num_classes != classes:
-        raise ValueError(f"Dataset {dataset} has {val.num_classes} classes; the model's head "
-                         f"has {classes}.")
-    steps = time.perf_counter()
-
-    def phase(text):
-        log(f"[{time.perf_counter() - steps:6.1f}s] {text}")
-
-    def raw_batches(split, train, batch):
-        return data_lib.pipeline(split, train, data_config, DEFAULTS["train"], batch,
-                                 scale=False)
-
-    def sample(split, limit):
-        """Up to ``limit`` images drawn across the split (files come sorted by class)."""
-        if limit:
-            buffer = min(split.size, data_config["shuffle_buffer"])
-            split = dataclasses.replace(split, examples=split.examples.shuffle(buffer, seed=0))
-        return _collect(raw_batches(split, False, 64), limit)
-
-    eval_pixels, eval_labels = sample(val, eval_images)
-    phase(f"evaluation split: {len(eval_labels)} {dataset} images")
-
-    integer = mode in ("qat", "ptq")
-    graph = graph if integer else "plain"
-    # The XNNPACK graph leaves the softmax to the app; scores compare as probabilities.
-    logits_out = graph == "xnnpack" or spec["classifier_activation"] != "softmax"
-    to_probs = (runtime.softmax if logits_out and spec["classifier_activation"] == "softmax"
-                else None)
-    report = {"mode": mode, "dataset": dataset, "io": io if integer else "float32",
-              "graph": graph, "output": "logits" if logits_out else "probabilities"}
-    import keras_mixer
-
-    def with_metadata(flatbuffer, kind):
-        return add_metadata(
-            flatbuffer, name=model.name, labels=val.class_names, logits=logits_out,
-            description=f"MLP-Mixer (patch {spec['patch_size']}, hidden {spec['hidden_size']}, "
-                        f"{spec['num_blocks']} blocks) for {dataset}, {kind} TFLite by keras-mixer."
-                        " Input: RGB pixels 0-255.")
-
-    keras_probs = model.predict(keras_mixer.preprocess_input(eval_pixels), verbose=0)
-    accuracy = {"float": _accuracy(keras_probs, eval_labels)}
-    phase(f"Keras model: top-1 {accuracy['float']:.4f}")
-
-    twin = build_tf_keras(model)
-    float32 = tflite.convert(twin, "float32")
-    if integer:
-        train = data_lib.read_split(dataset, "train", data_config)
-        calibration, _ = sample(train, calibration_images)
-
-        def representative():
-            for image in calibration:
-                yield [image[None]]
-
-        if graph == "xnnpack":
-            variances = layer_norm_variances(twin, calibration[:64])
-            twin = build_tf_keras(model, xnnpack_variances=variances)
-        phase(f"post-training quantisation ({graph} graph, {len(calibration)} calibration "
-              "images)")
-        ptq = tflite.convert(twin, "int8", representative, io)
-        accuracy["ptq_int8"] = _accuracy(
-            _run_all(runtime.interpreter(ptq, num_threads), eval_pixels, to_probs), eval_labels)
-        phase(f"PTQ int8: top-1 {accuracy['ptq_int8']:.4f}")
-        if debug_images:
-            report.update(_layer_errors(twin, representative, calibration[:debug_images],
-                                        keep_float, output, eval_pixels, eval_labels,
-                                        keras_probs, to_probs, num_threads, with_metadata, phase))
-        flatbuffer = ptq
-        if mode == "qat":
-            flatbuffer = _quantisation_aware(model, raw_batches(train, True, qat_batch_size),
-                                             qat_epochs, qat_steps, io, phase, representative,
-                                             calibration, graph == "xnnpack")
-    else:
-        flatbuffer = float32 if mode == "float32" else tflite.convert(twin, mode)
-    key = runtime.ACCURACY_KEYS[mode]
-    flatbuffer = with_metadata(flatbuffer, key)
-    runner = runtime.interpreter(flatbuffer, num_threads)
-    probs = _run_all(runner, eval_pixels, to_probs)
-    accuracy[key] = _accuracy(probs, eval_labels)
-    phase(f"{key}: top-1 {accuracy[key]:.4f}")
-
-    ops, float_ops = runtime.op_census(flatbuffer)
-    report["xnnpack"] = runtime.delegation(runner)
-    float32_size = len(flatbuffer if mode == "float32" else with_metadata(float32, "float32"))
-    report.update(
-        ops=ops, float_ops=float_ops, accuracy=accuracy,
-        top1_agreement=_agreement(probs, keras_probs),
-        mean_abs_prob_error=float(np.abs(probs - keras_probs).mean()),
-        size_bytes=len(flatbuffer), float32_size_bytes=float32_size,
-        size_vs_float32=len(flatbuffer) / float32_size, eval_images=len(eval_labels),
-    )
+    if spec["classes"] is None:
+        raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
+    _check_output(output)
+    clock = Clock(log)
+    samples = load_samples(model, options, mode.integer, clock)
+    report = {"mode": mode.name, "dataset": options.dataset,
+              "io": options.io if mode.integer else "float32", "graph": options.graph,
+              "accuracy": {"float": _accuracy(samples.keras_scores, samples.eval_labels)}}
+    clock(f"Keras model: top-1 {report['accuracy']['float']:.4f}")
+    clock.stage("samples")
+    build = _integer_model if mode.integer else _float_model
+    with _without_grappler():
+        converted = build(model, spec, samples, options, clock, report)
+        flatbuffer = _with_metadata(converted.flatbuffer, spec, options, samples,
+                                    converted.logits, mode.report_key)
+        report["output"] = "logits" if converted.logits else "probabilities"
+        report.update(_verify(flatbuffer, converted, samples, options, clock, report))
+        if options.keep_float:
+            report["keep_float"] = _keep_float(converted, samples, report["layer_errors"],
+                                               options, output, clock)
+    report.update(size_bytes=len(flatbuffer), weights=model.count_params(),
+                  bytes_per_weight=len(flatbuffer) / model.count_params())
+    clock.stage("verify")
     tflite.write(flatbuffer, output)
     from keras_mixer.files import write_json
 
     json_path = os.path.splitext(output)[0] + ".json"
+    report["seconds"] = clock.stages
     write_json(report, json_path)
-    phase(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
+    clock(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
     return report
 
 
-def _layer_errors(twin, representative, debug_images, keep_float, output, eval_pixels,
-                  eval_labels, keras_probs, to_probs, num_threads, with_metadata, phase):
-    from convert.layer_errors import LayerErrors
+@contextlib.contextmanager
+def _without_grappler():
+    """TensorFlow's graph optimiser off for the conversion's own functions: on
+    these graphs of thousands of small ops it costs more on each function's
+    first call (16 s for a Mixer-B/16's per-layer error pass) than it saves."""
+    option = "disable_meta_optimizer"
+    before = tf.config.optimizer.get_experimental_options().get(option, False)
+    tf.config.optimizer.set_experimental_options({option: True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({option: before})
 
-    phase(f"per-layer int8 error (QuantizationDebugger, {len(debug_images)} images)")
-    errors = LayerErrors(twin, representative, debug_images)
-    for row in errors.worst[:5]:
-        phase(f"  {row['rmse_per_scale']:5.2f} steps RMSE  {row['op']:<18} {row['layer']}")
-    found = {"layer_errors": errors.worst}
-    if keep_float:
-        selective = with_metadata(errors.keep_float(keep_float), f"int8 with {keep_float} "
-                                  "float layers")
-        probs = _run_all(runtime.interpreter(selective, num_threads), eval_pixels, to_probs)
-        path = f"{os.path.splitext(output)[0]}_keep_float{keep_float}.tflite"
-        found["keep_float"] = {
-            "path": path, "float_layers": [row["layer"] for row in errors.worst[:keep_float]],
-            "accuracy": _accuracy(probs, eval_labels),
-            "top1_agreement": _agreement(probs, keras_probs),
-            "float_ops": runtime.op_census(selective)[1], "size_bytes": len(selective)}
-        tflite.write(selective, path)
-        phase(f"PTQ int8 with the {keep_float} worst layers in float: top-1 "
-              f"{found['keep_float']['accuracy']:.4f}; wrote {path}")
+
+def load_samples(model, options, integer, clock):
+    """The evaluation split with the Keras model's scores on it (and, for
+    int8, calibration images and training batches) of ``options.dataset`` at
+    the model's input size."""
+    from training import data as data_lib
+    from training.config import DEFAULTS
+
+    data_config = {**DEFAULTS["data"], **(options.data_config or {}),
+                   "dataset": options.dataset, "image_size": model.input_shape[1]}
+    val = data_lib.read_split(options.dataset, "val", data_config)
+    classes = model.output_shape[-1]
+    if val.num_classes != classes:
+        raise ValueError(f"Dataset {options.dataset} has {val.num_classes} classes; the model's "
+                         f"head has {classes}.")
+
+    def drawn(split, limit):
+        """Up to ``limit`` images drawn across the split (files come sorted by class)."""
+        if limit:
+            buffer = min(split.size, data_config["shuffle_buffer"])
+            split = dataclasses.replace(split, examples=split.examples.shuffle(buffer, seed=0))
+        batches = data_lib.pipeline(split, False, data_config, DEFAULTS["train"], 64, scale=False)
+        return _collect(batches, limit)
+
+    pixels, labels = drawn(val, options.eval_images)
+    samples = Samples(val.class_names, pixels, labels)
+    samples.keras_scores, samples.keras_logits = keras_outputs(model, pixels)
+    clock(f"evaluation split: {len(labels)} {options.dataset} images")
+    if integer:
+        train = data_lib.read_split(options.dataset, "train", data_config)
+        samples.calibration, _ = drawn(train, options.calibration_images)
+        samples.train_steps = train.size // options.qat_batch_size
+        if options.mode == "qat" and not samples.train_steps:
+            raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
+                             f"training images; {options.dataset} has {train.size}.")
+        samples.train_batches = data_lib.pipeline(train, True, data_config, DEFAULTS["train"],
+                                                  options.qat_batch_size, scale=False)
+        clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
+    return samples
+
+
+def keras_outputs(model, pixels, batch_size=16):
+    """A keras_mixer classifier's outputs and its head's logits on raw pixels."""
+    import keras
+
+    import keras_mixer
+
+    head = model.get_layer("head")
+    features = keras.Model(model.inputs, head.input)
+    pooled = features.predict(keras_mixer.preprocess_input(pixels), batch_size=batch_size,
+                              verbose=0)
+    kernel, bias = (np.asarray(w, np.float64) for w in head.get_weights())
+    logits = (pooled.astype(np.float64) @ kernel + bias).astype(np.float32)
+    scores = keras.ops.convert_to_numpy(head.activation(logits))
+    return scores, logits
+
+
+def _float_model(model, spec, samples, options, clock, report):
+    """Stages graph -> convert for a float mode (float32, fp16, dynamic)."""
+    plain = build_graph(spec, model_values(model), "plain", batch_size=None)
+    flatbuffer = tflite.convert(plain, options.mode)
+    clock.stage("convert")
+    return Converted(flatbuffer, plain, spec, spec["classifier_activation"] is None)
+
+
+def _integer_model(model, spec, samples, options, clock, report):
+    """Stages graph -> quantise (calibrate, and train for QAT) -> convert."""
+    from convert.calibrate import calibrate
+    from convert.quantize import quantised_graph
+    from convert.verify import scores_of
+
+    variances = None
+    if options.graph == "xnnpack":
+        plain = build_graph(spec, model_values(model), "plain", batch_size=None)
+        variances = layer_norm_variances(plain, samples.calibration[:VARIANCE_IMAGES])
+        del plain
+    quantised = quantised_graph(spec, model_values(model), options.graph, variances)
+    clock.stage("graph")
+    calibrate(quantised, samples.calibration, options.calibration, options.calibration_batch_size)
+    report["calibration"] = {"estimator": options.calibration,
+                             "images": len(samples.calibration)}
+    clock(f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
+          f"{len(samples.calibration)} images)")
+    clock.stage("calibrate")
+    logits = True  # int8 graphs leave the classifier activation to the app
+    if options.mode == "qat":
+        from convert.qat import distil
+
+        calibrated = scores_of(quantised, samples.eval_pixels)
+        report["accuracy"]["ptq_int8"] = _accuracy(calibrated, samples.eval_labels)
+        clock(f"calibrated graph (in TensorFlow): top-1 {report['accuracy']['ptq_int8']:.4f}")
+        steps = options.qat_epochs * (options.qat_steps or samples.train_steps)
+        clock(f"quantisation-aware training: {steps} steps of {options.qat_batch_size} images")
+        teacher = build_graph(spec, model_values(model), options.graph, variances,
+                              batch_size=None, logits=True)
+        report["qat"] = distil(quantised, teacher, samples.train_batches, steps,
+                               options.qat_learning_rate, log=clock)
+        del teacher
+        clock.stage("train")
+    flatbuffer = tflite.convert(quantised, "int8", options.io)
+    clock("converted to TFLite")
+    clock.stage("convert")
+    return Converted(flatbuffer, quantised, spec, logits, model, variances)
+
+
+# The XNNPACK LayerNorms' 1/sqrt interpolation is fitted to the variances
+# these many calibration images show (its range is widened 2x each way).
+VARIANCE_IMAGES = 32
+
+
+def _verify(flatbuffer, converted, samples, options, clock, report):
+    """Stage verify: the model's scores against the Keras model's, its ops
+    and delegation and, for int8, its fidelity to the graph it came from and
+    the per-layer error."""
+    from convert import verify
+
+    mode = modes.get(options.mode)
+    runner = runtime.interpreter(flatbuffer, options.num_threads)
+    scores = _run_all(runner, samples.eval_pixels)
+    probs = _probabilities(scores, converted)
+    reference = samples.keras_logits if converted.logits else samples.keras_scores
+    ops, float_ops = runtime.op_census(flatbuffer)
+    report["accuracy"][mode.report_key] = _accuracy(probs, samples.eval_labels)
+    found = {
+        "ops": ops, "float_ops": float_ops, "xnnpack": runtime.delegation(runner),
+        "top1_agreement": verify.agreement(probs, samples.keras_scores),
+        "mean_abs_prob_error": float(np.abs(probs - samples.keras_scores).mean()),
+        "relative_l2": verify.relative_l2(scores, reference), "eval_images": len(scores)}
+    clock(f"{mode.report_key}: top-1 {report['accuracy'][mode.report_key]:.4f}, agreement with "
+          f"Keras {found['top1_agreement']:.4f}, relative L2 from Keras "
+          f"{found['relative_l2']:.4f}")
+    if mode.integer:
+        graph_scores, rows = verify.quantised_pass(converted.graph, samples.eval_pixels,
+                                                   min(options.debug_images, len(scores)))
+        output_scale = runner.get_output_details()[0]["quantization"][0]
+        found["graph_fidelity"] = verify.fidelity(scores, graph_scores, output_scale)
+        clock("fidelity to the fake-quantised graph: top-1 "
+              f"{found['graph_fidelity']['top1_agreement']:.4f}, within 2 output steps "
+              f"{found['graph_fidelity']['within_2_steps']:.4f}")
+        if options.debug_images:
+            found["layer_errors"] = rows
+            for row in rows[:5]:
+                clock(f"  {row['rmse_per_scale']:5.2f} steps RMSE  {row['op']:<16} "
+                      f"{row['layer']}  ({row['clipped']:.2%} clipped)")
     return found
 
 
-def _quantisation_aware(model, batches, epochs, steps, io, phase, representative, calibration,
-                        xnnpack):
-    """QAT on the plain graph (TFMOT's fake-quantisation), then the int8 model:
-    the plain QAT graph with its learned ranges, or the XNNPACK graph holding
-    the QAT-trained weights with every range calibrated (TFMOT cannot place
-    its quantisers inside the XNNPACK LayerNorm's tiny tensors)."""
-    import tf_keras
+def _probabilities(scores, converted):
+    """Scores comparable with the Keras model's: the model's classifier
+    activation applied to logits (an int8 model's output)."""
+    activation = converted.spec["classifier_activation"]
+    if not converted.logits or activation is None:
+        return scores
+    if activation == "softmax":
+        return runtime.softmax(scores)
+    import keras
 
-    from convert.quantize import qat_model
+    return keras.ops.convert_to_numpy(keras.activations.get(activation)(scores))
 
-    trainer = qat_model(model, batch_size=None)
-    trainer.compile(tf_keras.optimizers.Adam(1e-4),
-                    tf_keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
-    phase(f"quantisation-aware training ({epochs} epoch(s))")
-    trainer.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=2)
-    if xnnpack:
-        values = twin_values({w.name: w.numpy() for w in trainer.weights},
-                             mixer_spec(model)["num_blocks"])
-        variances = layer_norm_variances(build_tf_keras(model, values=values), calibration[:64])
-        deployable = build_tf_keras(model, xnnpack_variances=variances, values=values)
-    else:
-        deployable = qat_model(model, batch_size=1)
-        deployable.set_weights(trainer.get_weights())
-    phase("converting the QAT model to int8")
-    # QAT supplies the ranges it learned; calibration supplies the rest.
-    return tflite.convert(deployable, "int8", representative, io=io)
+
+def _keep_float(converted, samples, layer_errors, options, output, clock):
+    """The int8 model with the layers of the ``options.keep_float`` worst
+    tensors in float, written beside ``output``; what it buys. MEAN layers are
+    passed over: left unquantised, the converter gives a MEAN its input's
+    int8 range instead of keeping it in float."""
+    from convert import verify
+    from convert.quantize import copy_variables, quantised_graph
+
+    names = [row["layer"] for row in layer_errors if row["op"] != "MEAN"][:options.keep_float]
+    graph = quantised_graph(converted.spec, model_values(converted.model), options.graph,
+                            converted.variances, float_layers=names)
+    copy_variables(converted.graph, graph)  # QAT's weights and ranges
+    flatbuffer = _with_metadata(tflite.convert(graph, "int8", options.io), converted.spec,
+                                options, samples, converted.logits,
+                                f"int8 with {len(names)} float layers")
+    probs = _probabilities(_run_all(runtime.interpreter(flatbuffer, options.num_threads),
+                                    samples.eval_pixels), converted)
+    path = f"{os.path.splitext(output)[0]}_keep_float{options.keep_float}.tflite"
+    found = {"path": path, "float_layers": names, "accuracy": _accuracy(probs, samples.eval_labels),
+             "top1_agreement": verify.agreement(probs, samples.keras_scores),
+             "float_ops": runtime.op_census(flatbuffer)[1], "size_bytes": len(flatbuffer)}
+    tflite.write(flatbuffer, path)
+    clock(f"int8 with the {len(names)} worst layers in float: top-1 {found['accuracy']:.4f}; "
+          f"wrote {path}")
+    return found
+
+
+def _check_output(output):
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise ValueError(f"Output folder {folder!r} does not exist.")
+
+
+def _with_metadata(flatbuffer, spec, options, samples, logits, kind):
+    return add_metadata(
+        flatbuffer, name=spec["name"], labels=samples.class_names, logits=logits,
+        description=f"MLP-Mixer (patch {spec['patch_size']}, hidden {spec['hidden_size']}, "
+                    f"{spec['num_blocks']} blocks) for {options.dataset}, {kind} TFLite by "
+                    "keras-mixer. Input: RGB pixels 0-255.")
 
 
 def _collect(batches, limit):
@@ -219,13 +407,8 @@ def _collect(batches, limit):
     return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
 
 
-def _run_all(runner, pixels, to_probs=None):
-    scores = np.stack([runtime.run(runner, image) for image in pixels])
-    return to_probs(scores) if to_probs else scores
-
-
-def _agreement(scores, keras_scores):
-    return float(np.mean(scores.argmax(-1) == keras_scores.argmax(-1)))
+def _run_all(runner, pixels):
+    return np.stack([runtime.run(runner, image) for image in pixels])
 
 
 def _accuracy(scores, labels):

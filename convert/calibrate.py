@@ -1,0 +1,124 @@
+"""Calibration in TensorFlow: the int8 range of every tensor of a quantised
+graph (``convert.quantize``) from calibration images, run in batches.
+
+Pass 1 records each tensor's minimum and maximum over the float graph; the
+histogram estimators make a second pass for a ``BINS``-bin histogram of each
+tensor over that span, and choose the range from it:
+
+- ``minmax``: the whole span (never clips);
+- ``percentile``: the ``PERCENTILE``-th and (100 - ``PERCENTILE``)-th
+  percentiles (clips the rarest outliers);
+- ``mse``: the range with the least expected squared error, clipping plus
+  rounding (step^2 / 12), over a grid of shrunken spans.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from convert.modes import ESTIMATORS
+from convert.quantize import range_quantizers, set_ranges, tapped
+
+BINS = 2048
+PERCENTILE = 99.99
+LEVELS = 255  # int8 steps across a range
+
+
+class _Observer:
+    """A ``convert.quantize`` tap: the float graph runs (nothing quantised)
+    and ``stats(name, tensor)`` is recorded for every calibrated tensor."""
+
+    quantise_weights = False
+
+    def __init__(self, stats):
+        self.stats, self.outputs = stats, {}
+
+    def __call__(self, quantizer, tensor, quantised):
+        if quantizer.fixed_range is None:
+            self.outputs[quantizer.name] = self.stats(quantizer.name, tensor)
+        return tensor
+
+
+def observe(quantised, images, stats, batch_size):
+    """Runs the float graph of ``quantised`` over ``images`` in batches,
+    yielding {tensor name: stats(name, tensor) as numpy} per batch."""
+    observer = _Observer(stats)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *quantised.input_shape[1:]))])
+    def run(batch):
+        with tapped(observer):
+            quantised(batch, training=False)
+        return dict(observer.outputs)
+
+    for start in range(0, len(images), batch_size):
+        batch = np.asarray(images[start:start + batch_size], np.float32)
+        yield {name: value.numpy() for name, value in run(batch).items()}
+
+
+def calibrate(quantised, images, estimator="minmax", batch_size=16):
+    """Sets every trainable range of ``quantised`` from ``images`` (raw
+    pixels) with ``estimator``; returns {tensor name: (min, max)}."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"Calibration must be one of {', '.join(ESTIMATORS)}; got "
+                         f"{estimator!r}.")
+    if len(images) == 0:
+        raise ValueError("Calibration needs at least one image.")
+    spans = {}
+    for found in observe(quantised, images, _min_max, batch_size):
+        for name, (low, high) in found.items():
+            old = spans.get(name, (np.inf, -np.inf))
+            spans[name] = (min(old[0], low), max(old[1], high))
+    spans = {name: _with_zero(low, high) for name, (low, high) in spans.items()}
+    if estimator == "minmax":
+        chosen = spans
+    else:
+        histograms = {name: np.zeros(BINS, np.int64) for name in spans}
+
+        def histogram(name, tensor):
+            return tf.histogram_fixed_width(tensor, spans[name], nbins=BINS)
+
+        for found in observe(quantised, images, histogram, batch_size):
+            for name, counts in found.items():
+                histograms[name] += counts
+        choose = percentile_range if estimator == "percentile" else mse_range
+        chosen = {name: choose(histograms[name], *spans[name]) for name in spans}
+    chosen.update({name: q.fixed_range for name, q in range_quantizers(quantised).items()
+                   if q.fixed_range is not None})
+    set_ranges(quantised, chosen)
+    return chosen
+
+
+def _min_max(name, tensor):
+    return tf.stack([tf.reduce_min(tensor), tf.reduce_max(tensor)])
+
+
+def _with_zero(low, high):
+    """A range holding zero (int8 represents it exactly) and not empty."""
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    return low, max(high, low + 1e-6)
+
+
+def percentile_range(counts, low, high, percentile=PERCENTILE):
+    """The (100 - percentile, percentile) percentiles of a histogram over [low, high]."""
+    edges = np.linspace(low, high, len(counts) + 1)
+    cumulative = np.cumsum(counts) / max(counts.sum(), 1)
+    tail = 1 - percentile / 100
+    first = edges[np.searchsorted(cumulative, tail, side="right")]
+    last = edges[min(np.searchsorted(cumulative, 1 - tail, side="left") + 1, len(counts))]
+    return _with_zero(max(first, low), min(last, high))
+
+
+def mse_range(counts, low, high, candidates=24):
+    """The range, among [a * low, b * high] for a and b on a grid from 0.1
+    to 1, with the least expected squared int8 error over a histogram on
+    [low, high]: clipping error plus rounding noise (step^2 / 12)."""
+    centres = low + (np.arange(len(counts)) + 0.5) * (high - low) / len(counts)
+    weights = counts / max(counts.sum(), 1)
+    shrink = np.linspace(0.1, 1.0, candidates)
+    lows, highs = low * shrink[:, None], high * shrink[None, :]  # (a, 1), (1, b)
+    errors = np.empty((candidates, candidates))
+    for i, candidate_low in enumerate(lows[:, 0]):
+        clipped = np.clip(centres[None, :], candidate_low, highs.T)  # (b, bins)
+        steps = (highs[0] - candidate_low) / LEVELS
+        errors[i] = ((centres - clipped) ** 2 @ weights) + steps ** 2 / 12
+    i, j = np.unravel_index(np.argmin(errors), errors.shape)
+    return _with_zero(lows[i, 0], highs[0, j])

@@ -1,0 +1,54 @@
+"""The conversion choices: modes, graph forms and range estimators, read
+by the CLI, the pipeline, the converter and the runtime (free of
+TensorFlow, like ``convert.runtime``)."""
+
+import dataclasses
+
+# The deployment graph's forms (``convert.graph``): "xnnpack" runs whole in
+# XNNPACK's int8 kernels, "plain" keeps TFLite's own LayerNorm and GELU ops.
+FORMS = ("xnnpack", "plain")
+# Range estimators of int8 calibration (``convert.calibrate``).
+ESTIMATORS = ("minmax", "percentile", "mse")
+DEFAULT_CALIBRATION = "minmax"
+# Input/output types of int8 models ("uint8": raw pixels in, as cameras give them).
+IO_TYPES = ("uint8", "int8", "float32")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One way to convert.
+
+    ``integer``: a full-integer int8 model, made from the fake-quantised graph
+    (``convert.quantize``); ``trains``: quantisation-aware training first;
+    ``report_key``: the key of this model's accuracy in the report;
+    ``graphs``: the deployment graphs it can be written in (the first is the
+    default); ``flags``: its CLI spellings."""
+
+    name: str
+    integer: bool
+    trains: bool
+    report_key: str
+    graphs: tuple
+    flags: tuple
+    help: str
+
+
+MODES = {mode.name: mode for mode in (
+    Mode("qat", True, True, "qat_int8", ("xnnpack", "plain"), ("--int8", "--qat"),
+         "quantisation-aware training (distilled from the float model), then full-integer int8"),
+    Mode("ptq", True, False, "ptq_int8", ("xnnpack", "plain"), ("--ptq",),
+         "post-training full-integer int8: ranges calibrated, no training"),
+    Mode("fp16", False, False, "fp16", ("plain",), ("--fp16",),
+         "float16 weights, float computation"),
+    Mode("dynamic", False, False, "dynamic", ("plain",), ("--dynamic-range",),
+         "int8 weights, float activations"),
+    Mode("float32", False, False, "float32", ("plain",), (),
+         "float32 (the default without a mode flag)"),
+)}
+
+
+def get(name):
+    """The Mode called ``name``, or a ValueError listing the known ones."""
+    if name not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {name!r}.")
+    return MODES[name]

@@ -1,0 +1,118 @@
+"""Quantisation-aware training by distillation: the fake-quantised graph
+learns to reproduce the float graph's outputs, weights and ranges together."""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from convert.quantize import range_quantizers
+
+
+def trainable_variables(quantised):
+    """The weights and trainable ranges of a quantised graph, without the
+    weights of layers built frozen (the XNNPACK LayerNorm's 1/sqrt
+    interpolation): TFMOT's wrapper lists a quantised kernel as trainable
+    whatever its layer says."""
+    found, seen = [], set()
+    for layer in quantised.layers:
+        inner = getattr(layer, "layer", layer)
+        if not inner.trainable:
+            continue
+        for variable in layer.trainable_weights:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found.append(variable)
+    return found
+
+
+def distillation_loss(teacher_logits, student_logits):
+    """Cross-entropy of the student's softmax against the teacher's (the KL
+    divergence up to the teacher's entropy), averaged over the batch."""
+    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+        tf.nn.softmax(teacher_logits), student_logits))
+
+
+def distil(quantised, teacher, batches, steps, learning_rate=1e-4, log=print):
+    """Trains ``quantised`` for ``steps`` batches of raw-pixel images (from
+    ``batches``, (images, labels) pairs: the labels are not used) to match
+    the logits of ``teacher``, its float graph (the training split repeats
+    as needed). Returns what it did: steps, learning rate, the mean loss
+    over the first and the last ten steps."""
+    student = _logits_model(quantised, "head")
+    target = _logits_model(teacher, "head")
+    optimizer = RelativeAdam(trainable_variables(quantised), variable_scales(quantised),
+                             learning_rate)
+
+    @tf.function
+    def step(images):
+        wanted = target(images, training=False)
+        with tf.GradientTape() as tape:
+            loss = distillation_loss(wanted, student(images, training=True))
+        optimizer.apply(tape.gradient(loss, optimizer.variables))
+        return loss
+
+    losses, started = [], time.perf_counter()
+    for done, (images, _) in enumerate(batches.repeat().take(steps), start=1):
+        losses.append(float(step(images)))
+        if done % max(1, steps // 10) == 0 or done == steps:
+            log(f"QAT step {done}/{steps}: distillation loss {sum(losses[-10:]) / len(losses[-10:]):.5f} "
+                f"({(time.perf_counter() - started) / done:.2f} s/step)")
+    if not losses:
+        raise ValueError("QAT found no training batches (fewer training images than "
+                         "--qat-batch-size?).")
+    return {"steps": steps, "learning_rate": learning_rate,
+            "first_loss": sum(losses[:10]) / len(losses[:10]),
+            "last_loss": sum(losses[-10:]) / len(losses[-10:])}
+
+
+class RelativeAdam:
+    """Adam whose step for each variable is ``learning_rate`` times that
+    variable's own scale, so a learning rate means the same relative change
+    everywhere. The deployment graph's weights differ in scale by orders of
+    magnitude (the stem holds the folded 1/127.5 of ``preprocess_input``; a
+    variance range may span thousands, a mean's a hundredth): plain Adam's
+    step, the same absolute size for all, wrecked the small ones."""
+
+    def __init__(self, variables, scales, learning_rate, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8):
+        self.variables = variables
+        self.scales = [tf.constant(scales[id(v)], v.dtype) for v in variables]
+        self.moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.squares = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.step = tf.Variable(0.0, trainable=False)
+        self.learning_rate, self.beta_1, self.beta_2 = learning_rate, beta_1, beta_2
+        self.epsilon = epsilon
+
+    def apply(self, gradients):
+        self.step.assign_add(1.0)
+        correction = (tf.sqrt(1 - self.beta_2 ** self.step) / (1 - self.beta_1 ** self.step))
+        for variable, gradient, scale, m, v in zip(self.variables, gradients, self.scales,
+                                                   self.moments, self.squares):
+            if gradient is None:
+                continue
+            m.assign(self.beta_1 * m + (1 - self.beta_1) * gradient)
+            v.assign(self.beta_2 * v + (1 - self.beta_2) * tf.square(gradient))
+            variable.assign_sub(self.learning_rate * scale * correction * m
+                                / (tf.sqrt(v) + self.epsilon))
+
+
+def variable_scales(quantised):
+    """{id(variable): scale} for ``RelativeAdam``: a range's min and max move
+    with the range's width, other variables with their RMS (zero ones, such
+    as a fresh model's biases, with the median of the others)."""
+    scales = {}
+    for quantizer in range_quantizers(quantised).values():
+        if quantizer.fixed_range is None:
+            low, high = quantizer.range
+            scales[id(quantizer.min)] = scales[id(quantizer.max)] = high - low
+    for variable in quantised.trainable_weights:
+        if id(variable) not in scales:
+            scales[id(variable)] = float(np.sqrt(np.mean(np.square(variable.numpy()))))
+    fallback = float(np.median([s for s in scales.values() if s > 0] or [1.0]))
+    return {key: scale if scale > 0 else fallback for key, scale in scales.items()}
+
+
+def _logits_model(graph, head):
+    return tf_keras.Model(graph.inputs, graph.get_layer(head).output)

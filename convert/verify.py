@@ -1,0 +1,121 @@
+"""How far a conversion moved the model: per-layer int8 error in
+TensorFlow, and the scores' agreement with the float model and with the
+fake-quantised graph the file came from."""
+
+import numpy as np
+import tensorflow as tf
+
+from convert.graph import GATE_INPUT
+from convert.layers import tflite_op
+from convert.quantize import range_quantizers, tapped
+
+LEVELS = 255
+
+
+class _ErrorTap:
+    """The quantised graph, measuring what each int8 tensor's own quantiser
+    changes: the sum of squared differences, and how many values it moved by
+    more than half a step (those outside the range: clipped)."""
+
+    quantise_weights = True
+
+    def __init__(self):
+        self.outputs = {}
+
+    def __call__(self, quantizer, tensor, quantised):
+        error = quantised - tensor
+        low, high = quantizer.range_tensors()
+        half_step = (high - low) / (2 * LEVELS) * 1.001
+        self.outputs[quantizer.name] = tf.stack([
+            tf.reduce_sum(error * error),
+            tf.reduce_sum(tf.cast(tf.abs(error) > half_step, tf.float32))])
+        return quantised
+
+
+def quantised_pass(quantised, images, error_images=0, batch_size=8):
+    """The fake-quantised graph's scores on ``images`` (raw pixels) and, over
+    the first ``error_images`` of them, the per-layer error: one row per
+    int8 tensor, worst first (``layer_rows``)."""
+    signature = [tf.TensorSpec((None, *quantised.input_shape[1:]))]
+    tap = _ErrorTap()
+
+    @tf.function(input_signature=signature)
+    def measured(batch):
+        with tapped(tap):
+            scores = quantised(batch, training=False)
+        return scores, dict(tap.outputs)
+
+    plain = tf.function(lambda batch: (quantised(batch, training=False), {}),
+                        input_signature=signature)
+    scores, totals = [], {}
+    for group, run in ((images[:error_images], measured), (images[error_images:], plain)):
+        for start in range(0, len(group), batch_size):
+            found, stats = run(np.asarray(group[start:start + batch_size], np.float32))
+            scores.append(found.numpy())
+            for name, values in stats.items():
+                totals[name] = totals.get(name, 0) + values.numpy().astype(np.float64)
+    return np.concatenate(scores), layer_rows(quantised, totals, sizes(quantised, error_images))
+
+
+def sizes(quantised, images):
+    """{layer name: how many values its output holds over ``images`` images}."""
+    return {layer.name: images * int(np.prod(layer.output_shape[1:]))
+            for layer in quantised.layers}
+
+
+def layer_rows(quantised, totals, counts):
+    """Per-layer error rows, worst first, from the accumulated ``_ErrorTap`` sums.
+
+    ``rmse_per_scale``: the RMSE the tensor's own quantisation adds (the op
+    fed the quantised graph's inputs, before and after its int8 rounding and
+    clipping), in steps of its scale: ~0.29 is pure rounding, above ~1 the
+    range clips (``clipped``: the share of values outside it). The XNNPACK
+    GELU's sigmoid input is left out: it is clamped where the sigmoid
+    saturates, by design."""
+    quantizers = range_quantizers(quantised)
+    layers = {layer.layer.name: layer.layer for layer in quantised.layers
+              if hasattr(layer, "layer")}
+    rows = []
+    for name, (squares, clipped) in totals.items():
+        if name.endswith(GATE_INPUT):
+            continue
+        low, high = quantizers[name].range
+        scale = (high - low) / LEVELS
+        rows.append({"layer": name, "op": tflite_op(layers[name]),
+                     "rmse_per_scale": float(np.sqrt(squares / counts[name]) / scale),
+                     "clipped": float(clipped / counts[name]), "scale": float(scale)})
+    return sorted(rows, key=lambda row: -row["rmse_per_scale"])
+
+
+def scores_of(graph, images, batch_size=16):
+    """A tf_keras graph's outputs on ``images`` (raw pixels), in batches."""
+    function = tf.function(lambda x: graph(x, training=False),
+                           input_signature=[tf.TensorSpec((None, *graph.input_shape[1:]))])
+    return np.concatenate([function(np.asarray(images[i:i + batch_size], np.float32)).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
+def fidelity(tflite_scores, graph_scores, output_scale, max_steps=2):
+    """How faithfully a TFLite model computes the fake-quantised graph it
+    came from: top-1 agreement, and the share of images whose every output
+    lies within ``max_steps`` output quantisation steps of the graph's."""
+    steps = np.abs(np.asarray(tflite_scores) - graph_scores).max(-1) / output_scale
+    return {"top1_agreement": agreement(tflite_scores, graph_scores),
+            f"within_{max_steps}_steps": float(np.mean(steps <= max_steps + 1e-3)),
+            "max_steps": float(steps.max()), "median_steps": float(np.median(steps))}
+
+
+def agreement(scores, reference):
+    """Share of images where two models' top-1 classes agree."""
+    return float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))
+
+
+def accuracy(scores, labels):
+    """Top-1 accuracy of scores against class indices."""
+    return float(np.mean(np.argmax(scores, -1) == labels))
+
+
+def relative_l2(scores, reference):
+    """||scores - reference|| / ||reference|| over all images and classes."""
+    reference = np.asarray(reference, np.float64)
+    return float(np.linalg.norm(np.asarray(scores) - reference) / np.linalg.norm(reference))

@@ -1,0 +1,135 @@
+"""The fake-quantised graph: calibration, QAT, and what the converter takes from it."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from convert import tflite
+from convert.calibrate import calibrate, mse_range, percentile_range
+from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
+from convert.qat import RelativeAdam, distil
+from convert.quantize import quantised_graph, range_quantizers, ranges, set_ranges
+from convert.runtime import interpreter
+from convert.verify import quantised_pass
+from tests.test_convert_graph import trained_like
+
+
+def pixels(rng, n):
+    return rng.integers(0, 256, (n, 16, 16, 3)).astype(np.float32)
+
+
+def graphs(rng, images, form="xnnpack"):
+    """(float graph, quantised graph) of a tiny Mixer, batch None, uncalibrated."""
+    model = trained_like(rng)
+    spec, values = mixer_spec(model), model_values(model)
+    variances = None
+    if form == "xnnpack":
+        variances = layer_norm_variances(build_graph(spec, values, batch_size=None), images)
+    return (build_graph(spec, values, form, variances, batch_size=None),
+            quantised_graph(spec, values, form, variances))
+
+
+def nudged(low, high):
+    """TF's and TFLite's int8 (scale, zero point) for a fake-quantisation range."""
+    scale = (high - low) / 255
+    return scale, int(np.clip(np.round(-128 - low / scale), -128, 127))
+
+
+def activation_params(flatbuffer):
+    """{graph layer name: [(scale, zero point), ...]} of the int8 activation
+    tensors of a converted graph, by the layer each tensor's name starts with."""
+    runner = interpreter(flatbuffer, delegates=False)
+    details = {d["index"]: d for d in runner.get_tensor_details()}
+    found = {}
+    for op in runner._get_ops_details():
+        for index in op["outputs"]:
+            detail = details[int(index)]
+            parts = detail["name"].split(";")[0].split("/")
+            if detail["dtype"] == np.int8 and len(parts) > 1:
+                found.setdefault(parts[1], []).append(detail["quantization"])
+    return found
+
+
+def test_qat_trains_the_ranges_the_file_holds(rng):
+    images = pixels(rng, 32)
+    teacher, quantised = graphs(rng, images)
+    calibrate(quantised, images)
+    before = ranges(quantised)
+    batches = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images)))).batch(8)
+    distil(quantised, teacher, batches, steps=12, learning_rate=0.02, log=lambda _: None)
+    after = ranges(quantised)
+    trained = [name for name in after if after[name] != before[name]]
+    assert len(trained) > 20  # the learnt ranges moved ...
+    in_file = activation_params(tflite.convert(quantised, "int8", io="int8"))
+    checked = 0
+    for name in trained:  # ... and the file holds them as they are now
+        scale, zero = nudged(*after[name])
+        assert any(abs(s - scale) <= 1e-6 * scale and z == zero for s, z in in_file[name]), name
+        checked += 1
+    assert checked == len(trained)
+
+
+def test_minmax_calibration_covers_what_the_float_graph_computes(rng):
+    images = pixels(rng, 24)
+    float_graph, quantised = graphs(rng, images, "plain")
+    found = calibrate(quantised, images, "minmax", batch_size=5)
+    assert found == ranges(quantised)
+    names = [name for name, q in range_quantizers(quantised).items() if q.fixed_range is None]
+    probe = tf_keras.Model(float_graph.inputs,
+                           [float_graph.get_layer(name).output for name in names])
+    for name, tensor in zip(names, probe(images)):
+        tensor = tensor.numpy()
+        low, high = min(tensor.min(), 0.0), max(tensor.max(), 0.0)
+        np.testing.assert_allclose(found[name], (low, high), rtol=1e-5, atol=1e-6)
+
+
+def test_estimators_clip_outliers_and_minimise_error(rng):
+    def int8_mse(values, low, high):  # NumPy's fake quantisation, independent of ours
+        scale = (high - low) / 255
+        q = np.clip(np.round((values - low) / scale), 0, 255) * scale + low
+        return np.mean((q - values) ** 2)
+
+    values = np.concatenate([rng.laplace(0, 1, 200_000), [60.0, -45.0]])
+    low, high = values.min(), values.max()
+    counts, _ = np.histogram(values, 2048, (low, high))
+    p_low, p_high = percentile_range(counts, low, high)
+    np.testing.assert_allclose([p_low, p_high], np.percentile(values, [0.01, 99.99]), atol=0.1)
+    m_low, m_high = mse_range(counts, low, high)
+    errors = {name: int8_mse(values, *r) for name, r in
+              {"minmax": (low, high), "percentile": (p_low, p_high), "mse": (m_low, m_high)}.items()}
+    # Two outliers cost more clipped than their range costs in rounding: the
+    # MSE range balances both, better than either.
+    assert errors["mse"] < min(errors["percentile"], errors["minmax"]) * 0.8
+
+
+def test_layer_errors_find_the_clipping_range(rng):
+    images = pixels(rng, 16)
+    _, quantised = graphs(rng, images)
+    calibrate(quantised, images)
+    scores, rows = quantised_pass(quantised, images, error_images=16)
+    assert scores.shape == (16, 5) and len(rows) > 40
+    rounding = np.median([row["rmse_per_scale"] for row in rows])
+    assert 0.25 < rounding < 0.33  # uniform rounding noise: 1 / sqrt(12) = 0.289
+    found = ranges(quantised)
+    low, high = found["block1_channel_dense0"]
+    set_ranges(quantised, {**found, "block1_channel_dense0": (low / 4, high / 4)})
+    _, rows = quantised_pass(quantised, images, error_images=8)
+    assert rows[0]["layer"] == "block1_channel_dense0"
+    assert rows[0]["rmse_per_scale"] > 3 and rows[0]["clipped"] > 0.05
+    assert {row["op"] for row in rows} >= {"FULLY_CONNECTED", "CONV_2D", "MEAN", "MUL", "TANH"}
+
+
+def test_relative_adam_moves_each_variable_by_its_own_scale():
+    small, large = tf.Variable([1e-3, -1e-3]), tf.Variable([1e3, 2e3])
+    optimizer = RelativeAdam([small, large], {id(small): 1e-3, id(large): 1e3}, 0.01)
+    optimizer.apply([tf.constant([1.0, -1.0]), tf.constant([1.0, 1.0])])
+    np.testing.assert_allclose(small.numpy(), [1e-3 - 1e-5, -1e-3 + 1e-5], rtol=1e-4)
+    np.testing.assert_allclose(large.numpy(), [1e3 - 10, 2e3 - 10], rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["median", "tukey"])
+def test_unknown_estimator_is_refused(rng, name):
+    _, quantised = graphs(rng, pixels(rng, 2), "plain")
+    with pytest.raises(ValueError, match="Calibration must be one of minmax, percentile, mse"):
+        calibrate(quantised, pixels(rng, 2), name)
