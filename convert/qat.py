@@ -28,10 +28,11 @@ def trainable_variables(quantised):
 
 
 def distillation_loss(teacher_logits, student_logits):
-    """Cross-entropy of the student's softmax against the teacher's (the KL
-    divergence up to the teacher's entropy), averaged over the batch."""
-    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
-        tf.nn.softmax(teacher_logits), student_logits))
+    """Mean squared difference of the student's logits from the teacher's:
+    the quantised graph learns to give the float graph's logits, every class
+    of them (a KL divergence of the softmaxes, tried too, heeds only the top
+    classes and drifted: benchmarks/quantisation.py)."""
+    return tf.reduce_mean(tf.square(student_logits - teacher_logits))
 
 
 def distil(quantised, teacher, batches, steps, learning_rate=1e-4, log=print):

@@ -107,7 +107,7 @@ def embedded_folder(name):
         folder = os.path.join(tmp, str(label))
         os.makedirs(folder, exist_ok=True)
         tf.io.write_file(os.path.join(folder, f"{i:04d}.png"),
-                         tf.io.encode_png(tf.image.grayscale_to_rgb(image)))
+                         tf.io.encode_png(tf.image.grayscale_to_rgb(tf.constant(image))))
     try:
         os.replace(tmp, root)
     except OSError:  # another process wrote it first

