@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from harness import Worker, serve
+from harness import Worker, cpu_description, serve
 
 IMPLEMENTATIONS = ("keras-predict", "keras-graph", "keras-xla", "timm")
 PEER = "timm"
@@ -180,6 +180,7 @@ def main():
     parser.add_argument("--runs-batch32", type=int, default=3, help="timed batch-32 runs")
     parser.add_argument("--output", default=os.path.join(RESULTS, "forward.json"))
     args = parser.parse_args()
+    print(cpu_description(), flush=True)
 
     rows = []
     for variant in args.models.split(","):

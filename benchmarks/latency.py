@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from forward import gflop_per_image
-from harness import Worker
+from harness import Worker, cpu_description
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -148,6 +148,7 @@ def main():
                              "proportion to their GFLOP, so each model is timed for as long")
     parser.add_argument("--output", default=os.path.join(RESULTS, "latency.json"))
     args = parser.parse_args()
+    print(cpu_description(), flush=True)
     from convert import benchmark
 
     folder = os.path.join(RESULTS, "latency_models")

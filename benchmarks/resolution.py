@@ -22,6 +22,7 @@ import keras  # noqa: E402
 
 import keras_mixer  # noqa: E402
 from keras_mixer.files import atomic_path, write_json  # noqa: E402
+from harness import cpu_description  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 CONFIG = dict(patch_size=4, hidden_size=64, num_blocks=4, tokens_mlp_dim=32,
@@ -51,6 +52,7 @@ def main():
     parser.add_argument("--sizes", default="24,40,48,64,96")
     parser.add_argument("--output", default=os.path.join(RESULTS, "resolution.json"))
     args = parser.parse_args()
+    print(cpu_description(), flush=True)
 
     keras.utils.set_random_seed(0)
     x, y = digits(BASE)

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from harness import Worker, serve
+from harness import Worker, cpu_description, serve
 
 IMPLEMENTATIONS = ("keras", "keras-xla", "timm")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -87,6 +87,7 @@ def main():
     parser.add_argument("--implementations", default=",".join(IMPLEMENTATIONS))
     parser.add_argument("--output", default=os.path.join(RESULTS, "train_step.json"))
     args = parser.parse_args()
+    print(cpu_description(), flush=True)
 
     names = args.implementations.split(",")
     workers = {}
