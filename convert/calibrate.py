@@ -2,10 +2,10 @@
 graph (``convert.quantize``) from calibration images, run in batches.
 
 One pass over the float graph records each tensor's minimum and maximum;
-for the histogram estimators it also fills a ``BINS``-bin histogram of every
-``SAMPLE_STRIDE``-th value of each tensor, over the span the first batch
-showed widened 2x (values beyond land in the edge bins), and the range is
-chosen from it:
+for the histogram estimators it also fills a ``BINS``-bin histogram of each
+tensor (of every ``SAMPLE_STRIDE``-th value of the large ones) over the
+span the first batch showed, widened 2x (values beyond land in the edge
+bins), and the range is chosen from it:
 
 - ``minmax``: the whole span (never clips);
 - ``percentile``: the ``PERCENTILE``-th and (100 - ``PERCENTILE``)-th
@@ -23,10 +23,12 @@ from convert.quantize import range_quantizers, set_ranges, tapped
 BINS = 2048
 PERCENTILE = 99.99
 LEVELS = 255  # int8 steps across a range
-# Histograms sample every 17th value (a stride prime to the layer widths, so
-# no channel is left out): 1/17 of the cost, and still ~10^4 values past
-# the 99.99th percentile over 200 Mixer-B/16 images.
+# Histograms of tensors of at least SAMPLED_SIZE values per image sample every
+# 17th value (a stride prime to the layer widths, so no channel is left out):
+# 1/17 of the cost, and still ~10^4 values past the 99.99th percentile over
+# 200 Mixer-B/16 images. Smaller tensors (the logits) are counted whole.
 SAMPLE_STRIDE = 17
+SAMPLED_SIZE = 4096
 
 
 class _Observer:
@@ -78,7 +80,8 @@ def calibrate(quantised, images, estimator="minmax", batch_size=16):
     def stats(name, tensor):
         found = {"span": _min_max(name, tensor)}
         if bins:
-            sample = tf.reshape(tensor, [-1])[::SAMPLE_STRIDE]
+            stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
+            sample = tf.reshape(tensor, [-1])[::stride]
             found["counts"] = tf.histogram_fixed_width(sample, bins[name], nbins=BINS)
         return found
 

@@ -27,10 +27,10 @@ DEFAULTS = {
         "gelu_approximate": None,   # None: follow the weights (tanh without)
     },
     "data": {
-        "dataset": "digits",        # digits | tfds:NAME[:SPLIT] | path to an image folder
+        "dataset": "digits",        # digits | mnist | tfds:NAME[:SPLIT] | path to an image folder
         "train_split": "train",
         "val_split": "validation",  # TFDS: falls back to "test"; folders: held-out fraction
-        "val_fraction": 0.2,        # for folders and digits
+        "val_fraction": 0.2,        # for folders, digits and mnist
         "data_dir": None,           # TFDS data_dir
         "image_size": 224,
         "crop_scale": (0.08, 1.0),  # random-resized-crop area range
