@@ -26,7 +26,7 @@ def main(argv=None):
             kind.add_argument(*mode.flags, action="store_const", dest="mode", const=mode.name,
                               help=mode.help)
     parser.add_argument("--data", default="digits",
-                        help="digits, tfds:NAME[:SPLIT] or an image folder (training for QAT, "
+                        help="digits, mnist, tfds:NAME[:SPLIT] or an image folder (training for QAT, "
                              "calibration for int8, evaluation always)")
     parser.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     parser.add_argument("--io", default="uint8", choices=IO_TYPES,
@@ -59,7 +59,7 @@ def main(argv=None):
     threads = benchmark.parse_threads(args.benchmark) if args.benchmark else None
 
     from convert.graph import load_keras_model
-    from convert.pipeline import ConvertOptions, to_tflite
+    from convert.pipeline import ConvertOptions, check_output, to_tflite
     from training.config import run_data_config
     from training.data import DataError
 
@@ -71,6 +71,7 @@ def main(argv=None):
             qat_batch_size=args.qat_batch_size, qat_learning_rate=args.qat_learning_rate,
             eval_images=args.eval_images, debug_images=args.debug_images,
             keep_float=args.keep_float, num_threads=args.threads).checked()
+        check_output(args.output)
         model = load_keras_model(args.model)
         data_config = run_data_config(args.model, args.data, model.input_shape[1])
         options = dataclasses.replace(options, data_config=data_config)

@@ -151,7 +151,7 @@ def to_tflite(model, output, options=None, log=print, **settings):
     spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
-    _check_output(output)
+    check_output(output)
     clock = Clock(log)
     samples = load_samples(model, options, mode.integer, clock)
     report = {"mode": mode.name, "dataset": options.dataset,
@@ -382,10 +382,27 @@ def _keep_float(converted, samples, layer_errors, options, output, clock):
     return found
 
 
-def _check_output(output):
+def check_output(output):
+    """Refuses, before any work, an output that is not a ``.tflite`` path (the
+    report and side files are named from it, so it can never be the input
+    model or its own report), a directory, a missing folder, or an existing
+    file that is not a TFLite model."""
     folder = os.path.dirname(os.path.abspath(output))
+    if not str(output).endswith(".tflite"):
+        raise ValueError(f"Output {output!r} must end in .tflite (the report is written "
+                         "beside it as .json).")
+    if os.path.isdir(output):
+        raise ValueError(f"Output {output!r} is a directory.")
     if not os.path.isdir(folder):
         raise ValueError(f"Output folder {folder!r} does not exist.")
+    if os.path.exists(output) and not _is_tflite(output):
+        raise ValueError(f"Output {output!r} exists and is not a TFLite model; not "
+                         "overwriting it.")
+
+
+def _is_tflite(path):
+    with open(path, "rb") as f:
+        return f.read(8)[4:8] == b"TFL3"  # the flatbuffer's file identifier
 
 
 def _with_metadata(flatbuffer, spec, options, samples, logits, kind):
