@@ -24,23 +24,16 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
-from harness import cpu_description  # noqa: E402
+from harness import cpu_description, random_classifier, write_results  # noqa: E402
 
 MODE_FLAGS = {"ptq": ["--ptq"], "int8": ["--int8", "--qat-steps", "2", "--qat-batch-size", "8"]}
 
 
 def random_model(variant, folder):
-    """A .keras Mixer ``variant`` with random weights and a 10-class head of std 0.02."""
+    """``harness.random_classifier(variant)`` saved as .keras in ``folder`` once."""
     path = os.path.join(folder, f"{variant}.keras")
     if not os.path.exists(path):
-        import numpy as np
-
-        import keras_mixer
-
-        model = getattr(keras_mixer, f"Mixer{variant}")(classes=10)
-        head = model.get_layer("head")
-        head.kernel.assign(np.random.default_rng(0).normal(0, 0.02, head.kernel.shape))
-        model.save(path)
+        random_classifier(variant).save(path)
     return path
 
 
@@ -98,8 +91,6 @@ def main():
     parser.add_argument("--output", default=os.path.join(RESULTS, "conversion.json"))
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from keras_mixer.files import atomic_path, write_json
-
     print(cpu_description(), flush=True)
     folder = os.path.join(RESULTS, "conversion")
     os.makedirs(folder, exist_ok=True)
@@ -115,10 +106,8 @@ def main():
                          "train_s": train, "beyond_training_s": wall - train,
                          "stages": report["seconds"]})
             print(table(rows), flush=True)
-    write_json({"cpu": cpu_description(), "rows": rows}, args.output)
-    png = os.path.splitext(args.output)[0] + ".png"
-    with atomic_path(png) as tmp:
-        plot(rows, tmp)
+    png = write_results({"cpu": cpu_description(), "rows": rows}, args.output,
+                        lambda path: plot(rows, path))
     print(f"wrote {args.output} and {png}")
 
 

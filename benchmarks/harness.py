@@ -30,6 +30,31 @@ def cpu_description():
     return f"CPU: {model}, {os.cpu_count()} cores, flags: {' '.join(present) or 'unknown'}"
 
 
+def random_classifier(variant, classes=10, seed=0):
+    """Mixer-``variant`` (e.g. "S16") with random weights and a head of std
+    0.02, so its logits are not all zero: the conversion benchmarks' model."""
+    import numpy as np
+
+    import keras_mixer
+
+    model = getattr(keras_mixer, f"Mixer{variant}")(classes=classes)
+    head = model.get_layer("head")
+    head.kernel.assign(np.random.default_rng(seed).normal(0, 0.02, head.kernel.shape))
+    return model
+
+
+def write_results(report, output, plot):
+    """Writes ``report`` as JSON to ``output`` and ``plot(path)``'s figure as
+    the PNG beside it, both atomically; returns the PNG's path."""
+    from keras_mixer.files import atomic_path, write_json
+
+    write_json(report, output)
+    png = os.path.splitext(output)[0] + ".png"
+    with atomic_path(png) as tmp:
+        plot(tmp)
+    return png
+
+
 class Worker:
     """``python SCRIPT --worker IMPLEMENTATION VARIANT THREADS``, answering
     ``time(batch, runs)`` with a list of seconds."""

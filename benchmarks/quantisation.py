@@ -16,19 +16,16 @@ Writes benchmarks/results/quantisation.json and quantisation.png.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
-from harness import cpu_description  # noqa: E402
+from harness import cpu_description, random_classifier, write_results  # noqa: E402
 
 
 def trained(dataset, folder):
@@ -82,12 +79,9 @@ def dataset_rows(dataset, graph, estimators):
 def random_s16_rows(estimators, graph):
     """Mixer-S/16 at 224, random weights with a head of std 0.02: the relative
     L2 of each estimator's PTQ logits from the float model's on 20 digits."""
-    import keras_mixer
     from convert.pipeline import to_tflite
 
-    model = keras_mixer.MixerS16(classes=10)
-    head = model.get_layer("head")
-    head.kernel.assign(np.random.default_rng(0).normal(0, 0.02, head.kernel.shape))
+    model = random_classifier("S16")
     folder = os.path.join(RESULTS, "quantisation", "s16_random")
     os.makedirs(folder, exist_ok=True)
     rows = []
@@ -147,7 +141,6 @@ def main():
     print(cpu_description(), flush=True)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from convert.modes import ESTIMATORS
-    from keras_mixer.files import atomic_path, write_json
 
     rows = []
     for dataset in args.datasets.split(","):
@@ -156,10 +149,8 @@ def main():
     if not args.skip_s16:
         rows += random_s16_rows(ESTIMATORS, args.graph)
     print(table(rows))
-    write_json({"cpu": cpu_description(), "graph": args.graph, "rows": rows}, args.output)
-    png = os.path.splitext(args.output)[0] + ".png"
-    with atomic_path(png) as tmp:
-        plot(rows, tmp)
+    png = write_results({"cpu": cpu_description(), "graph": args.graph, "rows": rows},
+                        args.output, lambda path: plot(rows, path))
     print(f"wrote {args.output} and {png}")
 
 

@@ -33,33 +33,45 @@ SAMPLED_SIZE = 4096
 
 class _Observer:
     """A ``convert.quantize`` tap: the float graph runs (nothing quantised)
-    and ``stats(name, tensor)`` is recorded for every calibrated tensor."""
+    and the span of every calibrated tensor is recorded, with its histogram
+    over ``self.bins[name]`` when ``histograms``."""
 
     quantise_weights = False
 
-    def __init__(self, stats):
-        self.stats, self.outputs = stats, {}
+    def __init__(self, histograms):
+        self.histograms, self.bins, self.outputs = histograms, {}, {}
 
     def __call__(self, quantizer, tensor, quantised):
         if quantizer.fixed_range is None:
-            self.outputs[quantizer.name] = self.stats(quantizer.name, tensor)
+            found = {"span": tf.stack([tf.reduce_min(tensor), tf.reduce_max(tensor)])}
+            if self.histograms:
+                stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
+                found["counts"] = tf.histogram_fixed_width(
+                    tf.reshape(tensor, [-1])[::stride], self.bins[quantizer.name], nbins=BINS)
+            self.outputs[quantizer.name] = found
         return tensor
 
 
-def observe(quantised, images, stats, batch_size):
-    """Runs the float graph of ``quantised`` over ``images`` in batches,
-    yielding {tensor name: stats(name, tensor) as numpy} per batch."""
-    observer = _Observer(stats)
+def observer(quantised, histograms):
+    """``run(batch, bins)``: the float graph of ``quantised`` on a batch of
+    raw pixels, giving {tensor name: {"span": (min, max), "counts": its
+    histogram over bins[name]}} as numpy. Traced once: the bins are an input."""
+    names = [name for name, q in range_quantizers(quantised).items() if q.fixed_range is None]
+    tap = _Observer(histograms)
 
-    @tf.function(input_signature=[tf.TensorSpec((None, *quantised.input_shape[1:]))])
-    def run(batch):
-        with tapped(observer):
+    @tf.function(input_signature=[tf.TensorSpec((None, *quantised.input_shape[1:])),
+                                  {name: tf.TensorSpec([2]) for name in names}])
+    def traced(batch, bins):
+        tap.bins = bins
+        with tapped(tap):
             quantised(batch, training=False)
-        return dict(observer.outputs)
+        return dict(tap.outputs)
 
-    for start in range(0, len(images), batch_size):
-        batch = np.asarray(images[start:start + batch_size], np.float32)
-        yield tf.nest.map_structure(lambda value: value.numpy(), run(batch))
+    def run(batch, bins):
+        found = traced(np.asarray(batch, np.float32), bins)
+        return tf.nest.map_structure(lambda value: value.numpy(), found)
+
+    return names, run
 
 
 def calibrate(quantised, images, estimator="minmax", batch_size=16):
@@ -70,44 +82,31 @@ def calibrate(quantised, images, estimator="minmax", batch_size=16):
                          f"{estimator!r}.")
     if len(images) == 0:
         raise ValueError("Calibration needs at least one image.")
-    bins = {}  # tensor name -> the span its histogram covers
-    if estimator != "minmax":
-        for name, (low, high) in next(observe(quantised, images[:batch_size], _min_max,
-                                              batch_size)).items():
-            low, high = _with_zero(low, high)
-            bins[name] = (low - (high - low) / 2 if low < 0 else 0.0, high + (high - low) / 2)
-
-    def stats(name, tensor):
-        found = {"span": _min_max(name, tensor)}
-        if bins:
-            stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
-            sample = tf.reshape(tensor, [-1])[::stride]
-            found["counts"] = tf.histogram_fixed_width(sample, bins[name], nbins=BINS)
-        return found
-
+    choose = {"percentile": percentile_range, "mse": mse_range}.get(estimator)
+    names, run = observer(quantised, histograms=choose is not None)
+    bins = {name: np.array([0.0, 1.0], np.float32) for name in names}
+    if choose:  # histograms over the span the first batch shows, widened 2x
+        for name, values in run(images[:batch_size], bins).items():
+            low, high = _with_zero(*values["span"])
+            bins[name] = np.array([low - (high - low) / 2 if low < 0 else 0.0,
+                                   high + (high - low) / 2], np.float32)
     spans, histograms = {}, {}
-    for found in observe(quantised, images, stats, batch_size):
-        for name, values in found.items():
+    for start in range(0, len(images), batch_size):
+        for name, values in run(images[start:start + batch_size], bins).items():
             low, high = values["span"]
             old = spans.get(name, (np.inf, -np.inf))
             spans[name] = (min(old[0], low), max(old[1], high))
-            if bins:
+            if choose:
                 histograms[name] = histograms.get(name, 0) + values["counts"].astype(np.int64)
-    spans = {name: _with_zero(low, high) for name, (low, high) in spans.items()}
-    choose = {"percentile": percentile_range, "mse": mse_range}.get(estimator)
-    chosen = dict(spans)
+    chosen = {name: _with_zero(low, high) for name, (low, high) in spans.items()}
     if choose:
-        for name, (low, high) in spans.items():
+        for name, (low, high) in list(chosen.items()):
             found = choose(histograms[name], *bins[name])
             chosen[name] = _with_zero(max(found[0], low), min(found[1], high))
     chosen.update({name: q.fixed_range for name, q in range_quantizers(quantised).items()
                    if q.fixed_range is not None})
     set_ranges(quantised, chosen)
     return chosen
-
-
-def _min_max(name, tensor):
-    return tf.stack([tf.reduce_min(tensor), tf.reduce_max(tensor)])
 
 
 def _with_zero(low, high):

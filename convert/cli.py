@@ -26,8 +26,8 @@ def main(argv=None):
             kind.add_argument(*mode.flags, action="store_const", dest="mode", const=mode.name,
                               help=mode.help)
     parser.add_argument("--data", default="digits",
-                        help="digits, mnist, tfds:NAME[:SPLIT] or an image folder (training for QAT, "
-                             "calibration for int8, evaluation always)")
+                        help="digits, mnist, tfds:NAME[:SPLIT] or an image folder (training "
+                             "for QAT, calibration for int8, evaluation always)")
     parser.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     parser.add_argument("--io", default="uint8", choices=IO_TYPES,
                         help="input/output type of int8 models (default uint8: raw pixels)")

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from convert import modes, runtime, tflite
+from convert import modes, runtime, tflite, verify
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS
@@ -130,13 +130,13 @@ class Clock:
 @dataclasses.dataclass
 class Converted:
     """A TFLite model and the graph it was converted from (for int8, the
-    fake-quantised graph, with what rebuilds it: the model, ``variances``)."""
+    fake-quantised graph, with what rebuilds it: the model's ``values``, ``variances``)."""
 
     flatbuffer: bytes
     graph: object
     spec: dict
     logits: bool  # the output is logits (softmax left to the app)
-    model: object = None
+    values: dict | None = None
     variances: dict | None = None
 
 
@@ -156,7 +156,8 @@ def to_tflite(model, output, options=None, log=print, **settings):
     samples = load_samples(model, options, mode.integer, clock)
     report = {"mode": mode.name, "dataset": options.dataset,
               "io": options.io if mode.integer else "float32", "graph": options.graph,
-              "accuracy": {"float": _accuracy(samples.keras_scores, samples.eval_labels)}}
+              "accuracy": {"float": verify.accuracy(samples.keras_scores,
+                                                    samples.eval_labels)}}
     clock(f"Keras model: top-1 {report['accuracy']['float']:.4f}")
     clock.stage("samples")
     build = _integer_model if mode.integer else _float_model
@@ -264,14 +265,13 @@ def _integer_model(model, spec, samples, options, clock, report):
     """Stages graph -> quantise (calibrate, and train for QAT) -> convert."""
     from convert.calibrate import calibrate
     from convert.quantize import quantised_graph
-    from convert.verify import scores_of
 
-    variances = None
+    values, variances = model_values(model), None
     if options.graph == "xnnpack":
-        plain = build_graph(spec, model_values(model), "plain", batch_size=None)
+        plain = build_graph(spec, values, "plain", batch_size=None)
         variances = layer_norm_variances(plain, samples.calibration[:VARIANCE_IMAGES])
         del plain
-    quantised = quantised_graph(spec, model_values(model), options.graph, variances)
+    quantised = quantised_graph(spec, values, options.graph, variances)
     clock.stage("graph")
     calibrate(quantised, samples.calibration, options.calibration, options.calibration_batch_size)
     report["calibration"] = {"estimator": options.calibration,
@@ -283,12 +283,12 @@ def _integer_model(model, spec, samples, options, clock, report):
     if options.mode == "qat":
         from convert.qat import distil
 
-        calibrated = scores_of(quantised, samples.eval_pixels)
-        report["accuracy"]["ptq_int8"] = _accuracy(calibrated, samples.eval_labels)
+        calibrated = verify.scores_of(quantised, samples.eval_pixels)
+        report["accuracy"]["ptq_int8"] = verify.accuracy(calibrated, samples.eval_labels)
         clock(f"calibrated graph (in TensorFlow): top-1 {report['accuracy']['ptq_int8']:.4f}")
         steps = options.qat_epochs * (options.qat_steps or samples.train_steps)
         clock(f"quantisation-aware training: {steps} steps of {options.qat_batch_size} images")
-        teacher = build_graph(spec, model_values(model), options.graph, variances,
+        teacher = build_graph(spec, values, options.graph, variances,
                               batch_size=None, logits=True)
         report["qat"] = distil(quantised, teacher, samples.train_batches, steps,
                                options.qat_learning_rate, log=clock)
@@ -297,7 +297,7 @@ def _integer_model(model, spec, samples, options, clock, report):
     flatbuffer = tflite.convert(quantised, "int8", options.io)
     clock("converted to TFLite")
     clock.stage("convert")
-    return Converted(flatbuffer, quantised, spec, logits, model, variances)
+    return Converted(flatbuffer, quantised, spec, logits, values, variances)
 
 
 # The XNNPACK LayerNorms' 1/sqrt interpolation is fitted to the variances
@@ -309,15 +309,13 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
     """Stage verify: the model's scores against the Keras model's, its ops
     and delegation and, for int8, its fidelity to the graph it came from and
     the per-layer error."""
-    from convert import verify
-
     mode = modes.get(options.mode)
     runner = runtime.interpreter(flatbuffer, options.num_threads)
     scores = _run_all(runner, samples.eval_pixels)
     probs = _probabilities(scores, converted)
     reference = samples.keras_logits if converted.logits else samples.keras_scores
     ops, float_ops = runtime.op_census(flatbuffer)
-    report["accuracy"][mode.report_key] = _accuracy(probs, samples.eval_labels)
+    report["accuracy"][mode.report_key] = verify.accuracy(probs, samples.eval_labels)
     found = {
         "ops": ops, "float_ops": float_ops, "xnnpack": runtime.delegation(runner),
         "top1_agreement": verify.agreement(probs, samples.keras_scores),
@@ -360,11 +358,10 @@ def _keep_float(converted, samples, layer_errors, options, output, clock):
     tensors in float, written beside ``output``; what it buys. MEAN layers are
     passed over: left unquantised, the converter gives a MEAN its input's
     int8 range instead of keeping it in float."""
-    from convert import verify
     from convert.quantize import copy_variables, quantised_graph
 
     names = [row["layer"] for row in layer_errors if row["op"] != "MEAN"][:options.keep_float]
-    graph = quantised_graph(converted.spec, model_values(converted.model), options.graph,
+    graph = quantised_graph(converted.spec, converted.values, options.graph,
                             converted.variances, float_layers=names)
     copy_variables(converted.graph, graph)  # QAT's weights and ranges
     flatbuffer = _with_metadata(tflite.convert(graph, "int8", options.io), converted.spec,
@@ -373,7 +370,8 @@ def _keep_float(converted, samples, layer_errors, options, output, clock):
     probs = _probabilities(_run_all(runtime.interpreter(flatbuffer, options.num_threads),
                                     samples.eval_pixels), converted)
     path = f"{os.path.splitext(output)[0]}_keep_float{options.keep_float}.tflite"
-    found = {"path": path, "float_layers": names, "accuracy": _accuracy(probs, samples.eval_labels),
+    found = {"path": path, "float_layers": names,
+             "accuracy": verify.accuracy(probs, samples.eval_labels),
              "top1_agreement": verify.agreement(probs, samples.keras_scores),
              "float_ops": runtime.op_census(flatbuffer)[1], "size_bytes": len(flatbuffer)}
     tflite.write(flatbuffer, path)
@@ -426,7 +424,3 @@ def _collect(batches, limit):
 
 def _run_all(runner, pixels):
     return np.stack([runtime.run(runner, image) for image in pixels])
-
-
-def _accuracy(scores, labels):
-    return float(np.mean(np.asarray(scores).argmax(-1) == labels))

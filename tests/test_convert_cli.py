@@ -84,10 +84,12 @@ def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
     result = run_module("convert", digits_model, "--ptq", "--data", "digits", "-o", output,
                         "--eval-images", "20", "--debug-images", "0")
     assert result.returncode == 0, result.stderr[-3000:]
-    seven = os.path.join(digits_folder(), "7", sorted(os.listdir(os.path.join(digits_folder(), "7")))[0])
+    sevens = os.path.join(digits_folder(), "7")
+    seven = os.path.join(sevens, sorted(os.listdir(sevens))[0])
     image = mp.Image.create_from_file(seven)
     size = keras.saving.load_model(digits_model).input_shape[1]
-    pixels = keras.ops.convert_to_numpy(keras.ops.image.resize(image.numpy_view()[None], (size, size)))
+    pixels = keras.ops.convert_to_numpy(
+        keras.ops.image.resize(image.numpy_view()[None], (size, size)))
     pixels = np.clip(np.round(pixels[0]), 0, 255).astype(np.uint8)
     expected = runtime.run(runtime.interpreter(str(output)), pixels)
 
