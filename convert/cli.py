@@ -93,4 +93,8 @@ def main(argv=None):
                   f"{benchmark.save(results, f'{stem}_benchmark.json')}")
     except (DataError, ValueError, RuntimeError) as error:
         sys.exit(f"error: {error}")
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.output} not written (files are written only when "
+              "finished; any written before are whole)", file=sys.stderr)
+        sys.exit(130)
 

@@ -104,18 +104,28 @@ def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
         assert category.score == pytest.approx(expected[category.index], abs=1e-6)
 
 
-def test_killed_conversion_leaves_no_model(digits_model, tmp_path):
-    output = tmp_path / "m.tflite"
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGINT])
+def test_killed_conversion_leaves_no_model(digits_model, tmp_path, kill):
+    output, errors = tmp_path / "out" / "m.tflite", tmp_path / "stderr.txt"
+    output.parent.mkdir()
     command = [sys.executable, "-u", "-m", "convert", str(digits_model), "--int8", "--data",
                "digits", "-o", str(output), "--qat-epochs", "50", "--eval-images", "20"]
-    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"}) as proc:
+    with open(errors, "w") as stderr, subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+            # Ctrl-C reaches the CLI even where the test runner ignores SIGINT.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
         for line in proc.stdout:
             if "quantisation-aware training" in line:
                 break
-        proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
-    assert list(tmp_path.iterdir()) == []
+        proc.send_signal(kill)
+    assert list(output.parent.iterdir()) == []
+    if kill == signal.SIGKILL:
+        assert proc.wait() == -signal.SIGKILL
+    else:
+        assert proc.wait() == 130
+        message = errors.read_text()
+        assert "Traceback" not in message and f"interrupted: {output} not written" in message
 
 
 def test_float_modes(digits_model, tmp_path):

@@ -123,7 +123,7 @@ def digits_folder():
 def list_folder(folder):
     """(class names, [(path, label)]) of an image folder, checked."""
     if not os.path.isdir(folder):
-        raise DataError(f"Dataset folder {folder!r} does not exist (expected digits, "
+        raise DataError(f"Dataset folder {folder!r} does not exist (expected digits, mnist, "
                         "tfds:NAME or an image folder with one sub-folder per class).")
     classes = sorted(d for d in os.listdir(folder)
                      if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
