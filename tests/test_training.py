@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -50,6 +51,15 @@ def test_overrides_and_unknown_keys(tmp_path):
         load_config(str(yaml_path))
     with pytest.raises(ConfigError, match="no shipped config of that name"):
         load_config("cifar_huge")
+    for override, problem in [
+            ("train.batch_size=eight", "'train.batch_size' takes a whole number (default"),
+            ("train.epochs=1.5", "'train.epochs' takes a whole number"),
+            ("train.epochs=True", "'train.epochs' takes a whole number"),
+            ("optimizer.learning_rate=fast", "'optimizer.learning_rate' takes a number"),
+            ("train.epochs=0", "train.epochs must be at least 1; got 0")]:
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            load_config("digits", [override])
+    assert load_config("digits", ["optimizer.learning_rate=1"])["optimizer"]["learning_rate"] == 1
 
 
 def test_python_config_file(tmp_path):
@@ -319,6 +329,11 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.returncode != 0
     assert "error: Unknown config key 'train.epoch'" in result.stderr
     assert "Traceback" not in result.stderr
+    result = run_module("training", "--config", "digits", "--set", "train.epochs=abc",
+                        "--output", tmp_path / "typo")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "error: Config key 'train.epochs' takes a whole number (default" in result.stderr
+    assert not (tmp_path / "typo").exists()
     result = run_module("training", "--config", write_config(
         tmp_path / "t.yaml", data={"dataset": str(tmp_path / "missing")}), "--output", tmp_path)
     assert "error: Dataset folder" in result.stderr and "does not exist" in result.stderr

@@ -101,6 +101,9 @@ def load_config(source, overrides=()):
         if not sep:
             raise ConfigError(f"Override {override!r} is not key=value.")
         set_value(config, key.strip(), parse_value(text.strip()))
+    if config["train"]["epochs"] is None or config["train"]["epochs"] < 1:
+        raise ConfigError(f"train.epochs must be at least 1; got {config['train']['epochs']!r} "
+                          "(an untrained model is not a run's result).")
     return config
 
 
@@ -143,7 +146,21 @@ def merge(config, updates, path):
                 raise ConfigError(f"Config key {where!r} is a section; got {value!r}.")
             merge(config[key], value, path + (key,))
         else:
+            _check_kind(where, config[key], value)
             config[key] = tuple(value) if isinstance(config[key], tuple) else value
+
+
+def _check_kind(where, default, value):
+    """A number key (int or float default) takes only numbers, an int key
+    only whole ones; None ("not set") everywhere. Other keys are not checked:
+    several take either a string or another type ("auto" or a bool)."""
+    if value is None or isinstance(default, bool) or not isinstance(default, (int, float)):
+        return
+    whole = isinstance(default, int)
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"Config key {where!r} takes {kind} (default {default!r}); "
+                          f"got {value!r}.")
 
 
 def set_value(config, dotted, value):
