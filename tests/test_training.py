@@ -350,3 +350,8 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     assert report["top1"] == pytest.approx(metrics["val_accuracy"], abs=1e-6)
     assert report["top5"] == pytest.approx(metrics["val_top5_accuracy"], abs=1e-6)
     assert report["examples"] == metrics["val_examples"]
+    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
+                        "digits", "--split", "trian")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "error: Split 'trian' of digits: folders, digits and mnist have the splits train " \
+           "and validation." in result.stderr

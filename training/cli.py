@@ -31,7 +31,8 @@ def evaluate_main(argv=None):
         description="Top-1/top-5 accuracy of a saved model on a dataset split.")
     parser.add_argument("model", help="a .keras file")
     parser.add_argument("--data", required=True, help="digits, tfds:NAME[:SPLIT] or a folder")
-    parser.add_argument("--split", default="validation")
+    parser.add_argument("--split", default="validation",
+                        help="train or validation (folders, digits, mnist), or a TFDS split")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data-dir", default=None, help="TFDS data_dir")
     parser.add_argument("--json", default=None, help="also write the results here")

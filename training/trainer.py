@@ -137,6 +137,9 @@ def build_model(model_config, num_classes, image_size):
     return keras_mixer.MlpMixer(*sizes, name=name, **kwargs)
 
 
+FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
+
+
 def evaluate(model_path, dataset, split="validation", batch_size=64, data_dir=None):
     """Top-1/top-5 accuracy and loss of a saved model on a dataset split.
 
@@ -147,6 +150,9 @@ def evaluate(model_path, dataset, split="validation", batch_size=64, data_dir=No
     """
     from training.config import DEFAULTS, run_data_config
 
+    if data_lib.parse(dataset)[0] != "tfds" and split not in FOLDER_SPLITS:
+        raise data_lib.DataError(f"Split {split!r} of {dataset}: folders, digits and mnist have "
+                                 f"the splits {' and '.join(FOLDER_SPLITS)}.")
     model = keras.saving.load_model(model_path)
     data_config = run_data_config(model_path, dataset, model.input_shape[1])
     data_config.update(data_dir=data_dir or data_config["data_dir"], val_split=split,
