@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from convert import runtime
+from convert.modes import MODES
 
 
 def benchmark(paths, threads=(1, 2, 4), runs=30, warmup=5, rounds=5, log=print):
@@ -183,7 +184,8 @@ class _Worker:
 def _row(worker, seconds):
     ms = np.asarray(seconds) * 1000
     report = _conversion_report(worker.path)
-    key = runtime.ACCURACY_KEYS.get(report.get("mode"))
+    mode = MODES.get(report.get("mode"))
+    key = mode.report_key if mode else None
     return {
         "name": os.path.splitext(os.path.basename(worker.path))[0], "path": worker.path,
         "threads": worker.threads, "median_ms": float(np.median(ms)),

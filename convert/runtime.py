@@ -36,11 +36,6 @@ def interpreter(model, num_threads=2, delegates=True):
     return runner
 
 
-# The report key of the accuracy each conversion mode measures for its model.
-ACCURACY_KEYS = {"qat": "qat_int8", "ptq": "ptq_int8", "fp16": "fp16", "dynamic": "dynamic",
-                 "float32": "float32"}
-
-
 def run(runner, pixels):
     """Scores for one image of raw pixels (H, W, 3), dequantised to float."""
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
