@@ -1,11 +1,13 @@
 """TFLite conversion of the deployment graph (``convert.runtime`` runs the result)."""
 
+import numpy as np
 import tensorflow as tf
 
 from keras_mixer.files import atomic_path
 
 CONVERSIONS = ("float32", "fp16", "dynamic", "int8")
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
+IN_MEMORY_WEIGHTS = 30_000_000  # Mixer-S/16: 18.5M; Mixer-B/16: 59.9M
 
 
 def convert(graph, conversion="float32", io="uint8"):
@@ -32,13 +34,16 @@ def make_converter(graph, conversion="float32", io="uint8"):
         raise ValueError(f"io must be one of {', '.join(IO_TYPES)}; got {io!r}.")
     signature = tf.TensorSpec((1, *graph.input_shape[1:]), tf.float32, name="images")
     function = tf.function(lambda images: graph(images, training=False))
-    # The converter saves its trackable as a SavedModel first. Given the Keras
-    # model, that save traces every layer again (10x the conversion time); a
-    # module holding just the variables saves at once. Given no trackable, it
-    # would freeze the function in memory instead: a little faster, but for a
-    # Mixer-B/16 at 3.8 GB more memory than this path's 1.6 GB.
-    holder = tf.Module()
-    holder.weights = list(graph.variables)
+    # Given a trackable, the converter saves it as a SavedModel first and
+    # loads it back: a module holding just the variables (given the Keras
+    # model, the save would trace every layer again). Given none, it freezes
+    # the function in memory: 10 s less for a Mixer-S/16, but ~16 bytes of
+    # memory per weight byte (3.8 GB against 1.6 GB for a Mixer-B/16). Models
+    # up to IN_MEMORY_WEIGHTS weights take the quick path.
+    holder = None
+    if sum(int(np.prod(v.shape)) for v in graph.variables) > IN_MEMORY_WEIGHTS:
+        holder = tf.Module()
+        holder.weights = list(graph.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [function.get_concrete_function(signature)], holder)
     if conversion != "float32":

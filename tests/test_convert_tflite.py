@@ -8,7 +8,7 @@ import keras
 import keras_mixer
 from convert import runtime, tflite
 from convert.calibrate import calibrate
-from convert.graph import build_graph, mixer_spec, model_values
+from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.layers import Gelu, Pixels
 from convert.quantize import quantised_graph, wrapper
 from tests.test_convert_graph import trained_like
@@ -47,6 +47,22 @@ def test_int8_takes_raw_uint8_pixels_and_every_range_from_the_graph(rng):
              np.argmax(model.predict(keras_mixer.preprocess_input(x[None]), verbose=0))
              for x in pixels(rng, 20)]
     assert np.mean(agree) >= 0.8
+
+
+def test_large_models_convert_through_a_saved_model_to_the_same_file(rng, monkeypatch):
+    model = trained_like(rng)
+    graph = quantised_graph(mixer_spec(model), model_values(model), "xnnpack",
+                            layer_norm_variances(build_graph(mixer_spec(model), model_values(
+                                model), batch_size=None), pixels(rng, 8)))
+    calibrate(graph, pixels(rng, 8))
+    in_memory = tflite.convert(graph, "int8")
+    monkeypatch.setattr(tflite, "IN_MEMORY_WEIGHTS", 0)
+    saved = tflite.convert(graph, "int8")
+    x = pixels(rng, 4).astype(np.uint8)
+    outputs = [[runtime.run(runtime.interpreter(flatbuffer), image) for image in x]
+               for flatbuffer in (in_memory, saved)]
+    np.testing.assert_array_equal(*outputs)
+    assert runtime.op_census(in_memory) == runtime.op_census(saved)
 
 
 def test_quantisation_does_not_leak_legacy_keras():
