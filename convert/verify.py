@@ -13,9 +13,9 @@ LEVELS = 255
 
 
 class _ErrorTap:
-    """The quantised graph, measuring what each int8 tensor's own quantiser
-    changes: the sum of squared differences, and how many values it moved by
-    more than half a step (those outside the range: clipped)."""
+    """The quantised graph, measuring per image what each int8 tensor's own
+    quantiser changes: the sum of squared differences, and how many values
+    it moved by more than half a step (those outside the range: clipped)."""
 
     quantise_weights = True
 
@@ -25,10 +25,11 @@ class _ErrorTap:
     def __call__(self, quantizer, tensor, quantised):
         error = quantised - tensor
         low, high = quantizer.range_tensors()
-        half_step = (high - low) / (2 * LEVELS) * 1.001
+        per_image = list(range(1, error.shape.rank))
+        moved = tf.abs(error) * (2 * LEVELS / 1.001) > high - low  # by over half a step
         self.outputs[quantizer.name] = tf.stack([
-            tf.reduce_sum(error * error),
-            tf.reduce_sum(tf.cast(tf.abs(error) > half_step, tf.float32))])
+            tf.reduce_sum(tf.square(error), per_image),
+            tf.reduce_sum(tf.cast(moved, tf.float32), per_image)])
         return quantised
 
 
@@ -45,15 +46,14 @@ def quantised_pass(quantised, images, error_images=0, batch_size=8):
             scores = quantised(batch, training=False)
         return scores, dict(tap.outputs)
 
-    # One traced function for all images (a second trace costs more than the
-    # error sums): the sums of the images past ``error_images`` are dropped.
     scores, totals = [], {}
-    for group, counted in ((images[:error_images], True), (images[error_images:], False)):
-        for start in range(0, len(group), batch_size):
-            found, stats = measured(np.asarray(group[start:start + batch_size], np.float32))
-            scores.append(found.numpy())
-            for name, values in stats.items() if counted else ():
-                totals[name] = totals.get(name, 0) + values.numpy().astype(np.float64)
+    for start in range(0, len(images), batch_size):
+        found, stats = measured(np.asarray(images[start:start + batch_size], np.float32))
+        scores.append(found.numpy())
+        counted = max(error_images - start, 0)  # images of this batch in the error
+        for name, values in stats.items() if counted else ():
+            sums = values.numpy()[:, :counted].astype(np.float64).sum(-1)
+            totals[name] = totals.get(name, 0) + sums
     return np.concatenate(scores), layer_rows(quantised, totals, sizes(quantised, error_images))
 
 
