@@ -23,6 +23,7 @@ import numpy as np
 
 from convert import runtime
 from convert.modes import MODES
+from keras_mixer.commands import EXPECTED_FAILURE, add_debug_flag, run_command
 
 
 def benchmark(paths, threads=(1, 2, 4), runs=30, warmup=5, rounds=5, log=print):
@@ -125,16 +126,18 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=30, help="timed runs per model and count")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--json", help="write the results here (and a .png plot beside it)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     threads = parse_threads(args.threads)
-    try:
+
+    def measured():
         results = benchmark(args.models, threads, args.runs, args.warmup)
-    except (ValueError, RuntimeError) as error:
-        sys.exit(f"error: {error}")
-    print(table(results))
-    if args.json:
-        print(f"wrote {args.json} and {save(results, args.json)}")
-    return results
+        print(table(results))
+        if args.json:
+            print(f"wrote {args.json} and {save(results, args.json)}")
+        return results
+
+    return run_command(measured, (ValueError, RuntimeError, OSError), args.debug)
 
 
 def parse_threads(text):
@@ -144,7 +147,9 @@ def parse_threads(text):
     except ValueError:
         counts = []
     if not counts or min(counts) < 1:
-        sys.exit(f"error: thread counts are positive integers like 1,2,4; got {text!r}")
+        print(f"error: thread counts are positive integers like 1,2,4; got {text!r}",
+              file=sys.stderr)
+        sys.exit(EXPECTED_FAILURE)
     return counts
 
 

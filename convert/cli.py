@@ -8,6 +8,7 @@ import sys
 
 from convert import benchmark
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, FORMS, IO_TYPES, MODES
+from keras_mixer.commands import add_debug_flag, run_command
 
 
 def main(argv=None):
@@ -55,46 +56,45 @@ def main(argv=None):
                         help="then benchmark the model beside its float32 twin "
                              "(X_float32.tflite) at these thread counts, e.g. 1,2,4: "
                              "X_benchmark.json and .png")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     threads = benchmark.parse_threads(args.benchmark) if args.benchmark else None
+    from training.data import DataError
 
+    kept = (f"{args.output} not written (files are written only when finished; any written "
+            "before are whole)")
+    run_command(lambda: _convert(args, threads), (DataError, ValueError, RuntimeError, OSError),
+                args.debug, kept)
+
+
+def _convert(args, threads):
     from convert.graph import load_keras_model
     from convert.pipeline import ConvertOptions, check_output, to_tflite
     from training.config import run_data_config
-    from training.data import DataError
 
-    try:
-        options = ConvertOptions(
-            mode=args.mode or "float32", dataset=args.data, graph=args.graph, io=args.io,
-            calibration=args.calibration, calibration_images=args.calibration_images,
-            qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
-            qat_batch_size=args.qat_batch_size, qat_learning_rate=args.qat_learning_rate,
-            eval_images=args.eval_images, debug_images=args.debug_images,
-            keep_float=args.keep_float, num_threads=args.threads).checked()
-        check_output(args.output)
-        model = load_keras_model(args.model)
-        data_config = run_data_config(args.model, args.data, model.input_shape[1])
-        options = dataclasses.replace(options, data_config=data_config)
-        report = to_tflite(model, args.output, options)
-        accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
-        print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "
-              f"float ops left: {', '.join(report['float_ops']) or 'none'}; XNNPACK "
-              f"partitions {report['xnnpack']['partitions']}")
-        if threads:
-            stem = os.path.splitext(args.output)[0]
-            paths = [args.output]
-            if report["mode"] != "float32":
-                paths.insert(0, f"{stem}_float32.tflite")
-                to_tflite(model, paths[0], options, mode="float32", graph=None,
-                          keep_float=0)
-            results = benchmark.benchmark(paths, threads)
-            print(benchmark.table(results))
-            print(f"wrote {stem}_benchmark.json and "
-                  f"{benchmark.save(results, f'{stem}_benchmark.json')}")
-    except (DataError, ValueError, RuntimeError) as error:
-        sys.exit(f"error: {error}")
-    except KeyboardInterrupt:
-        print(f"interrupted: {args.output} not written (files are written only when "
-              "finished; any written before are whole)", file=sys.stderr)
-        sys.exit(130)
-
+    options = ConvertOptions(
+        mode=args.mode or "float32", dataset=args.data, graph=args.graph, io=args.io,
+        calibration=args.calibration, calibration_images=args.calibration_images,
+        qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
+        qat_batch_size=args.qat_batch_size, qat_learning_rate=args.qat_learning_rate,
+        eval_images=args.eval_images, debug_images=args.debug_images,
+        keep_float=args.keep_float, num_threads=args.threads).checked()
+    check_output(args.output)
+    model = load_keras_model(args.model)
+    data_config = run_data_config(args.model, args.data, model.input_shape[1])
+    options = dataclasses.replace(options, data_config=data_config)
+    report = to_tflite(model, args.output, options)
+    accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
+    print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "
+          f"float ops left: {', '.join(report['float_ops']) or 'none'}; XNNPACK "
+          f"partitions {report['xnnpack']['partitions']}")
+    if threads:
+        stem = os.path.splitext(args.output)[0]
+        paths = [args.output]
+        if report["mode"] != "float32":
+            paths.insert(0, f"{stem}_float32.tflite")
+            to_tflite(model, paths[0], options, mode="float32", graph=None, keep_float=0)
+        results = benchmark.benchmark(paths, threads)
+        print(benchmark.table(results))
+        print(f"wrote {stem}_benchmark.json and "
+              f"{benchmark.save(results, f'{stem}_benchmark.json')}")

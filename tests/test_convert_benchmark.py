@@ -55,10 +55,10 @@ def test_side_by_side_table_json_and_plot(models, tmp_path):
 
 def test_bad_input_is_named(models, tmp_path):
     missing = run_module("convert", "benchmark", tmp_path / "none.tflite")
-    assert missing.returncode != 0 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
     threads = run_module("convert", "benchmark", models["float32"], "--threads", "two")
-    assert threads.returncode != 0 and "thread counts are positive integers" in threads.stderr
+    assert threads.returncode == 2 and "thread counts are positive integers" in threads.stderr
     (tmp_path / "junk.tflite").write_bytes(b"junk")
     junk = run_module("convert", "benchmark", tmp_path / "junk.tflite")
-    assert junk.returncode != 0 and "could not load" in junk.stderr
+    assert junk.returncode == 2 and "could not load" in junk.stderr
     assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr

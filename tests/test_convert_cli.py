@@ -141,7 +141,7 @@ def test_float_modes(digits_model, tmp_path):
 def test_bad_inputs_are_named(digits_model, tmp_path):
     def error_of(*args):
         result = run_module("convert", *args)
-        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert result.returncode == 2 and "Traceback" not in result.stderr
         return result.stderr
 
     assert "does not exist" in error_of(tmp_path / "none.keras", "-o", tmp_path / "m.tflite")

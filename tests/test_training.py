@@ -318,7 +318,7 @@ def test_batch_size_must_split_across_replicas(tmp_path):
     result = run_module("training", "--config", write_config(
         tmp_path / "bad.yaml", train={"batch_size": 33},
         distribute={"strategy": "mirrored", "cpu_devices": 2}), "--output", tmp_path / "bad")
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "train.batch_size 33 is not divisible by the 2 replicas" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -326,12 +326,12 @@ def test_batch_size_must_split_across_replicas(tmp_path):
 def test_cli_errors_are_one_line(tmp_path):
     result = run_module("training", "--config", "digits", "--set", "train.epoch=3",
                         "--output", tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "error: Unknown config key 'train.epoch'" in result.stderr
     assert "Traceback" not in result.stderr
     result = run_module("training", "--config", "digits", "--set", "train.epochs=abc",
                         "--output", tmp_path / "typo")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: Config key 'train.epochs' takes a whole number (default" in result.stderr
     assert not (tmp_path / "typo").exists()
     result = run_module("training", "--config", write_config(
@@ -352,6 +352,6 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     assert report["examples"] == metrics["val_examples"]
     result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
                         "digits", "--split", "trian")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: Split 'trian' of digits: folders, digits and mnist have the splits train " \
            "and validation." in result.stderr

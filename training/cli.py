@@ -3,7 +3,9 @@
 
 import argparse
 import json
-import sys
+import os
+
+from keras_mixer.commands import add_debug_flag, run_command
 
 
 def train_main(argv=None):
@@ -14,15 +16,21 @@ def train_main(argv=None):
                         help="a shipped config (digits, imagenet_b16, finetune) or a .py/.yaml file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--output", required=True, help="run directory")
+    parser.add_argument("--output", required=True,
+                        help="run directory (run again with the same config to resume)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start the run over: delete the folder's checkpoints, logs and "
+                             "model from a run of another config")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
 
     from training import ConfigError, DataError, load_config, train
 
-    try:
-        train(load_config(args.config, args.set), args.output)
-    except (ConfigError, DataError) as error:
-        sys.exit(f"error: {error}")
+    kept = (f"every finished epoch is kept in {os.path.join(args.output, 'checkpoints')}; run "
+            "the same command again to resume")
+    run_command(lambda: train(load_config(args.config, args.set), args.output,
+                              overwrite=args.overwrite),
+                (ConfigError, DataError, OSError), args.debug, kept)
 
 
 def evaluate_main(argv=None):
@@ -36,15 +44,16 @@ def evaluate_main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data-dir", default=None, help="TFDS data_dir")
     parser.add_argument("--json", default=None, help="also write the results here")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
 
     from keras_mixer.files import write_json
     from training import DataError, evaluate
 
-    try:
+    def evaluated():
         results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir)
-    except (DataError, ValueError) as error:
-        sys.exit(f"error: {error}")
-    print(json.dumps(results, indent=2))
-    if args.json:
-        write_json(results, args.json)
+        print(json.dumps(results, indent=2))
+        if args.json:
+            write_json(results, args.json)
+
+    run_command(evaluated, (DataError, ValueError, OSError), args.debug)

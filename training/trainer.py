@@ -22,7 +22,7 @@ import keras
 import keras_mixer
 from keras_mixer.files import atomic_path, write_json
 from training import data as data_lib
-from training import multi_worker
+from training import multi_worker, run_folder
 from training.callbacks import EpochCheckpoints, RunLog
 from training.config import ConfigError
 from training.recipe import make_loss, make_optimizer
@@ -33,9 +33,13 @@ MODEL_SIZE_KEYS = ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim",
 PRECISION = {"tpu": "mixed_bfloat16", "gpu": "mixed_float16", "cpu": "float32"}
 
 
-def train(config, output_dir, verbose="auto"):
-    """Trains (or resumes) a run; returns (model, history as a list of per-epoch dicts)."""
-    train_config, data_config = config["train"], config["data"]
+def train(config, output_dir, verbose="auto", overwrite=False):
+    """Trains (or resumes) a run; returns (model, history as a list of per-epoch dicts).
+
+    ``output_dir`` belongs to this run (``training.run_folder``): a run in
+    progress there, or a finished epoch of another config, is refused
+    unless ``overwrite`` (start over)."""
+    train_config = config["train"]
     keras.utils.set_random_seed(train_config["seed"])
     strategy = make_strategy(config["distribute"]["strategy"], config["distribute"]["cpu_devices"])
     replicas = strategy.num_replicas_in_sync
@@ -48,9 +52,14 @@ def train(config, output_dir, verbose="auto"):
         PRECISION[accelerator(strategy)] if precision == "auto" else precision)
 
     chief = is_chief(strategy)
-    if chief:
-        write_json(config, os.path.join(output_dir, "config.json"))
+    claim = run_folder.claimed(output_dir, config, overwrite) if chief else contextlib.nullcontext()
+    with claim:
+        return _run(config, output_dir, strategy, chief, verbose)
 
+
+def _run(config, output_dir, strategy, chief, verbose):
+    train_config, data_config = config["train"], config["data"]
+    batch_size, replicas = train_config["batch_size"], strategy.num_replicas_in_sync
     dataset = data_config["dataset"]
     train_split = data_lib.read_split(dataset, "train", data_config)
     val_split = data_lib.read_split(dataset, "val", data_config)

@@ -1,0 +1,45 @@
+"""How every command line of this package ends (training, evaluate, convert,
+convert benchmark): an expected failure is one line on stderr and exit
+code 2 (as argparse's usage errors), Ctrl-C is exit 130 with a line saying
+what was kept, and an unexpected error is one line too, its traceback shown
+with ``--debug`` or ``KERAS_MIXER_DEBUG=1``."""
+
+import os
+import sys
+
+DEBUG_ENV = "KERAS_MIXER_DEBUG"
+EXPECTED_FAILURE, UNEXPECTED_FAILURE, INTERRUPTED = 2, 1, 130
+
+
+def add_debug_flag(parser):
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an unexpected error (also {DEBUG_ENV}=1)")
+
+
+def run_command(action, expected, debug=False, kept="nothing was lost"):
+    """Returns ``action()``; ends the process as the module docstring says.
+
+    ``expected``: the exception classes that are the user's to fix (bad
+    input, missing files); ``kept``: what the interrupted line says was kept."""
+    debug = debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        return action()
+    except KeyboardInterrupt:
+        print(f"interrupted: {kept}", file=sys.stderr)
+        sys.exit(INTERRUPTED)
+    except expected as error:
+        if debug:
+            raise
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(EXPECTED_FAILURE)
+    except Exception as error:  # noqa: BLE001 - the last line of defence, by design
+        if debug:
+            raise
+        print(f"error: unexpected {type(error).__name__}: {_one_line(error)} (run again with "
+              f"--debug or {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        sys.exit(UNEXPECTED_FAILURE)
+
+
+def _one_line(error):
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 500 else text[:497] + "..."

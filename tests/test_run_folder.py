@@ -1,0 +1,115 @@
+"""A run folder belongs to one run: concurrent runs, changed configs and
+folders of other kinds are refused before anything in them changes."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.training_helpers import run_module, write_config
+from training import ConfigError, load_config, train
+from training import run_folder
+
+
+def checksums(folder):
+    """{relative path: sha256} of every file under ``folder`` but the lock
+    (which names the last process to hold it)."""
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in set(files) - {run_folder.LOCK}:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def refused(result, message):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, result.stderr[-2000:]
+    assert sum(line.startswith("error: ") for line in result.stderr.splitlines()) == 1
+    return last
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished one-epoch run of the tiny config: (its config file, the folder)."""
+    folder = tmp_path_factory.mktemp("finished")
+    path = write_config(folder / "tiny.yaml", train={"epochs": 1, "steps_per_epoch": 2})
+    train(load_config(path), str(folder / "run"), verbose=0)
+    return path, folder / "run"
+
+
+def test_a_run_in_progress_refuses_a_second(tmp_path):
+    path = write_config(tmp_path / "tiny.yaml")
+    folder = tmp_path / "race"
+    with run_folder.claimed(str(folder), load_config(path)):  # a run holding the folder
+        before = checksums(folder)
+        refused(run_module("training", "--config", path, "--output", folder),
+                         f"Run folder {folder} is in use by a run in progress (process "
+                         f"{os.getpid()})")
+        assert checksums(folder) == before
+    with run_folder.claimed(str(folder), load_config(path)):  # released when it ended
+        pass
+
+
+def test_a_changed_config_is_refused_with_the_keys_until_overwrite(finished_run, tmp_path):
+    path, folder = finished_run
+    before = checksums(folder)
+    stderr = refused(run_module("training", "--config", path, "--set", "model.hidden_size=48",
+                                "--set", "train.seed=3", "--output", folder),
+                     "was started with another config (model.hidden_size 16 -> 48; "
+                     "train.seed 0 -> 3)")
+    assert "--overwrite" in stderr
+    assert checksums(folder) == before  # config.json, checkpoints and model untouched
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)  # the fixture's run stays as it was for other tests
+    (copy / "notes.txt").write_text("mine")
+    result = run_module("training", "--config", path, "--set", "model.hidden_size=24",
+                        "--output", copy, "--overwrite")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((copy / "config.json").read_text())["model"]["hidden_size"] == 24
+    assert (copy / "notes.txt").read_text() == "mine"  # not a run file: kept
+    assert "Resuming" not in result.stdout
+
+
+def test_same_config_resumes_and_execution_settings_may_change(finished_run):
+    path, folder = finished_run
+    config = load_config(path)
+    config["distribute"]["cpu_devices"] = 2
+    with run_folder.claimed(str(folder), config):
+        pass
+    assert json.loads((folder / "config.json").read_text())["distribute"]["cpu_devices"] == 1
+
+
+def test_a_config_may_change_until_an_epoch_is_done(tmp_path):
+    path = write_config(tmp_path / "bad.yaml", data={"dataset": str(tmp_path / "missing")})
+    refused(run_module("training", "--config", path, "--output", tmp_path / "run"),
+            "does not exist")
+    with run_folder.claimed(str(tmp_path / "run"), load_config(path, ["train.seed=5"])):
+        pass  # nothing was trained: the corrected config replaces the first
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["seed"] == 5
+
+
+@pytest.mark.parametrize("content", ["model.keras", "config.json"])
+def test_folders_of_other_kinds_are_refused(tmp_path, content):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / content).write_text('{"name": "someone else\'s"}')
+    config = load_config(write_config(tmp_path / "tiny.yaml"))
+    with pytest.raises(ConfigError, match="choose another --output"):
+        with run_folder.claimed(str(folder), config, overwrite=True):
+            pass
+    assert (folder / content).read_text() == '{"name": "someone else\'s"}'
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path):
+    output = tmp_path / "results.txt"
+    output.write_text("keep me")
+    refused(run_module("training", "--config", write_config(tmp_path / "tiny.yaml"),
+                       "--output", output), f"Output '{output}' is a file, not a run folder.")
+    assert output.read_text() == "keep me"

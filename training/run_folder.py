@@ -1,0 +1,126 @@
+"""A run folder belongs to one run.
+
+``claimed(folder, config)`` holds the folder for this process: a lock that
+refuses a second concurrent run (an ``flock``, so the kernel releases it
+when the process ends, crash or not), and ``config.json``, written once when
+the run starts. Running again resumes only with the same config; once an epoch
+is done, a changed config is refused with the keys that differ, unless the
+user asks to start over (``overwrite``: this run's own files are deleted,
+nothing else).
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+
+from keras_mixer.files import write_json
+from training.config import ConfigError
+
+CONFIG = "config.json"
+LOCK = ".lock"
+# What a run writes (``training.trainer``): all that ``overwrite`` deletes.
+RUN_FILES = (CONFIG, "model.keras", "metrics.json", "history.json", "history.csv",
+             "training_curves.png", "checkpoints", "logs")
+# Sections that say how a run is executed, not what it trains: free to change on resume.
+EXECUTION_SECTIONS = ("distribute",)
+
+
+@contextlib.contextmanager
+def claimed(folder, config, overwrite=False):
+    """Holds ``folder`` for one run of ``config`` (see the module docstring);
+    a ConfigError names what stands in the way."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigError(f"Output {folder!r} is a file, not a run folder.")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, LOCK), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            owner = lock.read().strip() or "another process"
+            raise ConfigError(f"Run folder {folder} is in use by a run in progress ({owner}); "
+                              "wait for it to finish or choose another --output.") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"process {os.getpid()}")
+        lock.flush()
+        started = _started_config(folder)
+        if started is not None and overwrite:
+            _delete_run_files(folder)
+        elif started is not None and _trained(folder):
+            _check_same(folder, started, config)
+        if overwrite or started is None or not _trained(folder):
+            write_json(config, os.path.join(folder, CONFIG))
+        yield
+
+
+def _trained(folder):
+    """Whether the run in ``folder`` finished an epoch (a checkpoint or a model)."""
+    checkpoints = os.path.join(folder, "checkpoints")
+    return os.path.exists(os.path.join(folder, "model.keras")) or (
+        os.path.isdir(checkpoints) and any(name.endswith(".h5")
+                                           for name in os.listdir(checkpoints)))
+
+
+def _started_config(folder):
+    """The config the run in ``folder`` was started with; None for a new run.
+    Refuses a folder holding files of another kind under a run's names."""
+    path = os.path.join(folder, CONFIG)
+    if not os.path.exists(path):
+        found = [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))]
+        if found:
+            raise ConfigError(f"Output {folder} holds {', '.join(found)} but no {CONFIG}: not "
+                              "a run folder of this package; choose another --output.")
+        return None
+    try:
+        with open(path) as f:
+            started = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path} is not a run config ({error}); choose another "
+                          "--output.") from None
+    if not isinstance(started, dict) or not isinstance(started.get("train"), dict):
+        raise ConfigError(f"{path} is not a run config (no 'train' section); choose another "
+                          "--output.")
+    return started
+
+
+def _check_same(folder, started, config):
+    current = json.loads(json.dumps(config))  # tuples as lists, as the file holds them
+    changed = [f"{key} {_show(old)} -> {_show(new)}"
+               for key, old, new in _differences(started, current)
+               if key.split(".")[0] not in EXECUTION_SECTIONS]
+    if changed:
+        raise ConfigError(
+            f"Run folder {folder} was started with another config ({'; '.join(changed)}). "
+            "Resume it with the config it was started with, choose another --output, or pass "
+            "--overwrite to start over (deletes that run's checkpoints, logs and model).")
+
+
+def _differences(old, new, prefix=""):
+    """[(dotted key, old value, new value)] where two nested dicts differ."""
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append((f"{prefix}{key}", a, b))
+    return found
+
+
+_ABSENT = object()
+
+
+def _show(value):
+    return "(absent)" if value is _ABSENT else repr(value)
+
+
+def _delete_run_files(folder):
+    for name in RUN_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
