@@ -18,6 +18,7 @@ import zipfile
 import keras
 import numpy as np
 
+from keras_mixer.download import DownloadError, cached_download
 from keras_mixer.files import keras_home
 
 logger = logging.getLogger("keras_mixer")
@@ -31,7 +32,8 @@ RELEASES = {
     "sam": ("B/16", "B/32"),
     "gsam": ("S/8", "S/16", "S/32", "B/16", "B/32"),
 }
-# sha256 of released files, where known; get_file verifies them.
+# sha256 of released files, where known; others are trusted on first download
+# (``keras_mixer.download``).
 RELEASE_SHA256 = {}
 
 TIMM_EXTENSIONS = (".safetensors", ".pth", ".pt", ".bin")
@@ -126,20 +128,14 @@ def fetch_release(release, variant):
         )
     file_name = f"Mixer-{variant.replace('/', '_')}.npz"
     base = os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN).rstrip("/")
+    path = os.path.join(keras_home(), "models", "mixer", release, file_name)
     try:
-        return keras.utils.get_file(
-            fname=file_name,
-            origin=f"{base}/{release}/{file_name}",
-            file_hash=RELEASE_SHA256.get((release, variant)),
-            cache_subdir=os.path.join("models", "mixer", release),
-            cache_dir=keras_home(),
-        )
-    except Exception as error:
+        return cached_download(f"{base}/{release}/{file_name}", path,
+                               RELEASE_SHA256.get((release, variant)))
+    except DownloadError as error:
         raise ValueError(
-            f"Could not fetch {release} Mixer-{variant} from {base}/{release}/{file_name}: "
-            f"{error}. Without network access, download the file elsewhere and pass its "
-            "path as weights=."
-        ) from error
+            f"Could not fetch {release} Mixer-{variant}: {error} Without network access, "
+            "download the file elsewhere and pass its path as weights=.") from None
 
 
 def _read_official(path, label=None):
