@@ -1,7 +1,7 @@
 """keras-mixer: MLP-Mixer (Tolstikhin et al., 2021) for Keras 3, built for
 on-device deployment."""
 
-from keras_mixer import layers
+from keras_mixer import layers, schedules  # noqa: F401 (schedules: registered for keras.saving)
 from keras_mixer.labels import decode_predictions, labels
 from keras_mixer.models import (
     VARIANTS,

@@ -1,6 +1,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -285,6 +287,12 @@ def test_train_writes_a_complete_run(tmp_path):
     assert json.loads((run / "config.json").read_text())["model"]["hidden_size"] == 16
     reloaded = keras.saving.load_model(run / "model.keras")
     assert reloaded.output_shape == (None, 10)
+    alone = subprocess.run(  # a user's process: the model package only
+        [sys.executable, "-c", "import sys, keras, keras_mixer; m = keras.saving.load_model("
+         f"{str(run / 'model.keras')!r}); print(m.output_shape, 'training' in sys.modules)"],
+        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert alone.stdout.split("\n")[-2] == "(None, 10) False"
 
 
 def test_fine_tune_from_checkpoint_to_new_classes_and_resolution(tmp_path):
