@@ -1,12 +1,14 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import keras
 import keras_mixer
@@ -204,6 +206,25 @@ def test_bad_folders_are_named(tmp_path):
     with pytest.raises(DataError) as error:
         data_lib.read_split(str(root), "train", data_config(val_fraction=0.0))
     assert "broken.jpg" in str(error.value) and "zz.png" in str(error.value)
+    (root / "dog" / "broken.jpg").unlink()
+    (root / "cat" / "zz.png").unlink()
+    (root / "cat" / "scan.tiff").write_bytes(b"II*\x00")
+    (root / "cat" / ".DS_Store").write_bytes(b"")  # hidden files are not data
+    with pytest.raises(DataError, match=r"holds files that are not images TensorFlow decodes "
+                                        r"\(.*\.webp\): cat/scan\.tiff; convert or remove them"):
+        data_lib.read_split(str(root), "train", data_config())
+    shutil.rmtree(root / "cat")
+    with pytest.raises(DataError, match=r"has one class \(dog\); a classifier needs at least two"):
+        data_lib.read_split(str(root), "train", data_config())
+
+
+def test_webp_images_are_read(tmp_path):
+    root = write_image_folder(tmp_path / "pets")
+    for image in list(root.glob("*/*.*")):
+        Image.open(image).save(image.with_suffix(".webp"), lossless=True)
+        image.unlink()
+    split = data_lib.read_split(str(root), "train", data_config(val_fraction=0.0))
+    assert split.size == len(list(root.glob("*/*.webp"))) > 0
 
 
 def test_tfds_with_mock_data():

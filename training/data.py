@@ -23,7 +23,7 @@ import keras
 import keras_mixer
 from keras_mixer.files import keras_home
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what TF decodes
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -129,14 +129,23 @@ def list_folder(folder):
                      if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
     if not classes:
         raise DataError(f"Dataset folder {folder!r} has no class sub-folders.")
-    files = []
+    if len(classes) < 2:
+        raise DataError(f"Dataset folder {folder!r} has one class ({classes[0]}); a classifier "
+                        "needs at least two class sub-folders.")
+    files, unknown = [], []
     for label, name in enumerate(classes):
-        images = sorted(f for f in os.listdir(os.path.join(folder, name))
-                        if f.lower().endswith(IMAGE_EXTENSIONS))
+        names = sorted(f for f in os.listdir(os.path.join(folder, name)) if not f.startswith("."))
+        images = [f for f in names if f.lower().endswith(IMAGE_EXTENSIONS)]
+        unknown += [os.path.join(name, f) for f in names if f not in images]
         if not images:
             raise DataError(f"Class folder {os.path.join(folder, name)!r} holds no images "
                             f"({', '.join(IMAGE_EXTENSIONS)}).")
         files += [(os.path.join(folder, name, f), label) for f in images]
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise DataError(f"Dataset folder {folder!r} holds files that are not images TensorFlow "
+                        f"decodes ({', '.join(IMAGE_EXTENSIONS)}): {', '.join(unknown[:3])}{more}; "
+                        "convert or remove them.")
     return classes, files
 
 
