@@ -66,7 +66,7 @@ def write_case(model_path, image_path, folder, top_k=3):
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
     argb, width, height = argb_pixels(image_path)
     tensor = runtime.quantize(resized_pixels(argb.reshape(height, width), *inp["shape"][1:3]),
-                              inp)
+                              inp, raw_pixels=True)
     runner.set_tensor(inp["index"], tensor[None])
     runner.invoke()
     raw = runner.get_tensor(out["index"])[0]

@@ -423,4 +423,4 @@ def _collect(batches, limit):
 
 
 def _run_all(runner, pixels):
-    return np.stack([runtime.run(runner, image) for image in pixels])
+    return np.stack([runtime.run(runner, image, raw_pixels=True) for image in pixels])

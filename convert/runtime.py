@@ -36,21 +36,34 @@ def interpreter(model, num_threads=2, delegates=True):
     return runner
 
 
-def run(runner, pixels):
-    """Scores for one image of raw pixels (H, W, 3), dequantised to float."""
+def run(runner, pixels, raw_pixels=False):
+    """Scores for one image of raw pixels (H, W, 3), dequantised to float.
+
+    A uint8/int8 model takes a uint8 image; a float array is refused unless
+    ``raw_pixels`` says it holds 0-255 pixel values (``quantize``)."""
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
-    runner.set_tensor(inp["index"], quantize(pixels, inp)[None])
+    runner.set_tensor(inp["index"], quantize(pixels, inp, raw_pixels)[None])
     runner.invoke()
     return dequantize(runner.get_tensor(out["index"])[0], out)
 
 
-def quantize(pixels, detail):
+def quantize(pixels, detail, raw_pixels=False):
     """Raw pixels as the tensor ``detail`` (from get_input_details) takes them:
     floor(x / scale + zero point + 0.5), clamped, for uint8/int8 (as the
-    Android core does); float32 as they are."""
-    x = np.asarray(pixels, np.float32)
+    Android core does); float32 as they are.
+
+    Every model of this package takes raw 0-255 pixels (``preprocess_input``
+    is in the model). For a uint8/int8 input, float pixels are refused unless
+    ``raw_pixels``: preprocessed [-1, 1] values would be quantised to 0 or 1
+    and give chance-level answers without a word."""
+    x = np.asarray(pixels)
     if detail["dtype"] == np.float32:
-        return x
+        return x.astype(np.float32)
+    if x.dtype.kind == "f" and not raw_pixels:
+        raise ValueError(
+            f"This model takes {np.dtype(detail['dtype']).name} raw pixels (0-255, no "
+            f"preprocess_input); got a {x.dtype} array. Pass the image as uint8, or "
+            "raw_pixels=True if the floats are 0-255 pixel values.")
     scale, zero = detail["quantization"]
     info = np.iinfo(detail["dtype"])
     q = np.floor(x.astype(np.float64) / scale + zero + 0.5)
