@@ -47,13 +47,13 @@ def methods(estimators):
 
 def dataset_rows(dataset, graph, estimators):
     """One row per conversion of the dataset's trained model, plus the float row."""
-    from convert.graph import load_keras_model
+    from keras_mixer import load_model
     from convert.pipeline import to_tflite
     from training.config import run_data_config
 
     folder = os.path.join(RESULTS, "quantisation", dataset)
     path = trained(dataset, folder)
-    model = load_keras_model(path)
+    model = load_model(path)
     data_config = run_data_config(path, dataset, model.input_shape[1])
     rows = []
     for name, settings in methods(estimators):

@@ -68,7 +68,7 @@ def main(argv=None):
 
 
 def _convert(args, threads):
-    from convert.graph import load_keras_model
+    from keras_mixer import load_model
     from convert.pipeline import ConvertOptions, check_output, to_tflite
     from training.config import run_data_config
 
@@ -80,7 +80,7 @@ def _convert(args, threads):
         eval_images=args.eval_images, debug_images=args.debug_images,
         keep_float=args.keep_float, num_threads=args.threads).checked()
     check_output(args.output)
-    model = load_keras_model(args.model)
+    model = load_model(args.model)
     data_config = run_data_config(args.model, args.data, model.input_shape[1])
     options = dataclasses.replace(options, data_config=data_config)
     report = to_tflite(model, args.output, options)

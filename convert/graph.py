@@ -21,8 +21,6 @@ The graph differs from the Keras 3 model in deliberate ways:
   softmax would only add error at a fixed 1/256 resolution, outside XNNPACK).
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -338,17 +336,3 @@ def deployment_values(values, num_blocks, xnnpack=False):
             values[f"{second}/kernel"] = values[f"{second}/kernel"] / GELU_SCALE
     fold_affine("pre_head_layer_norm", "head")
     return values
-
-
-def load_keras_model(path):
-    """A keras_mixer model from a .keras file, with errors that name the file."""
-    import keras
-
-    import keras_mixer  # noqa: F401  (registers the layers)
-
-    if not os.path.exists(path):
-        raise ValueError(f"Model file {path!r} does not exist.")
-    try:
-        return keras.saving.load_model(path)
-    except Exception as error:
-        raise ValueError(f"Model file {path!r} is not a readable Keras model ({error}).") from error

@@ -13,6 +13,7 @@ from keras_mixer.models import (
     MixerS16,
     MixerS32,
     MlpMixer,
+    load_model,
 )
 from keras_mixer.preprocessing import preprocess_input
 from keras_mixer.weights import load_weights
@@ -34,4 +35,5 @@ __all__ = [
     "decode_predictions",
     "labels",
     "load_weights",
+    "load_model",
 ]

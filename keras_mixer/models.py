@@ -4,6 +4,9 @@
 variants of the paper's Table 1 (Tolstikhin et al., 2021).
 """
 
+import os
+import zipfile
+
 import keras
 import numpy as np
 from keras import layers
@@ -227,3 +230,24 @@ MixerB16 = _variant("B/16")
 MixerL32 = _variant("L/32")
 MixerL16 = _variant("L/16")
 MixerH14 = _variant("H/14")
+
+
+def load_model(path):
+    """A saved model (.keras) with the keras_mixer layers and schedule known,
+    or a ValueError naming the file and what is wrong with it."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"Model file {path!r} does not exist.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"Model file {path!r} is not a whole .keras file (not a readable zip "
+                         "archive: cut off, or a file of another kind).")
+    try:
+        return keras.saving.load_model(path)
+    except TypeError as error:
+        raise ValueError(
+            f"Model file {path!r} names a layer, class or function this process does not know: "
+            "import the package that registers it before loading (Keras: "
+            f"{' '.join(str(error).split())[:160]}...).") from error
+    except Exception as error:
+        raise ValueError(f"Model file {path!r} is not a readable Keras model "
+                         f"({' '.join(str(error).split())[:300]}).") from error

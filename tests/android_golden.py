@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 from convert import golden
-from convert.graph import load_keras_model
+from keras_mixer import load_model
 from convert.pipeline import to_tflite
 from tests.training_helpers import write_config
 from training import load_config, train
@@ -40,7 +40,7 @@ def main(out):
     config = load_config(write_config(os.path.join(work, "tiny.yaml"),
                                       train={"epochs": 3, "steps_per_epoch": 20}))
     train(config, os.path.join(work, "run"), verbose=0)
-    model = load_keras_model(os.path.join(work, "run", "model.keras"))
+    model = load_model(os.path.join(work, "run", "model.keras"))
     pictures = images(work)
     for io, graph in CASES:
         path = os.path.join(work, f"{io}_{graph}.tflite")

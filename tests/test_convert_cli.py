@@ -146,7 +146,7 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
 
     assert "does not exist" in error_of(tmp_path / "none.keras", "-o", tmp_path / "m.tflite")
     (tmp_path / "junk.keras").write_bytes(b"junk")
-    assert "not a readable Keras model" in error_of(tmp_path / "junk.keras", "-o",
+    assert "is not a whole .keras file" in error_of(tmp_path / "junk.keras", "-o",
                                                     tmp_path / "m.tflite")
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     plain.save(tmp_path / "plain.keras")

@@ -3,7 +3,7 @@ graphs and both ways of setting the ranges, on every held-out digit."""
 
 import pytest
 
-from convert.graph import load_keras_model
+from keras_mixer import load_model
 from convert.pipeline import to_tflite
 
 
@@ -12,7 +12,7 @@ from convert.pipeline import to_tflite
 def test_tflite_model_computes_its_fake_quantised_graph(digits_model, tmp_path, mode, graph):
     import training  # noqa: F401  (registers the learning-rate schedule saved with the model)
 
-    report = to_tflite(load_keras_model(str(digits_model)), str(tmp_path / "m.tflite"), mode=mode,
+    report = to_tflite(load_model(str(digits_model)), str(tmp_path / "m.tflite"), mode=mode,
                        graph=graph, qat_steps=20, qat_batch_size=16, debug_images=0,
                        log=lambda _: None)
     fidelity = report["graph_fidelity"]

@@ -15,7 +15,6 @@ from convert.graph import (
     gelu,
     layer_norm,
     layer_norm_variances,
-    load_keras_model,
     mixer_spec,
     model_values,
 )
@@ -67,11 +66,6 @@ def test_spec_and_errors(rng, tmp_path):
         mixer_spec(keras.Model(mixer.input, extra))
     with pytest.raises(ValueError, match="include_top=True"):
         graph_of(trained_like(rng, include_top=False))
-    with pytest.raises(ValueError, match="does not exist"):
-        load_keras_model(str(tmp_path / "none.keras"))
-    (tmp_path / "junk.keras").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="is not a readable Keras model"):
-        load_keras_model(str(tmp_path / "junk.keras"))
 
 
 def test_xnnpack_gelu_follows_both_forms():

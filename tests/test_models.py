@@ -1,3 +1,6 @@
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -171,6 +174,33 @@ def test_keras_file_round_trip(rng, tmp_path):
     x = images(rng)
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
     assert loaded.get_layer("MixerBlock_0").gelu_approximate is False
+
+
+def test_load_model_names_what_is_wrong_with_the_file(rng, tmp_path):
+    model = keras_mixer.MlpMixer(**TINY)
+    model.save(tmp_path / "ok.keras")
+    data = (tmp_path / "ok.keras").read_bytes()
+    x = images(rng)
+    np.testing.assert_array_equal(keras_mixer.load_model(tmp_path / "ok.keras").predict(
+        x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(ValueError, match=r"Model file '.*none.keras' does not exist"):
+        keras_mixer.load_model(tmp_path / "none.keras")
+    (tmp_path / "cut.keras").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match=r"'.*cut.keras' is not a whole .keras file \(not a "
+                                         r"readable zip archive: cut off"):
+        keras_mixer.load_model(tmp_path / "cut.keras")
+    with zipfile.ZipFile(tmp_path / "ok.keras") as source, \
+            zipfile.ZipFile(tmp_path / "custom.keras", "w") as custom:
+        for item in source.namelist():
+            content = source.read(item)
+            if item == "config.json":  # the head's softmax becomes a function of the user's
+                content = content.replace(b'"softmax"', json.dumps({
+                    "module": "my_package.activations", "class_name": "function",
+                    "config": "sharp_softmax", "registered_name": "sharp_softmax"}).encode())
+            custom.writestr(item, content)
+    with pytest.raises(ValueError, match=r"'.*custom.keras' names a layer, class or function "
+                                         r"this process does not know: import the package"):
+        keras_mixer.load_model(tmp_path / "custom.keras")
 
 
 def test_weights_h5_argument(rng, tmp_path):

@@ -384,3 +384,16 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: Split 'trian' of digits: folders, digits and mnist have the splits train " \
            "and validation." in result.stderr
+    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
+                        "digits", "--batch-size", "0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: The batch size must be a whole number of at least 1; got 0." in result.stderr
+    (tmp_path / "run" / "config.json").write_text('{"model_type": "someone else\'s"}')
+    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
+                        "digits", "--json", tmp_path / "foreign.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "is not a training run's config; using the default data settings" in result.stderr
+    (tmp_path / "cut.keras").write_bytes((tmp_path / "run" / "model.keras").read_bytes()[:999])
+    result = run_module("training.evaluate", tmp_path / "cut.keras", "--data", "digits")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is not a whole .keras file" in result.stderr

@@ -10,6 +10,7 @@ import ast
 import copy
 import importlib.util
 import os
+import sys
 
 CONFIGS_DIR = os.path.join(os.path.dirname(__file__), "configs")
 
@@ -84,9 +85,14 @@ def run_data_config(model_path, dataset, image_size):
     data = copy.deepcopy(DEFAULTS["data"])
     run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
     if os.path.exists(run_config):
-        with open(run_config) as f:
-            data.update(json.load(f)["data"])
-        data["crop_scale"] = tuple(data["crop_scale"])
+        try:
+            with open(run_config) as f:
+                found = json.load(f).get("data")
+            merge(data, found, ("data",))
+        except (ValueError, AttributeError, TypeError):  # not JSON, or not a run's config
+            print(f"note: {run_config} is not a training run's config; using the default data "
+                  "settings", file=sys.stderr)
+            data = copy.deepcopy(DEFAULTS["data"])
     data.update(dataset=dataset, image_size=image_size)
     return data
 

@@ -162,7 +162,10 @@ def evaluate(model_path, dataset, split="validation", batch_size=64, data_dir=No
     if data_lib.parse(dataset)[0] != "tfds" and split not in FOLDER_SPLITS:
         raise data_lib.DataError(f"Split {split!r} of {dataset}: folders, digits and mnist have "
                                  f"the splits {' and '.join(FOLDER_SPLITS)}.")
-    model = keras.saving.load_model(model_path)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"The batch size must be a whole number of at least 1; got "
+                         f"{batch_size!r}.")
+    model = keras_mixer.load_model(model_path)
     data_config = run_data_config(model_path, dataset, model.input_shape[1])
     data_config.update(data_dir=data_dir or data_config["data_dir"], val_split=split,
                        train_split=split)
