@@ -2,8 +2,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -280,14 +282,18 @@ def test_real_tfds_builder_splits(tmp_path):
 
 
 def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch):
-    from tensorflow_datasets.core.download import downloader
-
-    monkeypatch.setattr(downloader, "MAX_RETRIES", 0)  # offline: fail at once, not after ~200 s
-    with pytest.raises(DataError, match="TFDS dataset 'no_such_dataset_xyz'"):
-        data_lib.read_split("tfds:no_such_dataset_xyz", "train", data_config())
+    with pytest.raises(DataError, match=r"^TFDS has no dataset 'cifar100x'; did you mean "
+                                        r"cifar100.*\? \(tfds.list_builders\(\) lists all \d+\)\.$"):
+        data_lib.read_split("tfds:cifar100x", "train", data_config())
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nobody listens on: the machine is "offline"
+    monkeypatch.setattr(data_lib, "NETWORK_PROBE", closed.getsockname())
+    closed.close()
+    started = time.monotonic()
     with pytest.raises(DataError, match=r"TFDS dataset 'mnist' is not prepared in .* and "
-                                        r"downloading it failed"):
+                                        r"downloading it failed \(this machine is offline"):
         data_lib.read_split("tfds:mnist", "train", data_config(data_dir=str(tmp_path)))
+    assert time.monotonic() - started < 10
 
 
 # ------------------------------------------------------------------ a whole run
