@@ -143,7 +143,11 @@ def build_model(model_config, num_classes, image_size):
                               "must be set.")
         sizes = [model_config[k] for k in MODEL_SIZE_KEYS]
         name = "mlp_mixer"
-    return keras_mixer.MlpMixer(*sizes, name=name, **kwargs)
+    try:
+        return keras_mixer.MlpMixer(*sizes, name=name, **kwargs)
+    except ValueError as error:  # geometry, weights: the message names the value
+        raise ConfigError(f"The config's model (model.*, data.image_size) cannot be built: "
+                          f"{error}") from None
 
 
 FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
