@@ -41,5 +41,8 @@ def run_command(action, expected, debug=False, kept="nothing was lost"):
 
 
 def _one_line(error):
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror:  # without "[Errno N]"
+        text = error.strerror + (f": {error.filename}" if error.filename else "")
+    text = " ".join(text.split()) or type(error).__name__
     return text if len(text) <= 500 else text[:497] + "..."

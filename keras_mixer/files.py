@@ -28,6 +28,34 @@ def atomic_path(path):
             os.remove(tmp)
 
 
+def ensure_room(path, size):
+    """Raises OSError naming ``path`` unless a file of about ``size`` bytes
+    fits there: free disk space and this process's file size limit
+    (``ulimit -f``). HDF5 crashes the process when a write fails half-way, so
+    files it writes are checked before they are begun."""
+    import errno
+    import resource
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    disk = os.statvfs(folder)
+    free = disk.f_bavail * disk.f_frsize
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    needed = int(size * 1.1) + (1 << 16)  # the container format's own bytes
+    if needed > free:
+        raise OSError(errno.ENOSPC, f"No room to write {path}: it needs about "
+                                    f"{_megabytes(needed)} and the disk has {_megabytes(free)} "
+                                    "free")
+    if limit != resource.RLIM_INFINITY and needed > limit:
+        raise OSError(errno.EFBIG, f"No room to write {path}: it needs about "
+                                   f"{_megabytes(needed)} and this process may write files of "
+                                   f"at most {_megabytes(limit)} (ulimit -f)")
+
+
+def _megabytes(size):
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
+
+
 def write_json(obj, path):
     import json
 

@@ -4,6 +4,7 @@ folders of other kinds are refused before anything in them changes."""
 import hashlib
 import json
 import os
+import resource
 import shutil
 
 import pytest
@@ -113,3 +114,24 @@ def test_an_output_that_is_a_file_is_refused(tmp_path):
     refused(run_module("training", "--config", write_config(tmp_path / "tiny.yaml"),
                        "--output", output), f"Output '{output}' is a file, not a run folder.")
     assert output.read_text() == "keep me"
+
+
+def test_a_full_disk_stops_the_run_in_one_line_and_it_resumes_once_there_is_room(tmp_path):
+    path = write_config(tmp_path / "tiny.yaml")
+    folder = tmp_path / "run"
+
+    def small_files():  # as `ulimit -f 40` does: no file over 40 KB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40 * 1024, 40 * 1024))
+
+    full = run_module("training", "--config", path, "--output", folder, preexec_fn=small_files)
+    refused(full, f"No room to write {folder}/checkpoints/epoch_0001.weights.h5: it needs about")
+    left = sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, files in os.walk(folder) for name in files)
+    assert not [name for name in left if "checkpoints" in name or "model" in name
+                or os.path.basename(name).startswith(".") and name != run_folder.LOCK], left
+
+    resumed = run_module("training", "--config", path, "--output", folder)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    history = json.loads((folder / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert (folder / "model.keras").exists()

@@ -10,8 +10,9 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 
-from keras_mixer.files import atomic_path, write_json
+from keras_mixer.files import atomic_path, ensure_room, write_json
 
 CHECKPOINT_PATTERN = "epoch_{:04d}.weights.h5"
 
@@ -52,13 +53,23 @@ class EpochCheckpoints(keras.callbacks.Callback):
             with tempfile.TemporaryDirectory() as scratch:
                 self.model.save_weights(os.path.join(scratch, "scratch.weights.h5"))
             return
-        with atomic_path(os.path.join(self.folder, CHECKPOINT_PATTERN.format(done))) as tmp:
+        path = os.path.join(self.folder, CHECKPOINT_PATTERN.format(done))
+        ensure_room(path, state_bytes(self.model))
+        with atomic_path(path) as tmp:
             self.model.save_weights(tmp)
         previous = done - 1
         if previous > 0 and previous % self.every:
             stale = os.path.join(self.folder, CHECKPOINT_PATTERN.format(previous))
             if os.path.exists(stale):
                 os.remove(stale)
+
+
+def state_bytes(model):
+    """Bytes of a model's weights and optimizer state: what its checkpoint holds."""
+    variables = list(model.weights)
+    if model.optimizer is not None:
+        variables += list(model.optimizer.variables)
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
 
 
 class RunLog(keras.callbacks.Callback):

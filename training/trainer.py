@@ -20,10 +20,10 @@ import time
 import keras
 
 import keras_mixer
-from keras_mixer.files import atomic_path, write_json
+from keras_mixer.files import atomic_path, ensure_room, write_json
 from training import data as data_lib
 from training import multi_worker, run_folder
-from training.callbacks import EpochCheckpoints, RunLog
+from training.callbacks import EpochCheckpoints, RunLog, state_bytes
 from training.config import ConfigError
 from training.recipe import make_loss, make_optimizer
 from training.strategy import accelerator, is_chief, make_strategy
@@ -111,7 +111,9 @@ def _run(config, output_dir, strategy, chief, verbose):
                    train_seconds_this_session=train_seconds)
     if chief:
         write_json(metrics, os.path.join(output_dir, "metrics.json"))
-        with atomic_path(os.path.join(output_dir, "model.keras")) as tmp:
+        model_path = os.path.join(output_dir, "model.keras")
+        ensure_room(model_path, state_bytes(model))
+        with atomic_path(model_path) as tmp:
             model.save(tmp)
     else:  # saving reads distributed variables collectively: every worker takes part
         with tempfile.TemporaryDirectory() as scratch:
