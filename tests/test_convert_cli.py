@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -167,6 +168,10 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
         digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite")
     assert "qat_steps must be a whole number of at least 1; got 0" in error_of(
         digits_model, "--int8", "--qat-steps", "0", "-o", tmp_path / "m.tflite")
+    started = time.monotonic()  # refused before any conversion work
+    assert "num_threads must be a whole number of at least 1; got 0" in error_of(
+        digits_model, "--ptq", "--threads", "0", "-o", tmp_path / "m.tflite")
+    assert time.monotonic() - started < 30 and not (tmp_path / "m.tflite").exists()
     assert "QAT needs at least one batch of 5000 training images; digits has" in error_of(
         digits_model, "--int8", "--qat-batch-size", "5000", "-o", tmp_path / "m.tflite")
     three = keras_mixer.MlpMixer(4, 16, 1, 8, 32, input_shape=(16, 16, 3), classes=3)

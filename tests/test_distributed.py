@@ -125,6 +125,29 @@ def test_killed_run_resumes_without_losing_epochs(tmp_path):
         assert (folder / "model.keras").exists() and (folder / "metrics.json").exists()
 
 
+def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
+    config = write_config(tmp_path / "c.yaml", train={"epochs": 6, "steps_per_epoch": 25,
+                                                      "batch_size": 32})
+    run = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's
+    checkpoint = run / "checkpoints" / "epoch_0001.weights.h5"
+    deadline = time.time() + 240
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"interrupted: every finished epoch is kept in {run / 'checkpoints'}; run the same "
+        "command again to resume")
+    assert checkpoint.exists() and not (run / "model.keras").exists()
+
+
 @pytest.mark.slow
 def test_digits_demo_reaches_95_percent(tmp_path):
     """The README's first command, as shipped (about 1.5 minutes here)."""
