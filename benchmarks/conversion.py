@@ -24,7 +24,7 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
-from harness import cpu_description, random_classifier, write_results  # noqa: E402
+from harness import cpu_description, random_classifier, text_table, write_results  # noqa: E402
 
 MODE_FLAGS = {"ptq": ["--ptq"], "int8": ["--int8", "--qat-steps", "2", "--qat-batch-size", "8"]}
 
@@ -54,14 +54,15 @@ def timed_conversion(model, mode, output):
 
 
 def table(rows):
-    lines = [f"{'variant':<8} {'mode':<5} {'wall s':>7} {'peak GB':>8} {'train s':>8} "
-             f"{'beyond training s':>18}  stages (s)"]
-    for row in rows:
-        stages = ", ".join(f"{name} {seconds:.0f}" for name, seconds in row["stages"].items())
-        lines.append(f"{row['variant']:<8} {row['mode']:<5} {row['wall_s']:7.1f} "
-                     f"{row['peak_gb']:8.2f} {row['train_s']:8.1f} {row['beyond_training_s']:18.1f}"
-                     f"  {stages}")
-    return "\n".join(lines)
+    return text_table(rows, [
+        ("variant", -8, lambda row: row["variant"]),
+        ("mode", -5, lambda row: row["mode"]),
+        ("wall s", 7, lambda row: f"{row['wall_s']:.1f}"),
+        ("peak GB", 8, lambda row: f"{row['peak_gb']:.2f}"),
+        ("train s", 8, lambda row: f"{row['train_s']:.1f}"),
+        ("beyond training s", 18, lambda row: f"{row['beyond_training_s']:.1f}"),
+        (" stages (s)", 0, lambda row: " " + ", ".join(
+            f"{name} {seconds:.0f}" for name, seconds in row["stages"].items()))])
 
 
 def plot(rows, path):

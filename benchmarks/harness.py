@@ -43,6 +43,17 @@ def random_classifier(variant, classes=10, seed=0):
     return model
 
 
+def text_table(rows, columns):
+    """Rows as aligned text. ``columns``: [(header, width, cell)], ``cell(row)``
+    the cell's text; a negative width aligns the column left."""
+    def aligned(text, width):
+        return f"{text:<{-width}}" if width < 0 else f"{text:>{width}}"
+
+    lines = [[aligned(header, width) for header, width, _ in columns]]
+    lines += [[aligned(cell(row), width) for _, width, cell in columns] for row in rows]
+    return "\n".join(" ".join(line).rstrip() for line in lines)
+
+
 def write_results(report, output, plot):
     """Writes ``report`` as JSON to ``output`` and ``plot(path)``'s figure as
     the PNG beside it, both atomically; returns the PNG's path."""

@@ -25,7 +25,7 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
-from harness import cpu_description, random_classifier, write_results  # noqa: E402
+from harness import cpu_description, random_classifier, text_table, write_results  # noqa: E402
 
 
 def trained(dataset, folder):
@@ -97,15 +97,18 @@ def random_s16_rows(estimators, graph):
 
 
 def table(rows):
-    lines = [f"{'dataset':<12} {'method':<16} {'top-1':>7} {'agree':>7} {'prob err':>9} "
-             f"{'rel L2':>7}  worst layers (RMSE in steps)"]
-    for row in rows:
-        def cell(key, width, fmt):
-            return f"{row[key]:{width}{fmt}}" if row.get(key) is not None else " " * width
-        lines.append(f"{row['dataset']:<12} {row['method']:<16} {cell('top1', 7, '.4f')} "
-                     f"{cell('top1_agreement', 7, '.4f')} {cell('mean_abs_prob_error', 9, '.5f')} "
-                     f"{cell('relative_l2', 7, '.4f')}  {', '.join(row.get('worst_layers', []))}")
-    return "\n".join(lines)
+    def number(key, fmt):
+        return lambda row: "" if row.get(key) is None else f"{row[key]:{fmt}}"
+
+    return text_table(rows, [
+        ("dataset", -12, lambda row: row["dataset"]),
+        ("method", -16, lambda row: row["method"]),
+        ("top-1", 7, number("top1", ".4f")),
+        ("agree", 7, number("top1_agreement", ".4f")),
+        ("prob err", 9, number("mean_abs_prob_error", ".5f")),
+        ("rel L2", 7, number("relative_l2", ".4f")),
+        (" worst layers (RMSE in steps)", 0,
+         lambda row: " " + ", ".join(row.get("worst_layers", [])))])
 
 
 def plot(rows, path):

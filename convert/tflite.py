@@ -1,6 +1,5 @@
 """TFLite conversion of the deployment graph (``convert.runtime`` runs the result)."""
 
-import numpy as np
 import tensorflow as tf
 
 from keras_mixer.files import atomic_path
@@ -41,7 +40,7 @@ def make_converter(graph, conversion="float32", io="uint8"):
     # memory per weight byte (3.8 GB against 1.6 GB for a Mixer-B/16). Models
     # up to IN_MEMORY_WEIGHTS weights take the quick path.
     holder = None
-    if sum(int(np.prod(v.shape)) for v in graph.variables) > IN_MEMORY_WEIGHTS:
+    if graph.count_params() > IN_MEMORY_WEIGHTS:
         holder = tf.Module()
         holder.weights = list(graph.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(

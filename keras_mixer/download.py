@@ -1,9 +1,10 @@
 """Downloads into a cache that only ever holds whole, checked files.
 
-A file streams into a temporary file beside its target (``.part<pid>``),
-its SHA-256 computed on the way, and is renamed into place only when it is
-complete and its hash is the expected one; the temporary file goes on any
-failure, and one left by a killed process is removed by the next download.
+A file streams into a temporary file beside its target
+(``keras_mixer.files.atomic_path``), its SHA-256 computed on the way, and is
+renamed into place only when it is complete and its hash is the expected
+one; the temporary file goes on any failure, and one left by a killed
+process is removed by the next download.
 Connecting and every read time out (``KERAS_MIXER_DOWNLOAD_TIMEOUT``
 seconds, default 60).
 
@@ -14,12 +15,13 @@ later use checks the file against it. Writing a hash into that file before
 the first download pins it.
 """
 
-import glob
 import hashlib
 import logging
 import os
 import sys
 import urllib.request
+
+from keras_mixer.files import atomic_path, remove_abandoned
 
 logger = logging.getLogger("keras_mixer")
 
@@ -68,12 +70,12 @@ def file_sha256(path):
 
 def _fetch(url, path, expected):
     """Streams ``url`` into ``path`` atomically; returns its sha256."""
-    _remove_abandoned_parts(path)
-    part = f"{path}.part{os.getpid()}"
+    remove_abandoned(path)
     timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
     digest, received = hashlib.sha256(), 0
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f:
+        with atomic_path(path) as part, open(part, "wb") as f, \
+                urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             progress = _Progress(url, total)
             for chunk in iter(lambda: response.read(CHUNK), b""):
@@ -81,42 +83,19 @@ def _fetch(url, path, expected):
                 digest.update(chunk)
                 received += len(chunk)
                 progress.update(received)
-        if total and received != total:
-            raise DownloadError(f"Download of {url} was cut off after {received} of {total} "
-                                "bytes; nothing was cached. Try again.")
-        actual = digest.hexdigest()
-        if expected and actual != expected:
-            raise DownloadError(f"{url} has sha256 {actual}, expected {expected}: refused, "
-                                "nothing was cached.")
-        os.replace(part, path)
-        return actual
+            if total and received != total:
+                raise DownloadError(f"Download of {url} was cut off after {received} of "
+                                    f"{total} bytes; nothing was cached. Try again.")
+            if expected and digest.hexdigest() != expected:
+                raise DownloadError(f"{url} has sha256 {digest.hexdigest()}, expected "
+                                    f"{expected}: refused, nothing was cached.")
+        return digest.hexdigest()
     except OSError as error:  # URLError included; TimeoutError on connect or read
         reason = getattr(error, "reason", error)
         if isinstance(reason, TimeoutError):
             raise DownloadError(f"No answer from {url} within {timeout:g} s (set {TIMEOUT_ENV} "
                                 "to wait longer); nothing was cached.") from None
         raise DownloadError(f"Could not download {url}: {reason}; nothing was cached.") from None
-    finally:
-        if os.path.exists(part):
-            os.remove(part)
-
-
-def _remove_abandoned_parts(path):
-    """Removes the temporary files of downloads whose process is gone."""
-    for part in glob.glob(glob.escape(path) + ".part*"):
-        pid = part.rsplit(".part", 1)[1]
-        if not pid.isdigit() or not _running(int(pid)):
-            os.remove(part)
-
-
-def _running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _recorded(path):
@@ -128,8 +107,6 @@ def _recorded(path):
 
 
 def _record(path, sha256):
-    from keras_mixer.files import atomic_path
-
     with atomic_path(path + HASH_SUFFIX) as tmp, open(tmp, "w") as f:
         f.write(f"{sha256}  {os.path.basename(path)}\n")
     logger.warning("Trust on first use: recorded sha256 %s of %s (no published hash to check it "

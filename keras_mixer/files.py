@@ -16,16 +16,42 @@ def keras_home():
 def atomic_path(path):
     """Yields a temporary path beside ``path`` (same suffix, same folder) to write
     to; renames it over ``path`` when the block succeeds, removes it when not."""
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    stem, dot, suffix = name.partition(".")
-    tmp = os.path.join(folder, f".{stem}.tmp-{os.getpid()}{dot}{suffix}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = _temporary(path, os.getpid())
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _temporary(path, pid):
+    folder, name = os.path.split(os.path.abspath(path))
+    stem, dot, suffix = name.partition(".")
+    return os.path.join(folder, f".{stem}.tmp-{pid}{dot}{suffix}")
+
+
+def remove_abandoned(path):
+    """Removes the temporary files of ``atomic_path(path)`` left by processes
+    that are gone (killed mid-write)."""
+    import glob
+
+    head, _, tail = _temporary(path, "PID").partition("PID")
+    for tmp in glob.glob(glob.escape(head) + "*" + glob.escape(tail)):
+        pid = tmp[len(head):len(tmp) - len(tail)]
+        if pid.isdigit() and not _running(int(pid)):
+            os.remove(tmp)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def ensure_room(path, size):

@@ -140,7 +140,7 @@ def test_a_hash_written_before_the_first_download_pins_it(origin, monkeypatch):
 def test_parts_left_by_killed_downloads_are_removed(origin, monkeypatch):
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, origin.url())
     os.makedirs(cache_folder())
-    dead = os.path.join(cache_folder(), "Mixer-S_32.npz.part999999999")
+    dead = os.path.join(cache_folder(), ".Mixer-S_32.tmp-999999999.npz")
     with open(dead, "wb") as f:  # what a download killed half-way leaves
         f.write(b"half a file")
     keras_mixer.load_weights(tiny(), "gsam", variant="S/32")

@@ -137,9 +137,12 @@ def list_folder(folder):
                         "needs at least two class sub-folders.")
     files, unknown = [], []
     for label, name in enumerate(classes):
-        names = sorted(f for f in os.listdir(os.path.join(folder, name)) if not f.startswith("."))
-        images = [f for f in names if f.lower().endswith(IMAGE_EXTENSIONS)]
-        unknown += [os.path.join(name, f) for f in names if f not in images]
+        images = []
+        for f in sorted(os.listdir(os.path.join(folder, name))):
+            if f.lower().endswith(IMAGE_EXTENSIONS):
+                images.append(f)
+            elif not f.startswith("."):
+                unknown.append(os.path.join(name, f))
         if not images:
             raise DataError(f"Class folder {os.path.join(folder, name)!r} holds no images "
                             f"({', '.join(IMAGE_EXTENSIONS)}).")

@@ -47,11 +47,12 @@ def claimed(folder, config, overwrite=False):
         lock.write(f"process {os.getpid()}")
         lock.flush()
         started = _started_config(folder)
+        trained = started is not None and _trained(folder)
         if started is not None and overwrite:
             _delete_run_files(folder)
-        elif started is not None and _trained(folder):
+        elif trained:
             _check_same(folder, started, config)
-        if overwrite or started is None or not _trained(folder):
+        if overwrite or not trained:
             write_json(config, os.path.join(folder, CONFIG))
         yield
 
