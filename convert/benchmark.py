@@ -167,8 +167,8 @@ class _Worker:
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError(f"LiteRT could not load {path!r}: "
-                               f"{self.process.stderr.read().strip()[-500:]}")
+            said = self.process.stderr.read().strip().splitlines() or ["no message"]
+            raise RuntimeError(f"LiteRT could not load {path!r}: {said[-1][-300:]}")
         self.info = json.loads(line)
 
     def call(self, runs):

@@ -9,6 +9,8 @@ import math
 import keras
 from keras import ops
 
+DECAYS = ("linear", "cosine", "constant")
+
 
 @keras.saving.register_keras_serializable(package="keras_mixer")
 class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -16,8 +18,8 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     cosine decay to 0 at ``total_steps`` (or constant)."""
 
     def __init__(self, peak, total_steps, warmup_steps=0, decay="linear"):
-        if decay not in ("linear", "cosine", "constant"):
-            raise ValueError(f"decay must be linear, cosine or constant; got {decay!r}.")
+        if decay not in DECAYS:
+            raise ValueError(f"decay must be one of {', '.join(DECAYS)}; got {decay!r}.")
         self.peak = float(peak)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)

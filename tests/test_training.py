@@ -372,16 +372,18 @@ def test_cli_errors_are_one_line(tmp_path):
     result = run_module("training", "--config", write_config(
         tmp_path / "t.yaml", data={"dataset": str(tmp_path / "missing")}), "--output", tmp_path)
     assert "error: Dataset folder" in result.stderr and "does not exist" in result.stderr
+    built = "error: The config's model (model.*, data.image_size) cannot be built: "
     for override, message in (
-            ("data.image_size=30", "Input height 30 is not a multiple of the patch size 4 "
-                                   "(nearest valid sizes: 28 or 32)."),
-            ("model.weights='imagenet21kk'", "Weights 'imagenet21kk': no such file, and not a "
-                                             "release name")):
+            ("data.image_size=30", built + "Input height 30 is not a multiple of the patch size "
+                                           "4 (nearest valid sizes: 28 or 32)."),
+            ("model.weights='imagenet21kk'", built + "Weights 'imagenet21kk': no such file, and "
+                                                     "not a release name"),
+            ("optimizer.name=adamx", "error: optimizer.name must be one of adam, adamw, sgd; "
+                                     "got 'adamx'.")):
         result = run_module("training", "--config", write_config(tmp_path / "t.yaml"), "--set",
                             override, "--output", tmp_path / "bad")
         assert result.returncode == 2 and "Traceback" not in result.stderr
-        assert "error: The config's model (model.*, data.image_size) cannot be built: " + \
-            message in result.stderr
+        assert message in result.stderr
 
 
 def test_evaluate_cli_reports_top1_top5(tmp_path):

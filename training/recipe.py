@@ -2,12 +2,21 @@
 
 import keras
 
-from keras_mixer.schedules import WarmupDecay
+from keras_mixer.schedules import DECAYS, WarmupDecay
+from training.config import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 def make_optimizer(config, total_steps):
     """Adam, AdamW (decoupled decay, not on biases or LayerNorm parameters) or
     SGD with momentum, all with global-norm clipping."""
+    if config["name"] not in OPTIMIZERS:
+        raise ConfigError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}; got "
+                          f"{config['name']!r}.")
+    if config["decay"] not in DECAYS:
+        raise ConfigError(f"optimizer.decay must be one of {', '.join(DECAYS)}; got "
+                          f"{config['decay']!r}.")
     learning_rate = WarmupDecay(config["learning_rate"], total_steps,
                                 config["warmup_steps"], config["decay"])
     name = config["name"]
@@ -16,11 +25,9 @@ def make_optimizer(config, total_steps):
         optimizer = keras.optimizers.AdamW(
             beta_1=config["beta_1"], beta_2=config["beta_2"],
             weight_decay=config["weight_decay"] if name == "adamw" else 0.0, **common)
-    elif name == "sgd":
+    else:
         optimizer = keras.optimizers.SGD(
             momentum=config["momentum"], weight_decay=config["weight_decay"] or None, **common)
-    else:
-        raise ValueError(f"Unknown optimizer {name!r}; expected adam, adamw or sgd.")
     # Keras matches these names against variable names: every bias, and
     # LayerNorm's gamma/beta, are left out of the decay.
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
