@@ -10,7 +10,7 @@ from convert.calibrate import calibrate
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.quantize import quantised_graph
 from tests.test_convert_graph import trained_like
-from tests.training_helpers import run_module
+from tests.training_helpers import folder_checksums, run_module
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def test_side_by_side_table_json_and_plot(models, tmp_path):
 
 
 def test_bad_input_is_named(models, tmp_path):
+    before = folder_checksums(models["float32"].parent)
     missing = run_module("convert", "benchmark", tmp_path / "none.tflite")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     threads = run_module("convert", "benchmark", models["float32"], "--threads", "two")
@@ -62,3 +63,4 @@ def test_bad_input_is_named(models, tmp_path):
     junk = run_module("convert", "benchmark", tmp_path / "junk.tflite")
     assert junk.returncode == 2 and "could not load" in junk.stderr
     assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr
+    assert folder_checksums(models["float32"].parent) == before

@@ -14,7 +14,7 @@ import keras
 import keras_mixer
 from convert import runtime
 from convert.metadata import read_metadata
-from tests.training_helpers import ROOT, run_module
+from tests.training_helpers import ROOT, folder_checksums, run_module
 from training.data import digits_folder
 
 
@@ -154,16 +154,16 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
     assert "is not a keras_mixer Mixer" in error_of(tmp_path / "plain.keras", "-o",
                                                     tmp_path / "m.tflite")
     assert "Output folder" in error_of(digits_model, "-o", tmp_path / "missing" / "m.tflite")
-    before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
     (tmp_path / "folder.tflite").mkdir()
     (tmp_path / "notes.tflite").write_bytes(b"my notes")
+    before = folder_checksums(tmp_path)
+    model_before = folder_checksums(digits_model.parent)
     for output, problem in [(tmp_path / "plain.keras", "must end in .tflite"),
                             (tmp_path / "m.json", "must end in .tflite"),
                             (tmp_path / "folder.tflite", "is a directory"),
                             (tmp_path / "notes.tflite", "is not a TFLite model")]:
         assert problem in error_of(tmp_path / "plain.keras", "-o", output)
-    assert (tmp_path / "notes.tflite").read_bytes() == b"my notes"
-    assert all((tmp_path / name).read_bytes() == data for name, data in before.items())
+    assert folder_checksums(tmp_path) == before
     assert "Calibration must be one of minmax, percentile, mse; got 'median'" in error_of(
         digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite")
     assert "qat_steps must be a whole number of at least 1; got 0" in error_of(
@@ -178,5 +178,7 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
     three.save(tmp_path / "three.keras")
     assert "has 10 classes; the model's head has 3" in error_of(
         tmp_path / "three.keras", "--data", "digits", "-o", tmp_path / "m.tflite")
+    del before  # three.keras was written since
     assert sorted(path.name for path in tmp_path.glob("*.tflite")) == ["folder.tflite",
                                                                         "notes.tflite"]
+    assert folder_checksums(digits_model.parent) == model_before

@@ -1,7 +1,6 @@
 """A run folder belongs to one run: concurrent runs, changed configs and
 folders of other kinds are refused before anything in them changes."""
 
-import hashlib
 import json
 import os
 import resource
@@ -9,21 +8,9 @@ import shutil
 
 import pytest
 
-from tests.training_helpers import run_module, write_config
+from tests.training_helpers import folder_checksums as checksums, run_module, write_config
 from training import ConfigError, load_config, train
 from training import run_folder
-
-
-def checksums(folder):
-    """{relative path: sha256} of every file under ``folder`` but the lock
-    (which names the last process to hold it)."""
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in set(files) - {run_folder.LOCK}:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return found
 
 
 def refused(result, message):
@@ -91,9 +78,12 @@ def test_a_config_may_change_until_an_epoch_is_done(tmp_path):
     path = write_config(tmp_path / "bad.yaml", data={"dataset": str(tmp_path / "missing")})
     refused(run_module("training", "--config", path, "--output", tmp_path / "run"),
             "does not exist")
-    with run_folder.claimed(str(tmp_path / "run"), load_config(path, ["train.seed=5"])):
-        pass  # nothing was trained: the corrected config replaces the first
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["seed"] == 5
+    assert not (tmp_path / "run").exists()  # a refused run leaves nothing behind
+    for seed in (5, 7):  # a run that began but finished no epoch, then a corrected one
+        with run_folder.claimed(str(tmp_path / "run"), load_config(path, [f"train.seed={seed}"])
+                                ) as claim:
+            claim.begin()
+        assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["seed"] == seed
 
 
 @pytest.mark.parametrize("content", ["model.keras", "config.json"])

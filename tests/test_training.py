@@ -18,7 +18,7 @@ from training import ConfigError, DataError, load_config, train
 from training import data as data_lib
 from training.config import DEFAULTS
 from training.recipe import WarmupDecay, make_optimizer
-from tests.training_helpers import run_module, write_config
+from tests.training_helpers import folder_checksums, run_module, write_config
 
 
 # ------------------------------------------------------------------ config
@@ -62,10 +62,19 @@ def test_overrides_and_unknown_keys(tmp_path):
             ("train.epochs=1.5", "'train.epochs' takes a whole number"),
             ("train.epochs=True", "'train.epochs' takes a whole number"),
             ("optimizer.learning_rate=fast", "'optimizer.learning_rate' takes a number"),
+            ("data.flip=yes", "'data.flip' takes True or False (default False); got 'yes'"),
+            ("data.crop_scale=0.5", "'data.crop_scale' takes a pair of numbers"),
+            ("data.dataset=3", "'data.dataset' takes a string"),
+            ("model.patch_size=4.0", "'model.patch_size' takes a whole number or None"),
+            ("model.gelu_approximate=1", "'model.gelu_approximate' takes True or False or None"),
+            ("train.jit_compile=None", "'train.jit_compile' takes True or False or a string"),
             ("train.epochs=0", "train.epochs must be at least 1; got 0")]:
         with pytest.raises(ConfigError, match=re.escape(problem)):
             load_config("digits", [override])
     assert load_config("digits", ["optimizer.learning_rate=1"])["optimizer"]["learning_rate"] == 1
+    assert load_config("digits", ["model.variant=S/16"])["model"]["variant"] == "S/16"
+    assert load_config("digits", ["train.jit_compile=auto"])["train"]["jit_compile"] == "auto"
+    assert load_config("digits", ["data.crop_scale=[0.2, 1]"])["data"]["crop_scale"] == (0.2, 1)
 
 
 def test_python_config_file(tmp_path):
@@ -359,6 +368,8 @@ def test_batch_size_must_split_across_replicas(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("the user's own file")
+    before = folder_checksums(tmp_path)
     result = run_module("training", "--config", "digits", "--set", "train.epoch=3",
                         "--output", tmp_path)
     assert result.returncode == 2
@@ -384,6 +395,9 @@ def test_cli_errors_are_one_line(tmp_path):
                             override, "--output", tmp_path / "bad")
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert message in result.stderr
+    after = folder_checksums(tmp_path)
+    del after["t.yaml"]  # written by this test between the runs
+    assert after == before
 
 
 def test_evaluate_cli_reports_top1_top5(tmp_path):
@@ -397,6 +411,7 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     assert report["top1"] == pytest.approx(metrics["val_accuracy"], abs=1e-6)
     assert report["top5"] == pytest.approx(metrics["val_top5_accuracy"], abs=1e-6)
     assert report["examples"] == metrics["val_examples"]
+    before = folder_checksums(tmp_path / "run")
     result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
                         "digits", "--split", "trian")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -406,6 +421,7 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
                         "digits", "--batch-size", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: The batch size must be a whole number of at least 1; got 0." in result.stderr
+    assert folder_checksums(tmp_path / "run") == before
     (tmp_path / "run" / "config.json").write_text('{"model_type": "someone else\'s"}')
     result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
                         "digits", "--json", tmp_path / "foreign.json")

@@ -1,5 +1,6 @@
 """A tiny training config and a way to run the training CLI as a user does."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -33,3 +34,17 @@ def run_module(module, *args, env=None, **kwargs):
                 **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
                           env=full_env, capture_output=True, text=True, **kwargs)
+
+
+def folder_checksums(folder):
+    """{relative path: sha256} of every file under ``folder`` but a run
+    folder's lock (which names the last process to hold it)."""
+    from training.run_folder import LOCK
+
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in set(files) - {LOCK}:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return found

@@ -107,7 +107,7 @@ def load_config(source, overrides=()):
         if not sep:
             raise ConfigError(f"Override {override!r} is not key=value.")
         set_value(config, key.strip(), parse_value(text.strip()))
-    if config["train"]["epochs"] is None or config["train"]["epochs"] < 1:
+    if config["train"]["epochs"] < 1:
         raise ConfigError(f"train.epochs must be at least 1; got {config['train']['epochs']!r} "
                           "(an untrained model is not a run's result).")
     return config
@@ -156,17 +156,44 @@ def merge(config, updates, path):
             config[key] = tuple(value) if isinstance(config[key], tuple) else value
 
 
+# What a key takes where its default does not say (None, or more than one kind).
+KINDS = {
+    **{f"model.{key}": (int, None) for key in
+       ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim", "channels_mlp_dim")},
+    "model.variant": (str, None),
+    "model.weights": (str, None),
+    "model.gelu_approximate": (bool, None),
+    "data.data_dir": (str, None),
+    "train.steps_per_epoch": (int, None),
+    "train.jit_compile": (bool, str),
+    "optimizer.global_clipnorm": (float, None),
+}
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "True or False", str: "a string",
+               tuple: "a pair of numbers", None: "None"}
+
+
 def _check_kind(where, default, value):
-    """A number key (int or float default) takes only numbers, an int key
-    only whole ones; None ("not set") everywhere. Other keys are not checked:
-    several take either a string or another type ("auto" or a bool)."""
-    if value is None or isinstance(default, bool) or not isinstance(default, (int, float)):
+    """Every value must be of the kind its key takes: that of its default, or
+    the kinds ``KINDS`` lists. A float key also takes whole numbers; True and
+    False are not numbers."""
+    kinds = KINDS.get(where, (type(default),))
+    if any(_is_kind(value, kind) for kind in kinds):
         return
-    whole = isinstance(default, int)
-    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
-        kind = "a whole number" if whole else "a number"
-        raise ConfigError(f"Config key {where!r} takes {kind} (default {default!r}); "
-                          f"got {value!r}.")
+    names = " or ".join(_KIND_NAMES[kind] for kind in kinds)
+    raise ConfigError(f"Config key {where!r} takes {names} (default {default!r}); got {value!r}.")
+
+
+def _is_kind(value, kind):
+    if kind is None:
+        return value is None
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is tuple:
+        return (isinstance(value, (tuple, list)) and len(value) == 2
+                and all(_is_kind(item, float) for item in value))
+    return isinstance(value, kind)
 
 
 def set_value(config, dotted, value):

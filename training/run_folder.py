@@ -30,31 +30,83 @@ EXECUTION_SECTIONS = ("distribute",)
 @contextlib.contextmanager
 def claimed(folder, config, overwrite=False):
     """Holds ``folder`` for one run of ``config`` (see the module docstring);
-    a ConfigError names what stands in the way."""
+    a ConfigError names what stands in the way. Yields a ``Claim``: nothing
+    in the folder changes until the run calls ``begin()``, so a run refused
+    on the way (a bad config, missing data) leaves the folder as it was."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise ConfigError(f"Output {folder!r} is a file, not a run folder.")
+    created = not os.path.exists(folder)
     os.makedirs(folder, exist_ok=True)
+    claim = Claim(folder, config, overwrite)
     with open(os.path.join(folder, LOCK), "a+") as lock:
+        _lock(lock, folder)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            owner = lock.read().strip() or "another process"
-            raise ConfigError(f"Run folder {folder} is in use by a run in progress ({owner}); "
-                              "wait for it to finish or choose another --output.") from None
+            claim.check()
+            yield claim
+        finally:
+            if not claim.begun:
+                _remove_unused(folder, created)
+
+
+class Claim:
+    """A held run folder; ``begin()`` starts (or resumes) the run in it."""
+
+    def __init__(self, folder, config, overwrite):
+        self.folder, self.config, self.overwrite = folder, config, overwrite
+        self.begun = False
+        self.started = self.trained = None
+
+    def check(self):
+        self.started = _started_config(self.folder)
+        self.trained = self.started is not None and _trained(self.folder)
+        if self.trained and not self.overwrite:
+            _check_same(self.folder, self.started, self.config)
+
+    def begin(self):
+        if self.started is not None and self.overwrite:
+            _delete_run_files(self.folder)
+        if self.overwrite or not self.trained:
+            write_json(self.config, os.path.join(self.folder, CONFIG))
+        self.begun = True
+
+
+class Unclaimed:
+    """What a worker that is not the chief holds: the chief writes the folder."""
+
+    begun = True
+
+    def begin(self):
+        pass
+
+
+def _lock(lock, folder):
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         lock.seek(0)
-        lock.truncate()
-        lock.write(f"process {os.getpid()}")
-        lock.flush()
-        started = _started_config(folder)
-        trained = started is not None and _trained(folder)
-        if started is not None and overwrite:
-            _delete_run_files(folder)
-        elif trained:
-            _check_same(folder, started, config)
-        if overwrite or not trained:
-            write_json(config, os.path.join(folder, CONFIG))
-        yield
+        owner = lock.read().strip() or "another process"
+        raise ConfigError(f"Run folder {folder} is in use by a run in progress ({owner}); "
+                          "wait for it to finish or choose another --output.") from None
+    try:  # a run that never began removes its lock file: this one must be the current file
+        current = os.stat(os.path.join(folder, LOCK)).st_ino == os.fstat(lock.fileno()).st_ino
+    except FileNotFoundError:
+        current = False
+    if not current:
+        raise ConfigError(f"Run folder {folder} was just claimed by another run; "
+                          "try again or choose another --output.")
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"process {os.getpid()}")
+    lock.flush()
+
+
+def _remove_unused(folder, created):
+    """Takes back the lock file (and the folder, if this run made it) of a run
+    that never began; called while the lock is held."""
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(folder, LOCK))
+        if created:
+            os.rmdir(folder)
 
 
 def _trained(folder):

@@ -52,12 +52,13 @@ def train(config, output_dir, verbose="auto", overwrite=False):
         PRECISION[accelerator(strategy)] if precision == "auto" else precision)
 
     chief = is_chief(strategy)
-    claim = run_folder.claimed(output_dir, config, overwrite) if chief else contextlib.nullcontext()
-    with claim:
-        return _run(config, output_dir, strategy, chief, verbose)
+    held = (run_folder.claimed(output_dir, config, overwrite) if chief
+            else contextlib.nullcontext(run_folder.Unclaimed()))
+    with held as claim:
+        return _run(config, output_dir, strategy, claim, verbose)
 
 
-def _run(config, output_dir, strategy, chief, verbose):
+def _run(config, output_dir, strategy, claim, verbose):
     train_config, data_config = config["train"], config["data"]
     batch_size, replicas = train_config["batch_size"], strategy.num_replicas_in_sync
     dataset = data_config["dataset"]
@@ -82,6 +83,8 @@ def _run(config, output_dir, strategy, chief, verbose):
                      keras.metrics.TopKCategoricalAccuracy(5, name="top5_accuracy")],
             jit_compile=train_config["jit_compile"],
         )
+        claim.begin()  # the config proved buildable: now the folder is the run's
+        chief = is_chief(strategy)
         checkpoints = EpochCheckpoints(os.path.join(output_dir, "checkpoints"),
                                        train_config["checkpoint_every"], scratch=not chief)
         initial_epoch = checkpoints.restore(model)
