@@ -27,9 +27,11 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 def gflop_per_image(variant, image_size=224):
     """Multiply-adds x 2 of the stem, the blocks and the head (1000 classes)."""
-    from keras_mixer.models import VARIANTS
+    from keras_mixer.presets import VARIANTS
 
-    patch, hidden, blocks, tokens_mlp, channels_mlp = VARIANTS[variant]
+    preset = VARIANTS[variant]
+    patch, hidden, blocks = preset.patch_size, preset.hidden_size, preset.num_blocks
+    tokens_mlp, channels_mlp = preset.tokens_mlp_dim, preset.channels_mlp_dim
     tokens = (image_size // patch) ** 2
     macs = tokens * patch * patch * 3 * hidden
     macs += blocks * 2 * (hidden * tokens * tokens_mlp + tokens * hidden * channels_mlp)

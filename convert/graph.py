@@ -21,9 +21,15 @@ The graph differs from the Keras 3 model in deliberate ways:
   softmax would only add error at a fixed 1/256 resolution, outside XNNPACK).
 """
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
+
+import keras_mixer
+from keras_mixer.architecture import HEAD
+from keras_mixer.layers import LAYER_NORM_EPSILON, patch_grid
 
 from convert.layers import (
     PROBABILITY_RANGE,
@@ -53,14 +59,9 @@ PIXEL_RANGE = (0.0, 255.0)  # the input: int8 scale 1, raw pixels exactly
 
 
 def mixer_spec(model):
-    """The architecture of a keras_mixer model, read from its layers."""
-    try:
-        stem = model.get_layer("stem")
-        blocks = [layer for layer in model.layers if layer.name.startswith("MixerBlock_")]
-        first = blocks[0]
-    except (ValueError, IndexError):
-        raise ValueError(f"Model {model.name!r} is not a keras_mixer Mixer (it has no 'stem' "
-                         "and 'MixerBlock_N' layers).") from None
+    """What the deployment graph needs of a keras_mixer model: its
+    architecture (``keras_mixer.architecture``), input and head."""
+    found = keras_mixer.architecture(model)  # a ValueError for other models
     known = {"InputLayer", "PatchEmbedding", "MixerBlock", "LayerNormalization",
              "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Dropout", "Dense"}
     for layer in model.layers:
@@ -69,23 +70,16 @@ def mixer_spec(model):
                 f"Cannot convert layer {layer.name!r} ({type(layer).__name__}): the deployment "
                 f"graph (and QAT) knows only the layers of keras_mixer models "
                 f"({', '.join(sorted(known))}).")
-    head = next((layer for layer in model.layers if layer.name == "head"), None)
     activation = None
-    if head is not None:
-        activation = tf_keras.activations.serialize(
-            tf_keras.activations.get(head.get_config()["activation"]))
+    if found.classes is not None:
+        activation = tf_keras.activations.serialize(tf_keras.activations.get(
+            model.get_layer(HEAD).get_config()["activation"]))
     return {
+        **dataclasses.asdict(found),
         "name": model.name,
         "image_shape": tuple(model.input_shape[1:]),
-        "patch_size": stem.patch_size,
-        "hidden_size": stem.hidden_size,
-        "grid": stem.grid_size,
-        "num_blocks": len(blocks),
-        "tokens_mlp_dim": first.tokens_mlp_dim,
-        "channels_mlp_dim": first.channels_mlp_dim,
-        "gelu_approximate": first.gelu_approximate,
-        "layer_norm_epsilon": first.layer_norm_epsilon,
-        "classes": None if head is None else head.units,
+        "grid": patch_grid(model.input_shape[1:3], found.patch_size),
+        "layer_norm_epsilon": LAYER_NORM_EPSILON,
         "classifier_activation": None if activation == "linear" else activation,
     }
 

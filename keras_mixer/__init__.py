@@ -1,20 +1,22 @@
 """keras-mixer: MLP-Mixer (Tolstikhin et al., 2021) for Keras 3, built for
 on-device deployment."""
 
-from keras_mixer import layers, schedules  # noqa: F401 (schedules: registered for keras.saving)
+from keras_mixer import layers, presets, schedules  # noqa: F401 (schedules: registered for keras.saving)
+from keras_mixer.architecture import Architecture, architecture
 from keras_mixer.labels import decode_predictions, labels
 from keras_mixer.models import (
-    VARIANTS,
     MixerB16,
     MixerB32,
     MixerH14,
     MixerL16,
     MixerL32,
     MixerS16,
+    MixerS8,
     MixerS32,
     MlpMixer,
     load_model,
 )
+from keras_mixer.presets import RELEASES, VARIANTS
 from keras_mixer.preprocessing import preprocess_input
 from keras_mixer.weights import load_weights
 
@@ -23,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "layers",
     "MlpMixer",
+    "MixerS8",
     "MixerS32",
     "MixerS16",
     "MixerB32",
@@ -31,6 +34,9 @@ __all__ = [
     "MixerL16",
     "MixerH14",
     "VARIANTS",
+    "RELEASES",
+    "Architecture",
+    "architecture",
     "preprocess_input",
     "decode_predictions",
     "labels",

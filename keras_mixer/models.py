@@ -1,7 +1,8 @@
 """MLP-Mixer models in the manner of ``keras.applications``.
 
 ``MlpMixer`` builds any configuration; ``MixerS32`` ... ``MixerH14`` are the
-variants of the paper's Table 1 (Tolstikhin et al., 2021).
+variants of the paper's Table 1 (Tolstikhin et al., 2021) and ``MixerS8`` the
+released S/8, all read from ``keras_mixer.presets``.
 """
 
 import os
@@ -12,6 +13,8 @@ import numpy as np
 from keras import layers
 
 from keras_mixer import weights as weights_lib
+from keras_mixer.presets import RELEASES, VARIANTS
+from keras_mixer.architecture import HEAD
 from keras_mixer.layers import (
     LAYER_NORM_EPSILON,
     MixerBlock,
@@ -20,17 +23,6 @@ from keras_mixer.layers import (
 )
 
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
-
-# name: (patch_size, hidden_size, num_blocks, tokens_mlp_dim, channels_mlp_dim)
-VARIANTS = {
-    "S/32": (32, 512, 8, 256, 2048),
-    "S/16": (16, 512, 8, 256, 2048),
-    "B/32": (32, 768, 12, 384, 3072),
-    "B/16": (16, 768, 12, 384, 3072),
-    "L/32": (32, 1024, 24, 512, 4096),
-    "L/16": (16, 1024, 24, 512, 4096),
-    "H/14": (14, 1280, 32, 640, 5120),
-}
 
 
 def MlpMixer(
@@ -103,7 +95,7 @@ def MlpMixer(
     checkpoint = None
     if weights is not None:
         variant = None
-        if isinstance(weights, str) and weights in weights_lib.RELEASES:
+        if isinstance(weights, str) and weights in RELEASES:
             variant = weights_lib.release_variant(
                 patch_size, hidden_size, num_blocks, channels_mlp_dim
             )
@@ -136,7 +128,7 @@ def MlpMixer(
             kernel_initializer="zeros",
             # Under mixed precision the head (and its softmax) computes in float32.
             dtype="float32" if keras.config.dtype_policy().name.startswith("mixed") else None,
-            name="head",
+            name=HEAD,
         )(x)
     elif pooling == "avg":
         x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
@@ -179,7 +171,7 @@ def _image_input(input_shape, input_tensor):
 def _variant(variant):
     code = variant.replace("/", "")
     default_name = f"mixer_{code.lower()}"
-    patch_size, hidden, blocks, tokens_dim, channels_dim = VARIANTS[variant]
+    preset = VARIANTS[variant]
 
     def constructor(
         include_top=True,
@@ -195,11 +187,7 @@ def _variant(variant):
         **kwargs,
     ):
         return MlpMixer(
-            patch_size,
-            hidden,
-            blocks,
-            tokens_dim,
-            channels_dim,
+            **preset.sizes,
             input_shape=input_shape,
             include_top=include_top,
             weights=weights,
@@ -215,21 +203,25 @@ def _variant(variant):
 
     constructor.__name__ = constructor.__qualname__ = f"Mixer{code}"
     constructor.__doc__ = (
-        f"Mixer-{variant}: patch {patch_size}, hidden {hidden}, {blocks} blocks, "
-        f"token MLP {tokens_dim}, channel MLP {channels_dim}.\n\n"
+        f"Mixer-{variant}: patch {preset.patch_size}, hidden {preset.hidden_size}, "
+        f"{preset.num_blocks} blocks, token MLP {preset.tokens_mlp_dim}, channel MLP "
+        f"{preset.channels_mlp_dim}.\n\n"
         "Arguments as for `keras_mixer.MlpMixer` (plus its `gelu_approximate` "
         "as a keyword); `input_shape` defaults to (224, 224, 3)."
     )
     return constructor
 
 
-MixerS32 = _variant("S/32")
-MixerS16 = _variant("S/16")
-MixerB32 = _variant("B/32")
-MixerB16 = _variant("B/16")
-MixerL32 = _variant("L/32")
-MixerL16 = _variant("L/16")
-MixerH14 = _variant("H/14")
+# One constructor per preset (keras_mixer.presets), by variant name.
+CONSTRUCTORS = {variant: _variant(variant) for variant in VARIANTS}
+MixerS32 = CONSTRUCTORS["S/32"]
+MixerS16 = CONSTRUCTORS["S/16"]
+MixerS8 = CONSTRUCTORS["S/8"]
+MixerB32 = CONSTRUCTORS["B/32"]
+MixerB16 = CONSTRUCTORS["B/16"]
+MixerL32 = CONSTRUCTORS["L/32"]
+MixerL16 = CONSTRUCTORS["L/16"]
+MixerH14 = CONSTRUCTORS["H/14"]
 
 
 def load_model(path):

@@ -101,12 +101,12 @@ def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path, monk
 
 def test_a_file_with_the_wrong_hash_is_refused_and_not_cached(origin, monkeypatch):
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, origin.url())
-    monkeypatch.setitem(weights_lib.RELEASE_SHA256, ("gsam", "S/32"), "0" * 64)
+    monkeypatch.setitem(weights_lib.RELEASES["gsam"].sha256, "S/32", "0" * 64)
     with pytest.raises(ValueError, match="has sha256 [0-9a-f]{64}, expected 0{64}: refused"):
         keras_mixer.load_weights(tiny(), "gsam", variant="S/32")
     assert cached_files() == []
     published = hashlib.sha256(origin.files["/gsam/Mixer-S_32.npz"]).hexdigest()
-    monkeypatch.setitem(weights_lib.RELEASE_SHA256, ("gsam", "S/32"), published)
+    monkeypatch.setitem(weights_lib.RELEASES["gsam"].sha256, "S/32", published)
     keras_mixer.load_weights(tiny(), "gsam", variant="S/32")
     assert cached_files() == ["Mixer-S_32.npz"]  # a published hash needs no record
 

@@ -28,8 +28,7 @@ from training.config import ConfigError
 from training.recipe import make_loss, make_optimizer
 from training.strategy import accelerator, is_chief, make_strategy
 
-MODEL_SIZE_KEYS = ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim",
-                   "channels_mlp_dim")
+MODEL_SIZE_KEYS = keras_mixer.presets.SIZE_FIELDS
 PRECISION = {"tpu": "mixed_bfloat16", "gpu": "mixed_float16", "cpu": "float32"}
 
 
@@ -139,17 +138,16 @@ def build_model(model_config, num_classes, image_size):
         if variant not in keras_mixer.VARIANTS:
             raise ConfigError(f"model.variant {variant!r} is not one of "
                               f"{', '.join(keras_mixer.VARIANTS)} (or None for custom sizes).")
-        sizes = keras_mixer.VARIANTS[variant]
-        name = f"mixer_{variant.replace('/', '').lower()}"
+        constructor = keras_mixer.models.CONSTRUCTORS[variant]
     else:
         missing = [k for k in MODEL_SIZE_KEYS if model_config[k] is None]
         if missing:
             raise ConfigError(f"model.variant is None, so model.{', model.'.join(missing)} "
                               "must be set.")
-        sizes = [model_config[k] for k in MODEL_SIZE_KEYS]
-        name = "mlp_mixer"
+        kwargs.update({key: model_config[key] for key in MODEL_SIZE_KEYS})
+        constructor = keras_mixer.MlpMixer
     try:
-        return keras_mixer.MlpMixer(*sizes, name=name, **kwargs)
+        return constructor(**kwargs)
     except ValueError as error:  # geometry, weights: the message names the value
         raise ConfigError(f"The config's model (model.*, data.image_size) cannot be built: "
                           f"{error}") from None

@@ -1,0 +1,56 @@
+"""Official checkpoints: flat ``.npz`` archives with the official keys, and
+the released ones, fetched once into the Keras cache (``keras_mixer.presets``)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from keras_mixer.download import DownloadError, cached_download
+from keras_mixer.files import keras_home
+from keras_mixer.presets import ORIGIN_ENV, RELEASE_ORIGIN, RELEASES
+from keras_mixer.weights.checkpoint import Checkpoint
+
+
+def fetch_release(release: str, variant: str) -> str:
+    """Path of a released official checkpoint in the Keras cache, downloading
+    it on first use (from ``$KERAS_MIXER_WEIGHTS_ORIGIN`` when set)."""
+    available = RELEASES[release].variants if release in RELEASES else ()
+    if variant not in available:
+        pairs = ", ".join(f"{name}: {'/'.join(r.variants)}" for name, r in RELEASES.items())
+        raise ValueError(
+            f"No {release!r} release of Mixer-{variant}. Released: {pairs} "
+            f"(variants separated by '/')."
+            if release in RELEASES
+            else f"Unknown release {release!r}."
+        )
+    file_name = RELEASES[release].file_name(variant)
+    base = os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN).rstrip("/")
+    path = os.path.join(keras_home(), "models", "mixer", release, file_name)
+    try:
+        return cached_download(f"{base}/{release}/{file_name}", path,
+                               RELEASES[release].sha256.get(variant))
+    except DownloadError as error:
+        raise ValueError(
+            f"Could not fetch {release} Mixer-{variant}: {error} Without network access, "
+            "download the file elsewhere and pass its path as weights=.") from None
+
+
+def read_official(path: str, label: str | None = None) -> Checkpoint:
+    """An official ``.npz`` (``label`` names it in messages)."""
+    params = _read_npz(path)
+    # Some exports nest everything under "params/" or "target/".
+    for prefix in ("params/", "target/"):
+        if params and all(k.startswith(prefix) for k in params):
+            params = {k[len(prefix):]: v for k, v in params.items()}
+    return Checkpoint(params, "official", label or path, {})
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: np.asarray(archive[key]) for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"Weights {path!r}: unreadable or truncated .npz ({error}).") from error
