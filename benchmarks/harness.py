@@ -1,12 +1,12 @@
-"""Side-by-side timing: each implementation in its own worker process (so
-TensorFlow and PyTorch never share one, and each gets the same thread count),
-driven over stdin/stdout, taking turns round by round."""
+"""Side-by-side timing: each implementation in its own worker process
+(``convert.worker``, the harness ``convert benchmark`` uses too: TensorFlow
+and PyTorch never share one, and each gets the same thread count), taking
+turns round by round."""
 
-import json
 import os
 import platform
-import subprocess
-import sys
+
+from convert import worker
 
 # The CPU features that decide int8 and float speed (several-fold between them).
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16")
@@ -67,34 +67,30 @@ def write_results(report, output, plot):
 
 
 class Worker:
-    """``python SCRIPT --worker IMPLEMENTATION VARIANT THREADS``, answering
-    ``time(batch, runs)`` with a list of seconds."""
+    """``python SCRIPT --worker IMPLEMENTATION VARIANT THREADS`` (a
+    ``convert.worker.Worker``), answering ``time(batch, runs)`` with a list of
+    seconds."""
 
     def __init__(self, script, implementation, variant, threads):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-        self.process = subprocess.Popen(
-            [sys.executable, script, "--worker", implementation, variant, str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, env=env,
-        )
-        if self.process.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"{implementation} worker for {variant} failed to start "
-                               "(is the bench extra installed? pip install -e .[bench])")
+        self.worker = worker.Worker(
+            [script, "--worker", implementation, variant, threads],
+            env={"KERAS_BACKEND": "tensorflow"},
+            what=f"{implementation} worker for {variant} (is the bench extra installed? "
+                 "pip install -e .[bench])")
 
     def time(self, batch, runs):
-        self.process.stdin.write(f"{batch} {runs}\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
+        return self.worker.ask(f"{batch} {runs}")
 
     def close(self):
-        self.process.stdin.close()
-        self.process.wait()
+        self.worker.close()
 
 
 def serve(make_runner, implementation, variant, threads):
     """The worker side: ``make_runner(...)`` gives run(batch) -> seconds."""
     run = make_runner(implementation, variant, threads)
-    print("ready", flush=True)
-    for line in sys.stdin:
-        batch, runs = map(int, line.split())
-        print(json.dumps([run(batch) for _ in range(runs)]), flush=True)
+
+    def answer(request):
+        batch, runs = map(int, request.split())
+        return [run(batch) for _ in range(runs)]
+
+    worker.serve("ready", answer)

@@ -59,7 +59,7 @@ def main(argv=None):
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     threads = benchmark.parse_threads(args.benchmark) if args.benchmark else None
-    from training.data import DataError
+    from keras_mixer.datasets import DataError
 
     kept = (f"{args.output} not written (files are written only when finished; any written "
             "before are whole)")
@@ -70,7 +70,7 @@ def main(argv=None):
 def _convert(args, threads):
     from keras_mixer import load_model
     from convert.pipeline import ConvertOptions, check_output, to_tflite
-    from training.config import run_data_config
+    from keras_mixer.datasets import run_data_config
 
     options = ConvertOptions(
         mode=args.mode or "float32", dataset=args.data, graph=args.graph, io=args.io,

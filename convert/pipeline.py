@@ -201,12 +201,11 @@ def load_samples(model, options, integer, clock):
     """The evaluation split with the Keras model's scores on it (and, for
     int8, calibration images and training batches) of ``options.dataset`` at
     the model's input size."""
-    from training import data as data_lib
-    from training.config import DEFAULTS
+    from keras_mixer import datasets
 
-    data_config = {**DEFAULTS["data"], **(options.data_config or {}),
+    data_config = {**datasets.DATA_DEFAULTS, **(options.data_config or {}),
                    "dataset": options.dataset, "image_size": model.input_shape[1]}
-    val = data_lib.read_split(options.dataset, "val", data_config)
+    val = datasets.read_split(options.dataset, "val", data_config)
     classes = model.output_shape[-1]
     if val.num_classes != classes:
         raise ValueError(f"Dataset {options.dataset} has {val.num_classes} classes; the model's "
@@ -217,7 +216,7 @@ def load_samples(model, options, integer, clock):
         if limit:
             buffer = min(split.size, data_config["shuffle_buffer"])
             split = dataclasses.replace(split, examples=split.examples.shuffle(buffer, seed=0))
-        batches = data_lib.pipeline(split, False, data_config, DEFAULTS["train"], 64, scale=False)
+        batches = datasets.pipeline(split, False, data_config, 64, scale=False)
         return _collect(batches, limit)
 
     pixels, labels = drawn(val, options.eval_images)
@@ -225,13 +224,13 @@ def load_samples(model, options, integer, clock):
     samples.keras_scores, samples.keras_logits = keras_outputs(model, pixels)
     clock(f"evaluation split: {len(labels)} {options.dataset} images")
     if integer:
-        train = data_lib.read_split(options.dataset, "train", data_config)
+        train = datasets.read_split(options.dataset, "train", data_config)
         samples.calibration, _ = drawn(train, options.calibration_images)
         samples.train_steps = train.size // options.qat_batch_size
         if options.mode == "qat" and not samples.train_steps:
             raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
                              f"training images; {options.dataset} has {train.size}.")
-        samples.train_batches = data_lib.pipeline(train, True, data_config, DEFAULTS["train"],
+        samples.train_batches = datasets.pipeline(train, True, data_config,
                                                   options.qat_batch_size, scale=False)
         clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
     return samples

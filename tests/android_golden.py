@@ -16,7 +16,7 @@ from keras_mixer import load_model
 from convert.pipeline import to_tflite
 from tests.training_helpers import write_config
 from training import load_config, train
-from training.data import digits_folder
+from keras_mixer.datasets import digits_folder
 
 CASES = (("uint8", "xnnpack"), ("int8", "xnnpack"), ("float32", "plain"))
 

@@ -16,6 +16,15 @@ TINY = dict(
     input_shape=(16, 24, 3),
     classes=5,
 )
+# The same, square (the releases are): 16x16 images -> 4x4 = 16 tokens.
+SQUARE_TINY = {**TINY, "input_shape": (16, 16, 3)}
+
+
+def tiny_mixer(**overrides):
+    """A Mixer of ``TINY`` sizes, with ``overrides``."""
+    import keras_mixer
+
+    return keras_mixer.MlpMixer(**{**TINY, **overrides})
 
 
 @pytest.fixture

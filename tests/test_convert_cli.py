@@ -15,7 +15,7 @@ import keras_mixer
 from convert import runtime
 from convert.metadata import read_metadata
 from tests.training_helpers import ROOT, folder_checksums, run_module
-from training.data import digits_folder
+from keras_mixer.datasets import digits_folder
 
 
 @pytest.mark.parametrize("flag, key", [("--ptq", "ptq_int8"), ("--int8", "qat_int8")])

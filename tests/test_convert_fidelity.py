@@ -10,8 +10,6 @@ from convert.pipeline import to_tflite
 @pytest.mark.parametrize("graph", ["xnnpack", "plain"])
 @pytest.mark.parametrize("mode", ["ptq", "qat"])
 def test_tflite_model_computes_its_fake_quantised_graph(digits_model, tmp_path, mode, graph):
-    import training  # noqa: F401  (registers the learning-rate schedule saved with the model)
-
     report = to_tflite(load_model(str(digits_model)), str(tmp_path / "m.tflite"), mode=mode,
                        graph=graph, qat_steps=20, qat_batch_size=16, debug_images=0,
                        log=lambda _: None)

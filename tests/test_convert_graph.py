@@ -7,6 +7,7 @@ import tf_keras
 
 import keras
 import keras_mixer
+from tests.conftest import SQUARE_TINY, tiny_mixer
 from convert.graph import (
     GELU_OFFSET,
     GELU_SCALE,
@@ -22,9 +23,7 @@ from convert.graph import (
 
 def trained_like(rng, **overrides):
     """A tiny Mixer with non-trivial weights (the head too)."""
-    kwargs = dict(patch_size=4, hidden_size=16, num_blocks=2, tokens_mlp_dim=8,
-                  channels_mlp_dim=32, input_shape=(16, 16, 3), classes=5)
-    model = keras_mixer.MlpMixer(**{**kwargs, **overrides})
+    model = tiny_mixer(**{**SQUARE_TINY, **overrides})
     for variable in model.weights:
         variable.assign(rng.normal(0, 0.3, variable.shape) + (1 if "gamma" in variable.path else 0))
     return model

@@ -9,10 +9,7 @@ import keras_mixer
 from keras_mixer.layers import DropPath, MixerBlock, MlpBlock, PatchEmbedding
 from tests import numpy_mixer
 from tests.conftest import TINY
-
-
-def tiny(**overrides):
-    return keras_mixer.MlpMixer(**{**TINY, **overrides})
+from tests.conftest import tiny_mixer as tiny
 
 
 def assign_official_params(model, params):

@@ -11,16 +11,12 @@ import keras
 import keras_mixer
 from keras_mixer import weights as weights_lib
 from tests import numpy_mixer
-
-# A square tiny Mixer (the releases are square): 16x16 images, 4x4 patches -> 16 tokens.
-TINY = dict(patch_size=4, hidden_size=16, num_blocks=2, tokens_mlp_dim=8,
-            channels_mlp_dim=32, input_shape=(16, 16, 3), classes=5,
-            classifier_activation=None)
+from tests.conftest import SQUARE_TINY, tiny_mixer
 ATOL = 1e-4  # the issue's bound; measured differences are ~2e-7
 
 
 def tiny(**overrides):
-    return keras_mixer.MlpMixer(**{**TINY, **overrides})
+    return tiny_mixer(**{**SQUARE_TINY, "classifier_activation": None, **overrides})
 
 
 def official_params(rng, classes=5, num_blocks=2):
@@ -39,7 +35,7 @@ def save_npz(path, params):
 
 
 def to_timm(params):
-    """The same arrays in timm's state_dict layout, written from REFERENCE.md §4."""
+    """The same arrays in timm's state_dict layout (timm/models/mlp_mixer.py's names)."""
     names = {"LayerNorm_0": "norm1", "LayerNorm_1": "norm2",
              "token_mixing": "mlp_tokens", "channel_mixing": "mlp_channels",
              "Dense_0": "fc1", "Dense_1": "fc2", "scale": "weight", "kernel": "weight"}

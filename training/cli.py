@@ -1,8 +1,7 @@
-"""Command lines: ``python -m training`` (mixer-train) and
-``python -m training.evaluate`` (mixer-evaluate)."""
+"""``python -m training`` (mixer-train); ``python -m training.evaluate``
+(mixer-evaluate) is in ``training.evaluate``."""
 
 import argparse
-import json
 import os
 
 from keras_mixer.commands import add_debug_flag, run_command
@@ -31,29 +30,3 @@ def train_main(argv=None):
     run_command(lambda: train(load_config(args.config, args.set), args.output,
                               overwrite=args.overwrite),
                 (ConfigError, DataError, OSError), args.debug, kept)
-
-
-def evaluate_main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m training.evaluate",
-        description="Top-1/top-5 accuracy of a saved model on a dataset split.")
-    parser.add_argument("model", help="a .keras file")
-    parser.add_argument("--data", required=True, help="digits, tfds:NAME[:SPLIT] or a folder")
-    parser.add_argument("--split", default="validation",
-                        help="train or validation (folders, digits, mnist), or a TFDS split")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--data-dir", default=None, help="TFDS data_dir")
-    parser.add_argument("--json", default=None, help="also write the results here")
-    add_debug_flag(parser)
-    args = parser.parse_args(argv)
-
-    from keras_mixer.files import write_json
-    from training import DataError, evaluate
-
-    def evaluated():
-        results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir)
-        print(json.dumps(results, indent=2))
-        if args.json:
-            write_json(results, args.json)
-
-    run_command(evaluated, (DataError, ValueError, OSError), args.debug)

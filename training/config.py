@@ -12,6 +12,8 @@ import importlib.util
 import os
 import sys
 
+from keras_mixer.datasets import DATA_DEFAULTS
+
 CONFIGS_DIR = os.path.join(os.path.dirname(__file__), "configs")
 
 DEFAULTS = {
@@ -27,20 +29,7 @@ DEFAULTS = {
         "drop_path_rate": 0.0,      # stochastic depth of the last block
         "gelu_approximate": None,   # None: follow the weights (tanh without)
     },
-    "data": {
-        "dataset": "digits",        # digits | mnist | tfds:NAME[:SPLIT] | path to an image folder
-        "train_split": "train",
-        "val_split": "validation",  # TFDS: falls back to "test"; folders: held-out fraction
-        "val_fraction": 0.2,        # for folders, digits and mnist
-        "data_dir": None,           # TFDS data_dir
-        "image_size": 224,
-        "crop_scale": (0.08, 1.0),  # random-resized-crop area range
-        "flip": True,
-        "eval_crop": 0.875,         # resize to image_size / eval_crop, centre crop
-        "cache": True,
-        "shuffle_buffer": 10_000,
-        "verify_images": True,      # decode every folder image once, name the bad ones
-    },
+    "data": DATA_DEFAULTS,             # keras_mixer.datasets: shared with conversion
     "train": {
         "epochs": 10,
         "batch_size": 256,          # global, split across replicas
@@ -75,26 +64,6 @@ DEFAULTS = {
 
 class ConfigError(ValueError):
     pass
-
-
-def run_data_config(model_path, dataset, image_size):
-    """The data settings a saved model was trained with (its run's
-    ``config.json``, when beside it), for ``dataset`` at ``image_size``."""
-    import json
-
-    data = copy.deepcopy(DEFAULTS["data"])
-    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
-    if os.path.exists(run_config):
-        try:
-            with open(run_config) as f:
-                found = json.load(f).get("data")
-            merge(data, found, ("data",))
-        except (ValueError, AttributeError, TypeError):  # not JSON, or not a run's config
-            print(f"note: {run_config} is not a training run's config; using the default data "
-                  "settings", file=sys.stderr)
-            data = copy.deepcopy(DEFAULTS["data"])
-    data.update(dataset=dataset, image_size=image_size)
-    return data
 
 
 def load_config(source, overrides=()):

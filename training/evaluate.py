@@ -1,6 +1,79 @@
-"""``python -m training.evaluate MODEL.keras --data DATASET [--split S]``."""
+"""``python -m training.evaluate MODEL.keras --data DATASET [--split S]``
+(mixer-evaluate): top-1/top-5 accuracy of a saved model on a dataset split."""
 
-from training.cli import evaluate_main
+from __future__ import annotations
+
+import argparse
+import json
+
+import keras
+
+import keras_mixer
+from keras_mixer import datasets
+from keras_mixer.commands import add_debug_flag, run_command
+
+FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
+
+
+def evaluate(model_path: str, dataset: str, split: str = "validation", batch_size: int = 64,
+             data_dir: str | None = None) -> dict:
+    """Top-1/top-5 accuracy and loss of a saved model on a dataset split.
+
+    ``split``: a TFDS split name, or for folders and digits "train" or
+    "validation" (the same held-out files as in training). Evaluation
+    preprocessing (centre crop, held-out fraction) comes from the run's
+    ``config.json`` beside the model when there is one.
+    """
+    if datasets.parse(dataset)[0] != "tfds" and split not in FOLDER_SPLITS:
+        raise datasets.DataError(f"Split {split!r} of {dataset}: folders, digits and mnist have "
+                                 f"the splits {' and '.join(FOLDER_SPLITS)}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"The batch size must be a whole number of at least 1; got "
+                         f"{batch_size!r}.")
+    model = keras_mixer.load_model(model_path)
+    data_config = datasets.run_data_config(model_path, dataset, model.input_shape[1])
+    data_config.update(data_dir=data_dir or data_config["data_dir"], val_split=split,
+                       train_split=split)
+    role = "train" if split == "train" else "val"  # TFDS reads `split` either way
+    val_split = datasets.read_split(dataset, role, data_config)
+    ds = datasets.pipeline(val_split, False, data_config, batch_size)
+    if model.output_shape[-1] != val_split.num_classes:
+        raise ValueError(f"Model {model_path} has {model.output_shape[-1]} classes, dataset "
+                         f"{dataset} has {val_split.num_classes}.")
+    model.compile(loss="categorical_crossentropy",
+                  metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
+                           keras.metrics.TopKCategoricalAccuracy(5, name="top5")])
+    results = model.evaluate(ds, return_dict=True, verbose=1)
+    return {"top1": float(results["top1"]), "top5": float(results["top5"]),
+            "loss": float(results["loss"]), "examples": val_split.size,
+            "dataset": dataset, "split": split}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description="Top-1/top-5 accuracy of a saved model on a dataset split.")
+    parser.add_argument("model", help="a .keras file")
+    parser.add_argument("--data", required=True, help="digits, tfds:NAME[:SPLIT] or a folder")
+    parser.add_argument("--split", default="validation",
+                        help="train or validation (folders, digits, mnist), or a TFDS split")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--data-dir", default=None, help="TFDS data_dir")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+
+    from keras_mixer.files import write_json
+    from keras_mixer.datasets import DataError
+
+    def evaluated():
+        results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir)
+        print(json.dumps(results, indent=2))
+        if args.json:
+            write_json(results, args.json)
+
+    run_command(evaluated, (DataError, ValueError, OSError), args.debug)
+
 
 if __name__ == "__main__":
-    evaluate_main()
+    main()

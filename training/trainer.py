@@ -21,6 +21,7 @@ import keras
 
 import keras_mixer
 from keras_mixer.files import atomic_path, ensure_room, write_json
+from keras_mixer import datasets
 from training import data as data_lib
 from training import multi_worker, run_folder
 from training.callbacks import EpochCheckpoints, RunLog, state_bytes
@@ -61,8 +62,8 @@ def _run(config, output_dir, strategy, claim, verbose):
     train_config, data_config = config["train"], config["data"]
     batch_size, replicas = train_config["batch_size"], strategy.num_replicas_in_sync
     dataset = data_config["dataset"]
-    train_split = data_lib.read_split(dataset, "train", data_config)
-    val_split = data_lib.read_split(dataset, "val", data_config)
+    train_split = datasets.read_split(dataset, "train", data_config)
+    val_split = datasets.read_split(dataset, "val", data_config)
     steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
     if steps_per_epoch < 1:
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {train_split.size} "
@@ -71,7 +72,7 @@ def _run(config, output_dir, strategy, claim, verbose):
                                  train_config["seed"])
     if train_config["steps_per_epoch"]:
         train_ds = train_ds.repeat()
-    val_ds = data_lib.pipeline(val_split, False, data_config, train_config, batch_size)
+    val_ds = datasets.pipeline(val_split, False, data_config, batch_size)
 
     with strategy.scope():
         model = build_model(config["model"], train_split.num_classes, data_config["image_size"])
@@ -151,42 +152,3 @@ def build_model(model_config, num_classes, image_size):
     except ValueError as error:  # geometry, weights: the message names the value
         raise ConfigError(f"The config's model (model.*, data.image_size) cannot be built: "
                           f"{error}") from None
-
-
-FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
-
-
-def evaluate(model_path, dataset, split="validation", batch_size=64, data_dir=None):
-    """Top-1/top-5 accuracy and loss of a saved model on a dataset split.
-
-    ``split``: a TFDS split name, or for folders and digits "train" or
-    "validation" (the same held-out files as in training). Evaluation
-    preprocessing (centre crop, held-out fraction) comes from the run's
-    ``config.json`` beside the model when there is one.
-    """
-    from training.config import DEFAULTS, run_data_config
-
-    if data_lib.parse(dataset)[0] != "tfds" and split not in FOLDER_SPLITS:
-        raise data_lib.DataError(f"Split {split!r} of {dataset}: folders, digits and mnist have "
-                                 f"the splits {' and '.join(FOLDER_SPLITS)}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"The batch size must be a whole number of at least 1; got "
-                         f"{batch_size!r}.")
-    model = keras_mixer.load_model(model_path)
-    data_config = run_data_config(model_path, dataset, model.input_shape[1])
-    data_config.update(data_dir=data_dir or data_config["data_dir"], val_split=split,
-                       train_split=split)
-    role = "train" if split == "train" else "val"  # TFDS reads `split` either way
-    val_split = data_lib.read_split(dataset, role, data_config)
-    ds = data_lib.pipeline(val_split, False, data_config, DEFAULTS["train"], batch_size)
-    if model.output_shape[-1] != val_split.num_classes:
-        raise ValueError(f"Model {model_path} has {model.output_shape[-1]} classes, dataset "
-                         f"{dataset} has {val_split.num_classes}.")
-    model.compile(loss="categorical_crossentropy",
-                  metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
-                           keras.metrics.TopKCategoricalAccuracy(5, name="top5")])
-    results = model.evaluate(ds, return_dict=True, verbose=1)
-    return {"top1": float(results["top1"]), "top5": float(results["top5"]),
-            "loss": float(results["loss"]), "examples": val_split.size,
-            "dataset": dataset, "split": split}
-

