@@ -4,6 +4,7 @@ into it (again only when setup.cfg or pyproject.toml changed) and runs a job.
 
     python3 run.py demo [ARGS...]   the main job end to end: train on the digits, then int8
     python3 run.py test [ARGS...]   the test suite (ARGS go to pytest, e.g. -m slow)
+    python3 run.py lint [ARGS...]   ruff (lint and import order), configured in pyproject.toml
 """
 
 import hashlib
@@ -25,6 +26,7 @@ JOBS = {
          "-o", "runs/digits/model_int8.tflite"],
     ],
     "test": [["-m", "pytest"]],
+    "lint": [["-m", "ruff", "check", "."]],  # CI runs it before the tests
 }
 
 

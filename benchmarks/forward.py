@@ -17,7 +17,6 @@ import sys
 import time
 
 import numpy as np
-
 from harness import Worker, cpu_description, serve
 
 IMPLEMENTATIONS = ("keras-predict", "keras-graph", "keras-xla", "timm")
@@ -184,6 +183,10 @@ def main():
     args = parser.parse_args()
     print(cpu_description(), flush=True)
 
+    unknown = set(args.implementations.split(",")) - set(IMPLEMENTATIONS)
+    if unknown:
+        parser.error(f"unknown implementations {', '.join(sorted(unknown))}; known: "
+                     f"{', '.join(IMPLEMENTATIONS)}")
     rows = []
     for variant in args.models.split(","):
         for threads in map(int, args.threads.split(",")):

@@ -19,7 +19,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from forward import gflop_per_image
 from harness import Worker, cpu_description
 
@@ -72,7 +71,8 @@ def matrix_skeleton(spec, norm=None, gelu=False, quantised=True):
     ranges without LayerNorm."""
     import tf_keras
 
-    from convert.graph import PIXEL_RANGE, gelu as xnnpack_gelu, layer_norm
+    from convert.graph import PIXEL_RANGE, layer_norm
+    from convert.graph import gelu as xnnpack_gelu
     from convert.layers import Pixels
     from convert.quantize import wrapper
 
@@ -128,10 +128,12 @@ def sgemm_gflops(threads):
         "import time, numpy as np\n"
         "best = 0\n"
         "for m, k, n in ((196, 768, 3072), (2048, 2048, 2048)):\n"
-        "    a = np.random.rand(m, k).astype(np.float32); b = np.random.rand(k, n).astype(np.float32)\n"
+        "    a = np.random.rand(m, k).astype(np.float32)\n"
+        "    b = np.random.rand(k, n).astype(np.float32)\n"
         "    a @ b\n"
         "    for _ in range(10):\n"
-        "        t = time.perf_counter(); a @ b; best = max(best, 2*m*k*n / (time.perf_counter() - t) / 1e9)\n"
+        "        t = time.perf_counter(); a @ b\n"
+        "        best = max(best, 2*m*k*n / (time.perf_counter() - t) / 1e9)\n"
         "print(best)\n")
     env = {**os.environ, **{name: str(threads) for name in (
         "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
@@ -172,7 +174,8 @@ def main():
             "variant": variant, "threads": args.threads, "gflop_per_image": gflop,
             "litert_runs": runs,
             **{f"{kind}_ms": value for kind, value in ms.items()},
-            "keras_xla_batch1_ms": keras_b1 * 1000, "keras_xla_batch32_ms_per_image": keras_b32 * 1000,
+            "keras_xla_batch1_ms": keras_b1 * 1000,
+            "keras_xla_batch32_ms_per_image": keras_b32 * 1000,
             "keras_batch1_gflops": gflop / keras_b1, "keras_batch32_gflops": gflop / keras_b32,
             "sgemm_gflops": peak, "keras_batch1_of_sgemm": gflop / keras_b1 / peak,
             "keras_batch32_of_sgemm": gflop / keras_b32 / peak,

@@ -47,8 +47,8 @@ def methods(estimators):
 
 def dataset_rows(dataset, graph, estimators):
     """One row per conversion of the dataset's trained model, plus the float row."""
-    from keras_mixer import load_model
     from convert.pipeline import to_tflite
+    from keras_mixer import load_model
     from keras_mixer.datasets import run_data_config
 
     folder = os.path.join(RESULTS, "quantisation", dataset)

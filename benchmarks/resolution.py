@@ -19,10 +19,10 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+from harness import cpu_description  # noqa: E402
 
 import keras_mixer  # noqa: E402
 from keras_mixer.files import atomic_path, write_json  # noqa: E402
-from harness import cpu_description  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 CONFIG = dict(patch_size=4, hidden_size=64, num_blocks=4, tokens_mlp_dim=32,

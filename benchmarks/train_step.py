@@ -15,7 +15,6 @@ import sys
 import time
 
 import numpy as np
-
 from harness import Worker, cpu_description, serve
 
 IMPLEMENTATIONS = ("keras", "keras-xla", "timm")

@@ -11,11 +11,12 @@ LiteRT's Python API has no op profiler: run LiteRT's ``benchmark_model
 phones").
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -23,10 +24,12 @@ import numpy as np
 
 from convert import runtime
 from convert.modes import MODES
+from convert.worker import Worker, serve
 from keras_mixer.commands import EXPECTED_FAILURE, add_debug_flag, run_command
 
 
-def benchmark(paths, threads=(1, 2, 4), runs=30, warmup=5, rounds=5, log=print):
+def benchmark(paths: list[str], threads: tuple[int, ...] = (1, 2, 4), runs: int = 30,
+              warmup: int = 5, rounds: int = 5, log=print) -> dict:
     """Measures every model at every thread count; returns the results dict."""
     for path in paths:
         if not os.path.isfile(path):
@@ -157,33 +160,23 @@ def parse_threads(text):
 
 
 class _Worker:
-    """One model in one process at one thread count, answering "run N"."""
+    """One model in one process at one thread count (a ``convert.worker.Worker``),
+    answering "run N" with N invoke times."""
 
     def __init__(self, path, threads):
         self.path, self.threads = path, threads
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "convert.benchmark", "--worker", path, str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        line = self.process.stdout.readline()
-        if not line:
-            said = self.process.stderr.read().strip().splitlines() or ["no message"]
-            raise RuntimeError(f"LiteRT could not load {path!r}: {said[-1][-300:]}")
-        self.info = json.loads(line)
+        self.worker = Worker(["-m", "convert.benchmark", "--worker", path, threads],
+                             what=f"LiteRT could not load {path!r}")
+        self.info = self.worker.hello
 
     def call(self, runs):
-        self.process.stdin.write(f"{runs}\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
+        return self.worker.ask(str(runs))
 
     def close(self):
         """Ends the worker (idempotent), keeping its peak memory in ``info``."""
-        if self.process.poll() is None:
-            self.process.stdin.write("peak\n")
-            self.process.stdin.flush()
-            self.info["peak_kb"] = json.loads(self.process.stdout.readline())
-            self.process.stdin.close()
-        self.process.wait()
+        if "peak_kb" not in self.info and self.worker.process.poll() is None:
+            self.info["peak_kb"] = self.worker.ask("peak")
+        self.worker.close()
 
 
 def _row(worker, seconds):
@@ -240,19 +233,19 @@ def _serve(path, threads):
     else:
         data = rng.uniform(0, 255, detail["shape"])
     runner.set_tensor(detail["index"], data.astype(detail["dtype"]))
-    print(json.dumps({"load_s": load, "baseline_kb": baseline,
-                      "input_dtype": np.dtype(detail["dtype"]).name,
-                      **runtime.delegation(runner)}), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "peak":
-            print(_memory_kb("VmHWM"), flush=True)
-            continue
+
+    def answer(request):
+        if request == "peak":
+            return _memory_kb("VmHWM")
         seconds = []
-        for _ in range(int(line)):
+        for _ in range(int(request)):
             start = time.perf_counter()
             runner.invoke()
             seconds.append(time.perf_counter() - start)
-        print(json.dumps(seconds), flush=True)
+        return seconds
+
+    serve({"load_s": load, "baseline_kb": baseline,
+           "input_dtype": np.dtype(detail["dtype"]).name, **runtime.delegation(runner)}, answer)
 
 
 def _machine():

@@ -68,8 +68,8 @@ def main(argv=None):
 
 
 def _convert(args, threads):
-    from keras_mixer import load_model
     from convert.pipeline import ConvertOptions, check_output, to_tflite
+    from keras_mixer import load_model
     from keras_mixer.datasets import run_data_config
 
     options = ConvertOptions(

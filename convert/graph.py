@@ -28,9 +28,6 @@ import tensorflow as tf
 import tf_keras
 
 import keras_mixer
-from keras_mixer.architecture import HEAD
-from keras_mixer.layers import LAYER_NORM_EPSILON, patch_grid
-
 from convert.layers import (
     PROBABILITY_RANGE,
     TANH_RANGE,
@@ -47,6 +44,8 @@ from convert.layers import (
     SquaredDifference,
 )
 from convert.modes import FORMS
+from keras_mixer.architecture import HEAD
+from keras_mixer.layers import LAYER_NORM_EPSILON, patch_grid
 
 # The XNNPACK GELU (``gelu``): y * sigmoid(y * (OFFSET + y * tanh(y))) on
 # y = GELU_SCALE * x; its sigmoid input is clamped to +-GATE_CLAMP.

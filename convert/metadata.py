@@ -13,6 +13,8 @@ TensorFlow or TFMOT cannot live with. The model itself is handled with the
 schema classes LiteRT ships.
 """
 
+from __future__ import annotations
+
 import io
 import zipfile
 
@@ -60,7 +62,7 @@ def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, 
     return packed.getvalue()
 
 
-def read_metadata(flatbuffer):
+def read_metadata(flatbuffer: bytes) -> dict:
     """{"name", "description", "labels", "mean", "std", "output"} of a model with
     metadata ("output": the output tensor's name, "probability" or "logits")."""
     model = schema.Model.GetRootAs(flatbuffer, 0)

@@ -14,11 +14,15 @@ faithfully the file computes the fake-quantised graph it came from, the
 ranges' calibration and the per-layer int8 error (worst first).
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import os
 import time
+from typing import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -140,7 +144,8 @@ class Converted:
     variances: dict | None = None
 
 
-def to_tflite(model, output, options=None, log=print, **settings):
+def to_tflite(model: keras.Model, output: str, options: ConvertOptions | None = None,
+              log: Callable[[str], None] = print, **settings) -> dict:
     """Converts ``model`` (a keras_mixer classifier), writes ``output`` and,
     beside it, the report (same name, .json), and returns the report.
 

@@ -4,6 +4,8 @@ Free of TensorFlow, so benchmark workers and apps' test helpers stay light:
 ``ai_edge_litert`` is used, else ``tflite_runtime``, else ``tf.lite``.
 """
 
+from __future__ import annotations
+
 from collections import Counter
 
 import numpy as np
@@ -22,7 +24,7 @@ def _litert():
     return litert
 
 
-def interpreter(model, num_threads=2, delegates=True):
+def interpreter(model: str | bytes, num_threads: int = 2, delegates: bool = True):
     """A LiteRT interpreter (ai_edge_litert, else tflite_runtime, else tf.lite)
     for a path or flatbuffer bytes, tensors allocated. ``delegates=False``
     keeps the default XNNPACK delegate off (to see the model's own ops)."""
@@ -36,7 +38,7 @@ def interpreter(model, num_threads=2, delegates=True):
     return runner
 
 
-def run(runner, pixels, raw_pixels=False):
+def run(runner, pixels: np.ndarray, raw_pixels: bool = False) -> np.ndarray:
     """Scores for one image of raw pixels (H, W, 3), dequantised to float.
 
     A uint8/int8 model takes a uint8 image; a float array is refused unless
@@ -47,7 +49,7 @@ def run(runner, pixels, raw_pixels=False):
     return dequantize(runner.get_tensor(out["index"])[0], out)
 
 
-def quantize(pixels, detail, raw_pixels=False):
+def quantize(pixels: np.ndarray, detail: dict, raw_pixels: bool = False) -> np.ndarray:
     """Raw pixels as the tensor ``detail`` (from get_input_details) takes them:
     floor(x / scale + zero point + 0.5), clamped, for uint8/int8 (as the
     Android core does); float32 as they are.

@@ -1,5 +1,7 @@
 """TFLite conversion of the deployment graph (``convert.runtime`` runs the result)."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from keras_mixer.files import atomic_path
@@ -55,7 +57,7 @@ def make_converter(graph, conversion="float32", io="uint8"):
     return converter
 
 
-def write(flatbuffer, path):
+def write(flatbuffer: bytes, path: str) -> None:
     """Writes a model atomically: a finished file or none."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(flatbuffer)

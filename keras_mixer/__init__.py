@@ -10,14 +10,14 @@ from keras_mixer.models import (
     MixerH14,
     MixerL16,
     MixerL32,
-    MixerS16,
     MixerS8,
+    MixerS16,
     MixerS32,
     MlpMixer,
     load_model,
 )
-from keras_mixer.presets import RELEASES, VARIANTS
 from keras_mixer.preprocessing import preprocess_input
+from keras_mixer.presets import RELEASES, VARIANTS
 from keras_mixer.weights import load_weights
 
 __version__ = "0.1.0"

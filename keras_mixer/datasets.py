@@ -31,7 +31,6 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-import keras
 import keras_mixer
 from keras_mixer.files import keras_home
 

@@ -15,6 +15,8 @@ later use checks the file against it. Writing a hash into that file before
 the first download pins it.
 """
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import os
@@ -35,7 +37,7 @@ class DownloadError(ValueError):
     pass
 
 
-def cached_download(url, path, sha256=None):
+def cached_download(url: str, path: str, sha256: str | None = None) -> str:
     """``path``, downloaded from ``url`` unless a checked copy is there.
 
     ``sha256``: the published hash, if known (else trust on first use)."""

@@ -1,5 +1,7 @@
 """Atomic file writes: a finished file or none, never a half-written one."""
 
+from __future__ import annotations
+
 import contextlib
 import os
 

@@ -1,5 +1,7 @@
 """ImageNet class names shipped with the package, and ``decode_predictions``."""
 
+from __future__ import annotations
+
 import functools
 import gzip
 import os
@@ -21,7 +23,7 @@ def _synsets_and_lemmas(name):
     return tuple(synset for synset, _ in rows), tuple(lemmas for _, lemmas in rows)
 
 
-def labels(name="imagenet1k", full=False):
+def labels(name: str = "imagenet1k", full: bool = False) -> list[str]:
     """Class names of a released head, in head order.
 
     Args:
@@ -34,7 +36,7 @@ def labels(name="imagenet1k", full=False):
     return list(lemmas) if full else [lemma.split(", ")[0] for lemma in lemmas]
 
 
-def decode_predictions(preds, top=5):
+def decode_predictions(preds, top: int = 5) -> list[list[tuple[str, str, float]]]:
     """Top classes of ImageNet predictions, like ``keras.applications``.
 
     Args:

@@ -5,6 +5,8 @@ variants of the paper's Table 1 (Tolstikhin et al., 2021) and ``MixerS8`` the
 released S/8, all read from ``keras_mixer.presets``.
 """
 
+from __future__ import annotations
+
 import os
 import zipfile
 
@@ -13,7 +15,6 @@ import numpy as np
 from keras import layers
 
 from keras_mixer import weights as weights_lib
-from keras_mixer.presets import RELEASES, VARIANTS
 from keras_mixer.architecture import HEAD
 from keras_mixer.layers import (
     LAYER_NORM_EPSILON,
@@ -21,28 +22,29 @@ from keras_mixer.layers import (
     PatchEmbedding,
     patch_grid,
 )
+from keras_mixer.presets import RELEASES, VARIANTS
 
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
 
 
 def MlpMixer(
-    patch_size,
-    hidden_size,
-    num_blocks,
-    tokens_mlp_dim,
-    channels_mlp_dim,
-    input_shape=DEFAULT_INPUT_SHAPE,
-    include_top=True,
-    weights=None,
+    patch_size: int,
+    hidden_size: int,
+    num_blocks: int,
+    tokens_mlp_dim: int,
+    channels_mlp_dim: int,
+    input_shape: tuple[int, int, int] | None = DEFAULT_INPUT_SHAPE,
+    include_top: bool = True,
+    weights: str | os.PathLike | None = None,
     input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    dropout_rate=0.0,
-    drop_path_rate=0.0,
-    gelu_approximate=None,
-    name="mlp_mixer",
-):
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    dropout_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    gelu_approximate: bool | None = None,
+    name: str = "mlp_mixer",
+) -> keras.Model:
     """Builds an MLP-Mixer as a Keras functional model.
 
     Args:
@@ -174,18 +176,18 @@ def _variant(variant):
     preset = VARIANTS[variant]
 
     def constructor(
-        include_top=True,
-        weights=None,
-        input_shape=None,
+        include_top: bool = True,
+        weights: str | os.PathLike | None = None,
+        input_shape: tuple[int, int, int] | None = None,
         input_tensor=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        dropout_rate=0.0,
-        drop_path_rate=0.0,
-        name=None,
+        pooling: str | None = None,
+        classes: int = 1000,
+        classifier_activation: str | None = "softmax",
+        dropout_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        name: str | None = None,
         **kwargs,
-    ):
+    ) -> keras.Model:
         return MlpMixer(
             **preset.sizes,
             input_shape=input_shape,
@@ -224,7 +226,7 @@ MixerL16 = CONSTRUCTORS["L/16"]
 MixerH14 = CONSTRUCTORS["H/14"]
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> keras.Model:
     """A saved model (.keras) with the keras_mixer layers and schedule known,
     or a ValueError naming the file and what is wrong with it."""
     path = os.fspath(path)

@@ -1,10 +1,12 @@
 """Input scaling of the official MLP-Mixer checkpoints."""
 
+from __future__ import annotations
+
 import numpy as np
 from keras import ops
 
 
-def preprocess_input(x, data_format=None):
+def preprocess_input(x, data_format: str | None = None):
     """Maps pixels in [0, 255] (uint8 or float) to [-1, 1]: ``(x - 127.5) / 127.5``.
 
     Accepts NumPy arrays (returns float32 NumPy, or the input's float dtype

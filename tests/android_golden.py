@@ -12,11 +12,11 @@ import sys
 import tempfile
 
 from convert import golden
-from keras_mixer import load_model
 from convert.pipeline import to_tflite
+from keras_mixer import load_model
+from keras_mixer.datasets import digits_folder
 from tests.training_helpers import write_config
 from training import load_config, train
-from keras_mixer.datasets import digits_folder
 
 CASES = (("uint8", "xnnpack"), ("int8", "xnnpack"), ("float32", "plain"))
 

@@ -69,7 +69,8 @@ def random_params(rng, patch, channels, hidden, tokens, tokens_mlp, channels_mlp
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
     params = {
-        "stem/kernel": normal(patch, patch, channels, hidden, scale=1 / math.sqrt(patch * patch * channels)),
+        "stem/kernel": normal(patch, patch, channels, hidden,
+                              scale=1 / math.sqrt(patch * patch * channels)),
         "stem/bias": normal(hidden, scale=0.1),
     }
     for i in range(num_blocks):

@@ -5,10 +5,10 @@ import json
 import os
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_mixer
 from keras_mixer import Architecture, architecture, presets
 from tests.training_helpers import run_module

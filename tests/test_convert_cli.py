@@ -7,15 +7,15 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_mixer
 from convert import runtime
 from convert.metadata import read_metadata
-from tests.training_helpers import ROOT, folder_checksums, run_module
 from keras_mixer.datasets import digits_folder
+from tests.training_helpers import ROOT, folder_checksums, run_module
 
 
 @pytest.mark.parametrize("flag, key", [("--ptq", "ptq_int8"), ("--int8", "qat_int8")])

@@ -3,8 +3,8 @@ graphs and both ways of setting the ranges, on every held-out digit."""
 
 import pytest
 
-from keras_mixer import load_model
 from convert.pipeline import to_tflite
+from keras_mixer import load_model
 
 
 @pytest.mark.parametrize("graph", ["xnnpack", "plain"])

@@ -1,13 +1,11 @@
 import math
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 import tf_keras
 
-import keras
 import keras_mixer
-from tests.conftest import SQUARE_TINY, tiny_mixer
 from convert.graph import (
     GELU_OFFSET,
     GELU_SCALE,
@@ -19,6 +17,7 @@ from convert.graph import (
     mixer_spec,
     model_values,
 )
+from tests.conftest import SQUARE_TINY, tiny_mixer
 
 
 def trained_like(rng, **overrides):

@@ -96,8 +96,8 @@ def test_estimators_clip_outliers_and_minimise_error(rng):
     p_low, p_high = percentile_range(counts, low, high)
     np.testing.assert_allclose([p_low, p_high], np.percentile(values, [0.01, 99.99]), atol=0.1)
     m_low, m_high = mse_range(counts, low, high)
-    errors = {name: int8_mse(values, *r) for name, r in
-              {"minmax": (low, high), "percentile": (p_low, p_high), "mse": (m_low, m_high)}.items()}
+    found = {"minmax": (low, high), "percentile": (p_low, p_high), "mse": (m_low, m_high)}
+    errors = {name: int8_mse(values, *r) for name, r in found.items()}
     # Two outliers cost more clipped than their range costs in rounding: the
     # MSE range balances both, better than either.
     assert errors["mse"] < min(errors["percentile"], errors["minmax"]) * 0.8

@@ -1,10 +1,10 @@
 import os
 
+import keras
 import numpy as np
 import pytest
 import tf_keras
 
-import keras
 import keras_mixer
 from convert import runtime, tflite
 from convert.calibrate import calibrate

@@ -173,7 +173,8 @@ def test_real_tfds_builder_splits(tmp_path):
 
 def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"^TFDS has no dataset 'cifar100x'; did you mean "
-                                        r"cifar100.*\? \(tfds.list_builders\(\) lists all \d+\)\.$"):
+                                        r"cifar100.*\? \(tfds.list_builders\(\) lists all "
+                                        r"\d+\)\.$"):
         datasets.read_split("tfds:cifar100x", "train", data_config())
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # a port nobody listens on: the machine is "offline"

@@ -1,10 +1,10 @@
 import json
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_mixer
 from keras_mixer.layers import DropPath, MixerBlock, MlpBlock, PatchEmbedding
 from tests import numpy_mixer
@@ -34,7 +34,8 @@ def images(rng, batch=3, shape=TINY["input_shape"]):
 PARITY_ATOL = 1e-5  # float32 model vs float64 reference; measured ~2e-7
 
 # Table 1 of the paper: parameters in millions, heads excluded.
-PAPER_PARAMS_M = {"S/32": 19, "S/16": 18, "B/32": 60, "B/16": 59, "L/32": 206, "L/16": 207, "H/14": 431}
+PAPER_PARAMS_M = {"S/32": 19, "S/16": 18, "B/32": 60, "B/16": 59, "L/32": 206, "L/16": 207,
+                  "H/14": 431}
 
 
 @pytest.mark.parametrize("variant", sorted(PAPER_PARAMS_M))

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from tests.training_helpers import folder_checksums as checksums, run_module, write_config
-from training import ConfigError, load_config, train
-from training import run_folder
+from tests.training_helpers import folder_checksums as checksums
+from tests.training_helpers import run_module, write_config
+from training import ConfigError, load_config, run_folder, train
 
 
 def refused(result, message):

@@ -4,19 +4,18 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 import keras_mixer
-from training import ConfigError, load_config, train
 from keras_mixer import datasets
+from tests.training_helpers import folder_checksums, run_module, write_config
+from training import ConfigError, load_config, train
 from training import data as data_lib
 from training.config import DEFAULTS
 from training.recipe import WarmupDecay, make_optimizer
-from tests.training_helpers import folder_checksums, run_module, write_config
-
 
 # ------------------------------------------------------------------ config
 

@@ -12,7 +12,8 @@ def train_main(argv=None):
         prog="python -m training",
         description="Train or fine-tune a Mixer from one config; run again to resume.")
     parser.add_argument("--config", required=True,
-                        help="a shipped config (digits, imagenet_b16, finetune) or a .py/.yaml file")
+                        help="a shipped config (digits, imagenet_b16, finetune) or a .py/.yaml "
+                             "file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     parser.add_argument("--output", required=True,

@@ -6,11 +6,13 @@ or the name of a shipped one (``training/configs/NAME.py``). It overrides
 error instead of a silently ignored setting.
 """
 
+from __future__ import annotations
+
 import ast
 import copy
 import importlib.util
 import os
-import sys
+from collections.abc import Iterable
 
 from keras_mixer.datasets import DATA_DEFAULTS
 
@@ -66,7 +68,7 @@ class ConfigError(ValueError):
     pass
 
 
-def load_config(source, overrides=()):
+def load_config(source: str, overrides: Iterable[str] = ()) -> dict:
     """Config dict from a shipped name, a .py or a .yaml file, and ``key=value``
     overrides (dotted keys, Python literals: ``train.epochs=3``)."""
     config = copy.deepcopy(DEFAULTS)

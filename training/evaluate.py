@@ -63,8 +63,8 @@ def main(argv=None):
     add_debug_flag(parser)
     args = parser.parse_args(argv)
 
-    from keras_mixer.files import write_json
     from keras_mixer.datasets import DataError
+    from keras_mixer.files import write_json
 
     def evaluated():
         results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir)

@@ -12,6 +12,8 @@ The output directory holds everything a run produces:
 Running the same command again resumes from the newest checkpoint.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import tempfile
@@ -20,8 +22,8 @@ import time
 import keras
 
 import keras_mixer
-from keras_mixer.files import atomic_path, ensure_room, write_json
 from keras_mixer import datasets
+from keras_mixer.files import atomic_path, ensure_room, write_json
 from training import data as data_lib
 from training import multi_worker, run_folder
 from training.callbacks import EpochCheckpoints, RunLog, state_bytes
@@ -33,7 +35,8 @@ MODEL_SIZE_KEYS = keras_mixer.presets.SIZE_FIELDS
 PRECISION = {"tpu": "mixed_bfloat16", "gpu": "mixed_float16", "cpu": "float32"}
 
 
-def train(config, output_dir, verbose="auto", overwrite=False):
+def train(config: dict, output_dir: str, verbose: str | int = "auto",
+          overwrite: bool = False) -> tuple[keras.Model, list[dict]]:
     """Trains (or resumes) a run; returns (model, history as a list of per-epoch dicts).
 
     ``output_dir`` belongs to this run (``training.run_folder``): a run in
@@ -126,7 +129,7 @@ def _run(config, output_dir, strategy, claim, verbose):
     return model, run_log.history
 
 
-def build_model(model_config, num_classes, image_size):
+def build_model(model_config: dict, num_classes: int, image_size: int) -> keras.Model:
     """The Mixer a config describes, for ``num_classes`` and ``image_size``."""
     kwargs = dict(
         input_shape=(image_size, image_size, 3), classes=num_classes,

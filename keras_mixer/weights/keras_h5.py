@@ -43,5 +43,6 @@ def read_keras_h5(path: str) -> Checkpoint:
         with h5py.File(path, "r") as f:
             f.visititems(visit)
     except OSError as error:
-        raise ValueError(f"Weights {path!r}: unreadable or truncated .weights.h5 ({error}).") from error
+        raise ValueError(
+            f"Weights {path!r}: unreadable or truncated .weights.h5 ({error}).") from error
     return Checkpoint(params, "keras", path, file_keys)
