@@ -96,12 +96,8 @@ def MlpMixer(
 
     checkpoint = None
     if weights is not None:
-        variant = None
-        if isinstance(weights, str) and weights in RELEASES:
-            variant = weights_lib.release_variant(
-                patch_size, hidden_size, num_blocks, channels_mlp_dim
-            )
-        checkpoint = weights_lib.read_checkpoint(weights, variant)
+        checkpoint = _read_weights(weights, patch_size, hidden_size, num_blocks,
+                                   channels_mlp_dim)
         if tokens_mlp_dim == checkpoint.tokens_mlp_dim:
             tokens_mlp_dim = weights_lib.tiled_token_mlp_dim(checkpoint, grid)
     if gelu_approximate is None:
@@ -120,6 +116,29 @@ def MlpMixer(
         epsilon=LAYER_NORM_EPSILON, name="pre_head_layer_norm"
     )(x)
 
+    x = _top(x, include_top, pooling, classes, classifier_activation, dropout_rate)
+    inputs = (
+        keras.utils.get_source_inputs(input_tensor)
+        if input_tensor is not None
+        else images
+    )
+    model = keras.Model(inputs, x, name=name)
+    if checkpoint is not None:
+        weights_lib.load_weights(model, checkpoint)
+    return model
+
+
+def _read_weights(weights, patch_size, hidden_size, num_blocks, channels_mlp_dim):
+    """The checkpoint ``weights`` names (a release: the file of these sizes' variant)."""
+    variant = None
+    if isinstance(weights, str) and weights in RELEASES:
+        variant = weights_lib.release_variant(patch_size, hidden_size, num_blocks,
+                                              channels_mlp_dim)
+    return weights_lib.read_checkpoint(weights, variant)
+
+
+def _top(x, include_top, pooling, classes, classifier_activation, dropout_rate):
+    """The classification head on the normalised tokens, or their pooling."""
     if include_top:
         x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
         if dropout_rate:
@@ -136,16 +155,7 @@ def MlpMixer(
         x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling1D(name="max_pool")(x)
-
-    inputs = (
-        keras.utils.get_source_inputs(input_tensor)
-        if input_tensor is not None
-        else images
-    )
-    model = keras.Model(inputs, x, name=name)
-    if checkpoint is not None:
-        weights_lib.load_weights(model, checkpoint)
-    return model
+    return x
 
 
 def _image_input(input_shape, input_tensor):

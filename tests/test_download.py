@@ -14,7 +14,7 @@ import pytest
 import keras_mixer
 from keras_mixer import download
 from keras_mixer import weights as weights_lib
-from tests.test_weights import official_params, save_npz, tiny
+from tests.weights_helpers import official_params, save_npz, tiny
 
 
 class Origin(http.server.ThreadingHTTPServer):

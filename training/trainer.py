@@ -15,11 +15,13 @@ Running the same command again resumes from the newest checkpoint.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 import time
 
 import keras
+import tensorflow as tf
 
 import keras_mixer
 from keras_mixer import datasets
@@ -61,10 +63,21 @@ def train(config: dict, output_dir: str, verbose: str | int = "auto",
         return _run(config, output_dir, strategy, claim, verbose)
 
 
-def _run(config, output_dir, strategy, claim, verbose):
+@dataclasses.dataclass
+class RunData:
+    """A run's splits and their pipelines."""
+
+    train_split: datasets.Split
+    val_split: datasets.Split
+    steps_per_epoch: int
+    train_ds: tf.data.Dataset
+    val_ds: tf.data.Dataset
+
+
+def read_data(config):
+    """The config's training and validation data, batched for ``train.batch_size``."""
     train_config, data_config = config["train"], config["data"]
-    batch_size, replicas = train_config["batch_size"], strategy.num_replicas_in_sync
-    dataset = data_config["dataset"]
+    batch_size, dataset = train_config["batch_size"], data_config["dataset"]
     train_split = datasets.read_split(dataset, "train", data_config)
     val_split = datasets.read_split(dataset, "val", data_config)
     steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
@@ -76,18 +89,24 @@ def _run(config, output_dir, strategy, claim, verbose):
     if train_config["steps_per_epoch"]:
         train_ds = train_ds.repeat()
     val_ds = datasets.pipeline(val_split, False, data_config, batch_size)
+    return RunData(train_split, val_split, steps_per_epoch, train_ds, val_ds)
 
+
+def _run(config, output_dir, strategy, claim, verbose):
+    train_config, chief = config["train"], is_chief(strategy)
+    data = read_data(config)
     with strategy.scope():
-        model = build_model(config["model"], train_split.num_classes, data_config["image_size"])
+        model = build_model(config["model"], data.train_split.num_classes,
+                            config["data"]["image_size"])
         model.compile(
-            optimizer=make_optimizer(config["optimizer"], steps_per_epoch * train_config["epochs"]),
+            optimizer=make_optimizer(config["optimizer"],
+                                     data.steps_per_epoch * train_config["epochs"]),
             loss=make_loss(train_config["label_smoothing"]),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                      keras.metrics.TopKCategoricalAccuracy(5, name="top5_accuracy")],
             jit_compile=train_config["jit_compile"],
         )
         claim.begin()  # the config proved buildable: now the folder is the run's
-        chief = is_chief(strategy)
         checkpoints = EpochCheckpoints(os.path.join(output_dir, "checkpoints"),
                                        train_config["checkpoint_every"], scratch=not chief)
         initial_epoch = checkpoints.restore(model)
@@ -105,16 +124,24 @@ def _run(config, output_dir, strategy, claim, verbose):
         scope = strategy.scope()
     started = time.perf_counter()
     with scope:
-        model.fit(train_ds, epochs=train_config["epochs"], initial_epoch=initial_epoch,
-                  steps_per_epoch=steps_per_epoch, validation_data=val_ds, callbacks=callbacks,
-                  shuffle=False, verbose=verbose)
+        model.fit(data.train_ds, epochs=train_config["epochs"], initial_epoch=initial_epoch,
+                  steps_per_epoch=data.steps_per_epoch, validation_data=data.val_ds,
+                  callbacks=callbacks, shuffle=False, verbose=verbose)
         train_seconds = time.perf_counter() - started
-        results = model.evaluate(val_ds, return_dict=True, verbose=0)
+        results = model.evaluate(data.val_ds, return_dict=True, verbose=0)
     metrics = {f"val_{k}": float(v) for k, v in results.items()}
-    metrics.update(epochs=train_config["epochs"], train_examples=train_split.size,
-                   val_examples=val_split.size, replicas=replicas,
-                   strategy=type(strategy).__name__, class_names=train_split.class_names,
+    metrics.update(epochs=train_config["epochs"], train_examples=data.train_split.size,
+                   val_examples=data.val_split.size, replicas=strategy.num_replicas_in_sync,
+                   strategy=type(strategy).__name__, class_names=data.train_split.class_names,
                    train_seconds_this_session=train_seconds)
+    _save(model, metrics, output_dir, chief)
+    print(f"val_accuracy {metrics['val_accuracy']:.4f} (top-5 {metrics['val_top5_accuracy']:.4f})"
+          f" on {data.val_split.size} {config['data']['dataset']} images; model in {output_dir}",
+          flush=True)
+
+
+def _save(model, metrics, output_dir, chief):
+    """metrics.json and model.keras (atomically, after checking there is room)."""
     if chief:
         write_json(metrics, os.path.join(output_dir, "metrics.json"))
         model_path = os.path.join(output_dir, "model.keras")
@@ -124,9 +151,6 @@ def _run(config, output_dir, strategy, claim, verbose):
     else:  # saving reads distributed variables collectively: every worker takes part
         with tempfile.TemporaryDirectory() as scratch:
             model.save(os.path.join(scratch, "model.keras"))
-    print(f"val_accuracy {metrics['val_accuracy']:.4f} (top-5 {metrics['val_top5_accuracy']:.4f})"
-          f" on {val_split.size} {dataset} images; model in {output_dir}", flush=True)
-    return model, run_log.history
 
 
 def build_model(model_config: dict, num_classes: int, image_size: int) -> keras.Model:

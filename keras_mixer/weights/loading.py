@@ -131,21 +131,45 @@ def _model_variables(model):
     return targets
 
 
+HEAD_KEYS = {"head/kernel", "head/bias"}
+
+
 def _plan(checkpoint, targets, model):
     """official key -> array to assign, after checking everything."""
-    source, params = checkpoint.source, dict(checkpoint.params)
-    blocks, model_blocks = checkpoint.num_blocks, architecture(model).num_blocks
-    if blocks != model_blocks:
+    found = architecture(model)
+    if checkpoint.num_blocks != found.num_blocks:
         raise ValueError(
-            f"Weights {source}: the checkpoint has {blocks} Mixer blocks, the model has "
-            f"{model_blocks}."
+            f"Weights {checkpoint.source}: the checkpoint has {checkpoint.num_blocks} Mixer "
+            f"blocks, the model has {found.num_blocks}."
         )
+    params = _loadable_head(checkpoint, targets)
+    _check_keys(checkpoint, params, targets)
+    model_tokens = targets["MixerBlock_0/token_mixing/Dense_0/kernel"].shape
+    if params["MixerBlock_0/token_mixing/Dense_0/kernel"].shape != tuple(model_tokens):
+        grid = patch_grid(model.input_shape[1:3], found.patch_size)
+        for i in range(found.num_blocks):
+            params.update(adapt_token_mixing(params, f"MixerBlock_{i}/token_mixing",
+                                             grid, model_tokens[1], checkpoint.source))
+        logger.info("%s: token-mixing weights adapted from %d to %d tokens.",
+                    checkpoint.source, checkpoint.tokens, model_tokens[0])
+    for key, value in params.items():
+        expected = tuple(targets[key].shape)
+        if value.shape != expected:
+            raise ValueError(
+                f"Weights {checkpoint.source}: {checkpoint.name(key)!r} has shape "
+                f"{value.shape}, the model expects {expected}."
+            )
+    return params
 
-    head_keys = {"head/kernel", "head/bias"}
-    if not head_keys & targets.keys():
-        for key in head_keys:
+
+def _loadable_head(checkpoint, targets):
+    """The checkpoint's arrays without a head the model cannot take: none
+    (``include_top=False``) or one of another class count (one log line)."""
+    source, params = checkpoint.source, dict(checkpoint.params)
+    if not HEAD_KEYS & targets.keys():
+        for key in HEAD_KEYS:
             params.pop(key, None)
-    elif head_keys & params.keys():
+    elif HEAD_KEYS & params.keys():
         model_classes = targets["head/bias"].shape[0]
         classes = params.get("head/bias", np.zeros(0)).shape[0]
         if classes != model_classes:
@@ -154,43 +178,30 @@ def _plan(checkpoint, targets, model):
                 "model's head stays as it is (zero-initialised when new).",
                 source, classes, model_classes,
             )
-            for key in head_keys:
+            for key in HEAD_KEYS:
                 params.pop(key, None)
     else:
         logger.warning("%s has no head; the model's head stays as it is.", source)
+    return params
 
+
+def _check_keys(checkpoint, params, targets):
+    """Refuses a key the model lacks, or a weight of the model (not its head)
+    the checkpoint lacks, naming the first and counting the others."""
     unexpected = sorted(params.keys() - targets.keys())
     if unexpected:
         key = unexpected[0]
         raise ValueError(
-            f"Weights {source}: unexpected key {checkpoint.name(key)!r} with shape "
+            f"Weights {checkpoint.source}: unexpected key {checkpoint.name(key)!r} with shape "
             f"{params[key].shape}; the model has no such weight{_and_more(unexpected)}"
         )
-    missing = sorted(targets.keys() - params.keys() - head_keys)
+    missing = sorted(targets.keys() - params.keys() - HEAD_KEYS)
     if missing:
         key = missing[0]
         raise ValueError(
-            f"Weights {source}: missing key {checkpoint.name(key)!r}; the model expects "
-            f"shape {tuple(targets[key].shape)}{_and_more(missing, ' missing')}"
+            f"Weights {checkpoint.source}: missing key {checkpoint.name(key)!r}; the model "
+            f"expects shape {tuple(targets[key].shape)}{_and_more(missing, ' missing')}"
         )
-
-    model_tokens = targets["MixerBlock_0/token_mixing/Dense_0/kernel"].shape
-    if params["MixerBlock_0/token_mixing/Dense_0/kernel"].shape != tuple(model_tokens):
-        grid = patch_grid(model.input_shape[1:3], architecture(model).patch_size)
-        for i in range(blocks):
-            params.update(adapt_token_mixing(params, f"MixerBlock_{i}/token_mixing",
-                                             grid, model_tokens[1], source))
-        logger.info("%s: token-mixing weights adapted from %d to %d tokens.",
-                    source, checkpoint.tokens, model_tokens[0])
-
-    for key, value in params.items():
-        expected = tuple(targets[key].shape)
-        if value.shape != expected:
-            raise ValueError(
-                f"Weights {source}: {checkpoint.name(key)!r} has shape {value.shape}, the "
-                f"model expects {expected}."
-            )
-    return params
 
 
 def _and_more(keys, what=""):
