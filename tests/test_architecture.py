@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import keras_mixer
+from convert import cli
 from keras_mixer import Architecture, architecture, presets
-from tests.training_helpers import run_module
+from tests.training_helpers import run_main
 
 # A .keras file's config.json as keras_mixer wrote it before the presets and
 # ``architecture`` existed: MlpMixer(4, 16, 2, 8, 32, input_shape=(16, 16, 3),
@@ -87,8 +88,8 @@ def test_keras_file_written_before_presets_loads_and_converts(rng, tmp_path):
                                                 classes=10)
     x = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
     np.testing.assert_array_equal(written.predict(x, verbose=0), loaded.predict(x, verbose=0))
-    result = run_module("convert", path, "--ptq", "--data", "digits", "--eval-images", "20",
-                        "--debug-images", "0", "-o", tmp_path / "before.tflite")
+    result = run_main(cli.main, path, "--ptq", "--data", "digits", "--eval-images", "20",
+                      "--debug-images", "0", "-o", tmp_path / "before.tflite")
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "before.json").read_text())
     assert report["mode"] == "ptq" and (tmp_path / "before.tflite").stat().st_size > 0

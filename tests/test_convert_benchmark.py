@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from convert import tflite
+from convert import benchmark, tflite
 from convert.calibrate import calibrate
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.quantize import quantised_graph
 from tests.test_convert_graph import trained_like
-from tests.training_helpers import folder_checksums, run_module
+from tests.training_helpers import folder_checksums, run_main, run_module
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +57,10 @@ def test_bad_input_is_named(models, tmp_path):
     before = folder_checksums(models["float32"].parent)
     missing = run_module("convert", "benchmark", tmp_path / "none.tflite")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
-    threads = run_module("convert", "benchmark", models["float32"], "--threads", "two")
+    threads = run_main(benchmark.main, models["float32"], "--threads", "two")
     assert threads.returncode == 2 and "thread counts are positive integers" in threads.stderr
     (tmp_path / "junk.tflite").write_bytes(b"junk")
-    junk = run_module("convert", "benchmark", tmp_path / "junk.tflite")
+    junk = run_main(benchmark.main, tmp_path / "junk.tflite")
     assert junk.returncode == 2 and "could not load" in junk.stderr
     assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr
     assert folder_checksums(models["float32"].parent) == before

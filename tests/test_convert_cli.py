@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import keras_mixer
-from convert import runtime
+from convert import cli, runtime
 from convert.metadata import read_metadata
 from keras_mixer.datasets import digits_folder
-from tests.training_helpers import ROOT, folder_checksums, run_module
+from tests.training_helpers import ROOT, folder_checksums, run_main, run_module
 
 
 @pytest.mark.parametrize("flag, key", [("--ptq", "ptq_int8"), ("--int8", "qat_int8")])
@@ -133,7 +133,8 @@ def test_float_modes(digits_model, tmp_path):
     for flag in ("--fp16", "--dynamic-range", None):
         output = tmp_path / f"m{flag}.tflite"
         args = [digits_model, "--data", "digits", "-o", output, "--eval-images", "50"]
-        result = run_module("convert", *(args + [flag] if flag else args))
+        # The float32 default as a user runs it; the others in this process (no TF import).
+        result = run_main(cli.main, *args, flag) if flag else run_module("convert", *args)
         assert result.returncode == 0, result.stderr[-3000:]
         report = json.loads(output.with_suffix(".json").read_text())
         assert report["top1_agreement"] >= 0.95
@@ -141,11 +142,13 @@ def test_float_modes(digits_model, tmp_path):
 
 def test_bad_inputs_are_named(digits_model, tmp_path):
     def error_of(*args):
-        result = run_module("convert", *args)
+        result = run_main(cli.main, *args)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         return result.stderr
 
-    assert "does not exist" in error_of(tmp_path / "none.keras", "-o", tmp_path / "m.tflite")
+    result = run_module("convert", tmp_path / "none.keras", "-o", tmp_path / "m.tflite")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "does not exist" in result.stderr
     (tmp_path / "junk.keras").write_bytes(b"junk")
     assert "is not a whole .keras file" in error_of(tmp_path / "junk.keras", "-o",
                                                     tmp_path / "m.tflite")

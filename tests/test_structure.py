@@ -31,16 +31,13 @@ def test_no_import_runs_back_up_the_stack(package, above):
     assert not imported_packages(package) & above
 
 
-def loaded_after(statement):
-    code = f"import sys; {statement}; print(sorted(m for m in {STAGE_ONLY!r} if m in sys.modules))"
+def test_import_keras_mixer_loads_no_stage_libraries_beyond_keras_own():
+    # Keras 3 itself imports matplotlib and scikit-learn when they are installed.
+    code = (f"import sys\nloaded = lambda: sorted(m for m in {STAGE_ONLY!r} if m in sys.modules)\n"
+            "import keras\nprint(loaded())\nimport keras_mixer\nprint(loaded())\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
                             cwd=ROOT)
-    return set(ast.literal_eval(result.stdout.strip().splitlines()[-1]))
-
-
-def test_import_keras_mixer_loads_no_stage_libraries_beyond_keras_own():
-    # Keras 3 itself imports matplotlib and scikit-learn when they are installed.
-    assert loaded_after("import keras_mixer") == loaded_after("import keras")
-    assert not loaded_after("import keras_mixer") & {"tensorflow_datasets",
-                                                      "tensorflow_model_optimization"}
+    with_keras, with_keras_mixer = map(ast.literal_eval, result.stdout.strip().splitlines()[-2:])
+    assert with_keras_mixer == with_keras
+    assert not set(with_keras_mixer) & {"tensorflow_datasets", "tensorflow_model_optimization"}

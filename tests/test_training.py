@@ -11,10 +11,12 @@ import tensorflow as tf
 
 import keras_mixer
 from keras_mixer import datasets
-from tests.training_helpers import folder_checksums, run_module, write_config
+from tests.training_helpers import folder_checksums, run_main, run_module, write_config
 from training import ConfigError, load_config, train
 from training import data as data_lib
+from training.cli import train_main
 from training.config import DEFAULTS
+from training.evaluate import main as evaluate_main
 from training.recipe import WarmupDecay, make_optimizer
 
 # ------------------------------------------------------------------ config
@@ -206,12 +208,12 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.returncode == 2
     assert "error: Unknown config key 'train.epoch'" in result.stderr
     assert "Traceback" not in result.stderr
-    result = run_module("training", "--config", "digits", "--set", "train.epochs=abc",
-                        "--output", tmp_path / "typo")
+    result = run_main(train_main, "--config", "digits", "--set", "train.epochs=abc",
+                      "--output", tmp_path / "typo")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: Config key 'train.epochs' takes a whole number (default" in result.stderr
     assert not (tmp_path / "typo").exists()
-    result = run_module("training", "--config", write_config(
+    result = run_main(train_main, "--config", write_config(
         tmp_path / "t.yaml", data={"dataset": str(tmp_path / "missing")}), "--output", tmp_path)
     assert "error: Dataset folder" in result.stderr and "does not exist" in result.stderr
     built = "error: The config's model (model.*, data.image_size) cannot be built: "
@@ -222,8 +224,8 @@ def test_cli_errors_are_one_line(tmp_path):
                                                      "not a release name"),
             ("optimizer.name=adamx", "error: optimizer.name must be one of adam, adamw, sgd; "
                                      "got 'adamx'.")):
-        result = run_module("training", "--config", write_config(tmp_path / "t.yaml"), "--set",
-                            override, "--output", tmp_path / "bad")
+        result = run_main(train_main, "--config", write_config(tmp_path / "t.yaml"), "--set",
+                          override, "--output", tmp_path / "bad")
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert message in result.stderr
     after = folder_checksums(tmp_path)
@@ -243,22 +245,22 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     assert report["top5"] == pytest.approx(metrics["val_top5_accuracy"], abs=1e-6)
     assert report["examples"] == metrics["val_examples"]
     before = folder_checksums(tmp_path / "run")
-    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
-                        "digits", "--split", "trian")
+    result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data",
+                      "digits", "--split", "trian")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: Split 'trian' of digits: folders, digits and mnist have the splits train " \
            "and validation." in result.stderr
-    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
-                        "digits", "--batch-size", "0")
+    result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data",
+                      "digits", "--batch-size", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: The batch size must be a whole number of at least 1; got 0." in result.stderr
     assert folder_checksums(tmp_path / "run") == before
     (tmp_path / "run" / "config.json").write_text('{"model_type": "someone else\'s"}')
-    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
-                        "digits", "--json", tmp_path / "foreign.json")
+    result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data",
+                      "digits", "--json", tmp_path / "foreign.json")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "is not a training run's config; using the default data settings" in result.stderr
     (tmp_path / "cut.keras").write_bytes((tmp_path / "run" / "model.keras").read_bytes()[:999])
-    result = run_module("training.evaluate", tmp_path / "cut.keras", "--data", "digits")
+    result = run_main(evaluate_main, tmp_path / "cut.keras", "--data", "digits")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not a whole .keras file" in result.stderr

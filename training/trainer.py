@@ -138,6 +138,7 @@ def _run(config, output_dir, strategy, claim, verbose):
     print(f"val_accuracy {metrics['val_accuracy']:.4f} (top-5 {metrics['val_top5_accuracy']:.4f})"
           f" on {data.val_split.size} {config['data']['dataset']} images; model in {output_dir}",
           flush=True)
+    return model, run_log.history
 
 
 def _save(model, metrics, output_dir, chief):
