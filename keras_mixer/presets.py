@@ -76,6 +76,11 @@ RELEASES = {
 }
 
 
+def release_url(release: str, variant: str, origin: str = RELEASE_ORIGIN) -> str:
+    """Where ``release``'s file of ``variant`` is published (under ``origin``)."""
+    return f"{origin.rstrip('/')}/{release}/{RELEASES[release].file_name(variant)}"
+
+
 def variant_named(patch_size: int, hidden_size: int, num_blocks: int,
                   channels_mlp_dim: int) -> str | None:
     """The variant with these sizes, or None. The token-MLP width is not

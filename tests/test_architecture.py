@@ -55,6 +55,8 @@ def test_presets_match_the_papers_table_and_the_constructors():
     assert set(presets.VARIANTS) == set(keras_mixer.models.CONSTRUCTORS)
     for release in presets.RELEASES.values():
         assert set(release.variants) <= set(presets.VARIANTS) and release.classes >= 1000
+    assert presets.release_url("gsam", "S/8") == (
+        "https://storage.googleapis.com/mixer_models/gsam/Mixer-S_8.npz")
     # Table 1 counts (without the head) from the models the constructors build.
     for name in ("S/32", "B/16"):
         model = keras_mixer.models.CONSTRUCTORS[name]()

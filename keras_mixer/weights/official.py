@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_mixer.download import DownloadError, cached_download
 from keras_mixer.files import keras_home
-from keras_mixer.presets import ORIGIN_ENV, RELEASE_ORIGIN, RELEASES
+from keras_mixer.presets import ORIGIN_ENV, RELEASE_ORIGIN, RELEASES, release_url
 from keras_mixer.weights.checkpoint import Checkpoint
 
 
@@ -26,11 +26,11 @@ def fetch_release(release: str, variant: str) -> str:
             if release in RELEASES
             else f"Unknown release {release!r}."
         )
-    file_name = RELEASES[release].file_name(variant)
-    base = os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN).rstrip("/")
-    path = os.path.join(keras_home(), "models", "mixer", release, file_name)
+    path = os.path.join(keras_home(), "models", "mixer", release,
+                        RELEASES[release].file_name(variant))
+    url = release_url(release, variant, os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN))
     try:
-        return cached_download(f"{base}/{release}/{file_name}", path,
+        return cached_download(url, path,
                                RELEASES[release].sha256.get(variant))
     except DownloadError as error:
         raise ValueError(
