@@ -3,9 +3,10 @@ graph (``convert.quantize``) from calibration images, run in batches.
 
 One pass over the float graph records each tensor's minimum and maximum;
 for the histogram estimators it also fills a ``BINS``-bin histogram of each
-tensor (of every ``SAMPLE_STRIDE``-th value of the large ones) over the
-span the first batch showed, widened 2x (values beyond land in the edge
-bins), and the range is chosen from it:
+tensor over the span the first batch showed, widened 2x (values beyond land
+in the edge bins), and the range is chosen from it. Their statistics, span
+included, come from every ``SAMPLE_STRIDE``-th value of the large tensors
+(``minmax`` sees every value):
 
 - ``minmax``: the whole span (never clips);
 - ``percentile``: the ``PERCENTILE``-th and (100 - ``PERCENTILE``)-th
@@ -42,14 +43,18 @@ class _Observer:
         self.histograms, self.bins, self.outputs = histograms, {}, {}
 
     def __call__(self, quantizer, tensor, quantised):
-        if quantizer.fixed_range is None:
-            found = {"span": tf.stack([tf.reduce_min(tensor), tf.reduce_max(tensor)])}
-            if self.histograms:
-                stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
-                found["counts"] = tf.histogram_fixed_width(
-                    tf.reshape(tensor, [-1])[::stride], self.bins[quantizer.name], nbins=BINS)
-            self.outputs[quantizer.name] = found
+        if quantizer.fixed_range is None and self.histograms:
+            stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
+            sample = tf.reshape(tensor, [-1])[::stride]
+            self.outputs[quantizer.name] = {"span": _span(sample), "counts": (
+                tf.histogram_fixed_width(sample, self.bins[quantizer.name], nbins=BINS))}
+        elif quantizer.fixed_range is None:
+            self.outputs[quantizer.name] = {"span": _span(tensor)}
         return tensor
+
+
+def _span(tensor):
+    return tf.stack([tf.reduce_min(tensor), tf.reduce_max(tensor)])
 
 
 def observer(quantised, histograms):

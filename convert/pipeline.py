@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import time
 from typing import Callable
@@ -134,13 +135,12 @@ class Clock:
 @dataclasses.dataclass
 class Converted:
     """A TFLite model and the graph it was converted from (for int8, the
-    fake-quantised graph, with what rebuilds it: the model's ``values``, ``variances``)."""
+    fake-quantised graph, and the LayerNorm ``variances`` it was built for)."""
 
     flatbuffer: bytes
     graph: object
     spec: dict
     logits: bool  # the output is logits (softmax left to the app)
-    values: dict | None = None
     variances: dict | None = None
 
 
@@ -166,14 +166,14 @@ def to_tflite(model: keras.Model, output: str, options: ConvertOptions | None = 
     clock(f"Keras model: top-1 {report['accuracy']['float']:.4f}")
     clock.stage("samples")
     build = _integer_model if mode.integer else _float_model
+    converted = build(model, spec, samples, options, clock, report)
     with _without_grappler():
-        converted = build(model, spec, samples, options, clock, report)
         flatbuffer = _with_metadata(converted.flatbuffer, spec, options, samples,
                                     converted.logits, mode.report_key)
         report["output"] = "logits" if converted.logits else "probabilities"
         report.update(_verify(flatbuffer, converted, samples, options, clock, report))
         if options.keep_float:
-            report["keep_float"] = _keep_float(converted, samples, report["layer_errors"],
+            report["keep_float"] = _keep_float(model, converted, samples, report["layer_errors"],
                                                options, output, clock)
     report.update(size_bytes=len(flatbuffer), weights=model.count_params(),
                   bytes_per_weight=len(flatbuffer) / model.count_params())
@@ -235,22 +235,28 @@ def load_samples(model, options, integer, clock):
         if options.mode == "qat" and not samples.train_steps:
             raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
                              f"training images; {options.dataset} has {train.size}.")
-        samples.train_batches = datasets.pipeline(train, True, data_config,
-                                                  options.qat_batch_size, scale=False)
+        if options.mode == "qat":
+            samples.train_batches = datasets.pipeline(train, True, data_config,
+                                                      options.qat_batch_size, scale=False)
         clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
     return samples
 
 
 def keras_outputs(model, pixels, batch_size=16):
-    """A keras_mixer classifier's outputs and its head's logits on raw pixels."""
+    """A keras_mixer classifier's outputs and its head's logits on raw pixels.
+    (One traced function over the batches: ``predict`` costs 1.5 s more on a
+    Mixer-S/16 for 50 images.)"""
     import keras
 
     import keras_mixer
 
     head = model.get_layer("head")
     features = keras.Model(model.inputs, head.input)
-    pooled = features.predict(keras_mixer.preprocess_input(pixels), batch_size=batch_size,
-                              verbose=0)
+    run = tf.function(lambda batch: features(keras_mixer.preprocess_input(batch),
+                                             training=False),
+                      input_signature=[tf.TensorSpec((None, *model.input_shape[1:]))])
+    pooled = np.concatenate([run(np.asarray(pixels[i:i + batch_size], np.float32)).numpy()
+                             for i in range(0, len(pixels), batch_size)])
     kernel, bias = (np.asarray(w, np.float64) for w in head.get_weights())
     logits = (pooled.astype(np.float64) @ kernel + bias).astype(np.float32)
     scores = keras.ops.convert_to_numpy(head.activation(logits))
@@ -260,48 +266,60 @@ def keras_outputs(model, pixels, batch_size=16):
 def _float_model(model, spec, samples, options, clock, report):
     """Stages graph -> convert for a float mode (float32, fp16, dynamic)."""
     plain = build_graph(spec, model_values(model), "plain", batch_size=None)
-    flatbuffer = tflite.convert(plain, options.mode)
+    with _without_grappler():
+        flatbuffer = tflite.convert(plain, options.mode)
     clock.stage("convert")
     return Converted(flatbuffer, plain, spec, spec["classifier_activation"] is None)
 
 
 def _integer_model(model, spec, samples, options, clock, report):
-    """Stages graph -> quantise (calibrate, and train for QAT) -> convert."""
+    """Stages graph -> quantise (calibrate, and train for QAT) -> convert.
+    Int8 graphs output logits: the classifier activation is the app's."""
     from convert.calibrate import calibrate
     from convert.quantize import quantised_graph
 
     values, variances = model_values(model), None
-    if options.graph == "xnnpack":
+    if options.graph == "xnnpack":  # with grappler: the plain graph runs twice as fast
         plain = build_graph(spec, values, "plain", batch_size=None)
         variances = layer_norm_variances(plain, samples.calibration[:VARIANCE_IMAGES])
         del plain
+        gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
     quantised = quantised_graph(spec, values, options.graph, variances)
-    clock.stage("graph")
-    calibrate(quantised, samples.calibration, options.calibration, options.calibration_batch_size)
-    report["calibration"] = {"estimator": options.calibration,
-                             "images": len(samples.calibration)}
-    clock(f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
-          f"{len(samples.calibration)} images)")
-    clock.stage("calibrate")
-    logits = True  # int8 graphs leave the classifier activation to the app
+    teacher = None  # QAT's: the float graph ``quantised`` learns to reproduce
     if options.mode == "qat":
-        from convert.qat import distil
-
-        calibrated = verify.scores_of(quantised, samples.eval_pixels)
-        report["accuracy"]["ptq_int8"] = verify.accuracy(calibrated, samples.eval_labels)
-        clock(f"calibrated graph (in TensorFlow): top-1 {report['accuracy']['ptq_int8']:.4f}")
-        steps = options.qat_epochs * (options.qat_steps or samples.train_steps)
-        clock(f"quantisation-aware training: {steps} steps of {options.qat_batch_size} images")
-        teacher = build_graph(spec, values, options.graph, variances,
-                              batch_size=None, logits=True)
-        report["qat"] = distil(quantised, teacher, samples.train_batches, steps,
-                               options.qat_learning_rate, log=clock)
-        del teacher
-        clock.stage("train")
-    flatbuffer = tflite.convert(quantised, "int8", options.io)
+        teacher = build_graph(spec, values, options.graph, variances, batch_size=None,
+                              logits=True)
+    del values  # the graphs hold their own copies (B/16: 240 MB)
+    clock.stage("graph")
+    with _without_grappler():
+        calibrate(quantised, samples.calibration, options.calibration,
+                  options.calibration_batch_size)
+        report["calibration"] = {"estimator": options.calibration,
+                                 "images": len(samples.calibration)}
+        clock(f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
+              f"{len(samples.calibration)} images)")
+        clock.stage("calibrate")
+        if teacher is not None:
+            report["qat"] = _train(quantised, teacher, samples, options, clock, report)
+            del teacher
+            clock.stage("train")
+        flatbuffer = tflite.convert(quantised, "int8", options.io)
     clock("converted to TFLite")
     clock.stage("convert")
-    return Converted(flatbuffer, quantised, spec, logits, values, variances)
+    return Converted(flatbuffer, quantised, spec, True, variances)
+
+
+def _train(quantised, teacher, samples, options, clock, report):
+    """QAT: ``quantised`` distilled from ``teacher``, its float graph; what it did."""
+    from convert.qat import distil
+
+    calibrated = verify.scores_of(quantised, samples.eval_pixels)
+    report["accuracy"]["ptq_int8"] = verify.accuracy(calibrated, samples.eval_labels)
+    clock(f"calibrated graph (in TensorFlow): top-1 {report['accuracy']['ptq_int8']:.4f}")
+    steps = options.qat_epochs * (options.qat_steps or samples.train_steps)
+    clock(f"quantisation-aware training: {steps} steps of {options.qat_batch_size} images")
+    return distil(quantised, teacher, samples.train_batches, steps,
+                  options.qat_learning_rate, log=clock)
 
 
 # The XNNPACK LayerNorms' 1/sqrt interpolation is fitted to the variances
@@ -357,7 +375,7 @@ def _probabilities(scores, converted):
     return keras.ops.convert_to_numpy(keras.activations.get(activation)(scores))
 
 
-def _keep_float(converted, samples, layer_errors, options, output, clock):
+def _keep_float(model, converted, samples, layer_errors, options, output, clock):
     """The int8 model with the layers of the ``options.keep_float`` worst
     tensors in float, written beside ``output``; what it buys. MEAN layers are
     passed over: left unquantised, the converter gives a MEAN its input's
@@ -365,7 +383,7 @@ def _keep_float(converted, samples, layer_errors, options, output, clock):
     from convert.quantize import copy_variables, quantised_graph
 
     names = [row["layer"] for row in layer_errors if row["op"] != "MEAN"][:options.keep_float]
-    graph = quantised_graph(converted.spec, converted.values, options.graph,
+    graph = quantised_graph(converted.spec, model_values(model), options.graph,
                             converted.variances, float_layers=names)
     copy_variables(converted.graph, graph)  # QAT's weights and ranges
     flatbuffer = _with_metadata(tflite.convert(graph, "int8", options.io), converted.spec,

@@ -120,6 +120,18 @@ def test_layer_errors_find_the_clipping_range(rng):
     assert {row["op"] for row in rows} >= {"FULLY_CONNECTED", "CONV_2D", "MEAN", "MUL", "TANH"}
 
 
+def test_layer_errors_count_only_the_error_images(rng):
+    images = pixels(rng, 7)
+    _, quantised = graphs(rng, images)
+    calibrate(quantised, images)
+    scores, rows = quantised_pass(quantised, images, error_images=5, batch_size=2)
+    alone_scores, alone_rows = quantised_pass(quantised, images[:5], error_images=5)
+    np.testing.assert_allclose(scores[:5], alone_scores, atol=1e-5)
+    assert [row["layer"] for row in rows] == [row["layer"] for row in alone_rows]
+    np.testing.assert_allclose([row["rmse_per_scale"] for row in rows],
+                               [row["rmse_per_scale"] for row in alone_rows], rtol=1e-4)
+
+
 def test_relative_adam_moves_each_variable_by_its_own_scale():
     small, large = tf.Variable([1e-3, -1e-3]), tf.Variable([1e3, 2e3])
     optimizer = RelativeAdam([small, large], {id(small): 1e-3, id(large): 1e3}, 0.01)
