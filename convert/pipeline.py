@@ -44,8 +44,8 @@ class ConvertOptions:
     per-layer int8 error (0: skip it). ``keep_float``: also write
     ``<output>_keep_float<N>.tflite``, the int8 model with the N worst
     tensors' layers in float, and report what that buys. ``data_config``:
-    the data section of the model's training config (augmentation for QAT,
-    the evaluation crop); defaults otherwise."""
+    the data section of the model's training config (the image folder's
+    settings, the evaluation crop); defaults otherwise."""
 
     mode: str = "qat"
     dataset: str = "digits"
@@ -235,9 +235,10 @@ def load_samples(model, options, integer, clock):
         if options.mode == "qat" and not samples.train_steps:
             raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
                              f"training images; {options.dataset} has {train.size}.")
-        if options.mode == "qat":
+        if options.mode == "qat":  # the images as the app sees them: no augmentation
             samples.train_batches = datasets.pipeline(train, True, data_config,
-                                                      options.qat_batch_size, scale=False)
+                                                      options.qat_batch_size, scale=False,
+                                                      augment=False)
         clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
     return samples
 

@@ -338,12 +338,15 @@ class Augmentation:
 
 
 def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed: int = 0,
-             scale: bool = True, augmentation: Augmentation | None = None) -> tf.data.Dataset:
+             scale: bool = True, augmentation: Augmentation | None = None,
+             augment: bool = True) -> tf.data.Dataset:
     """Batches of (float32 images, one-hot labels) of ``split``: for training
-    shuffled, random-resized-cropped, flipped (``data_config``) and
-    ``augmentation``-ed; for evaluation resized and centre-cropped. Images are
-    scaled by ``keras_mixer.preprocess_input`` unless ``scale`` is False (raw
-    0-255 pixels, for graphs with the scaling folded in)."""
+    shuffled, in whole batches, random-resized-cropped, flipped
+    (``data_config``) and ``augmentation``-ed (unless ``augment`` is False:
+    then the images are prepared as for evaluation); for evaluation resized
+    and centre-cropped. Images are scaled by ``keras_mixer.preprocess_input``
+    unless ``scale`` is False (raw 0-255 pixels, for graphs with the scaling
+    folded in)."""
     size, num_classes = data_config["image_size"], split.num_classes
     ds = split.examples
     if data_config["cache"]:
@@ -353,8 +356,9 @@ def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed
                         reshuffle_each_iteration=True)
 
     decode = _decode if split.cached_bytes else _to_rgb
-    augment_image = augmentation.image if train and augmentation else (lambda image: image)
-    if train:
+    augmentation = augmentation if train and augment else None
+    augment_image = augmentation.image if augmentation else (lambda image: image)
+    if train and augment:
         def prepare(image, label):
             image = random_resized_crop(decode(image), size, data_config["crop_scale"])
             if data_config["flip"]:
@@ -372,7 +376,7 @@ def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed
         return images, tf.one_hot(labels, num_classes)
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
-    if train and augmentation:
+    if augmentation:
         ds = ds.map(augmentation.batch, num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 

@@ -52,6 +52,21 @@ def test_pipelines_scale_crop_and_one_hot():
     np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1)
 
 
+def test_training_without_augmentation_shuffles_evaluation_images():
+    config = data_config(crop_scale=[0.08, 0.2], flip=True)
+    split = datasets.read_split("digits", "val", config)
+    plain = datasets.pipeline(split, True, config, 1, augment=False)
+    evaluation = datasets.pipeline(split, False, config, 1)
+    found = np.concatenate([images.numpy() for images, _ in plain])
+    expected = np.concatenate([images.numpy() for images, _ in evaluation])
+    assert not np.array_equal(found, expected)  # shuffled
+    np.testing.assert_array_equal(_sorted(found), _sorted(expected))  # the same, uncropped
+
+
+def _sorted(images):
+    return images[np.lexsort(images.reshape(len(images), -1).T)]
+
+
 def test_centre_crop_takes_the_middle():
     image = np.zeros((40, 60, 3), np.uint8)
     image[:, 25:35] = 255  # a bright vertical band in the middle
