@@ -43,13 +43,15 @@ class _Observer:
         self.histograms, self.bins, self.outputs = histograms, {}, {}
 
     def __call__(self, quantizer, tensor, quantised):
-        if quantizer.fixed_range is None and self.histograms:
-            stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
-            sample = tf.reshape(tensor, [-1])[::stride]
-            self.outputs[quantizer.name] = {"span": _span(sample), "counts": (
-                tf.histogram_fixed_width(sample, self.bins[quantizer.name], nbins=BINS))}
-        elif quantizer.fixed_range is None:
+        if quantizer.fixed_range is not None:
+            return tensor
+        if not self.histograms:
             self.outputs[quantizer.name] = {"span": _span(tensor)}
+            return tensor
+        stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
+        sample = tf.reshape(tensor, [-1])[::stride]
+        self.outputs[quantizer.name] = {"span": _span(sample), "counts": (
+            tf.histogram_fixed_width(sample, self.bins[quantizer.name], nbins=BINS))}
         return tensor
 
 

@@ -97,7 +97,9 @@ def layer_rows(quantised, totals, counts):
 
 
 def scores_of(graph, images, batch_size=16):
-    """A tf_keras graph's outputs on ``images`` (raw pixels), in batches."""
+    """A Keras model's outputs on ``images`` (what its input takes: raw pixels
+    for the deployment graphs), in batches, through one traced function
+    (``predict`` costs 1.5 s more on a Mixer-S/16 for 50 images)."""
     function = tf.function(lambda x: graph(x, training=False),
                            input_signature=[tf.TensorSpec((None, *graph.input_shape[1:]))])
     return np.concatenate([function(np.asarray(images[i:i + batch_size], np.float32)).numpy()
