@@ -338,9 +338,11 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
         "top1_agreement": verify.agreement(probs, samples.keras_scores),
         "mean_abs_prob_error": float(np.abs(probs - samples.keras_scores).mean()),
         "relative_l2": verify.relative_l2(scores, reference), "eval_images": len(scores)}
+    distance = found["relative_l2"]
     clock(f"{mode.report_key}: top-1 {report['accuracy'][mode.report_key]:.4f}, agreement with "
           f"Keras {found['top1_agreement']:.4f}, relative L2 from Keras "
-          f"{found['relative_l2']:.4f}")
+          + ("n/a (the Keras model's scores are all zero)" if distance is None
+             else f"{distance:.4f}"))
     if mode.integer:
         graph_scores, rows = verify.quantised_pass(converted.graph, samples.eval_pixels,
                                                    min(options.debug_images, len(scores)))

@@ -134,6 +134,11 @@ def accuracy(scores, labels):
 
 
 def relative_l2(scores, reference):
-    """||scores - reference|| / ||reference|| over all images and classes."""
+    """||scores - reference|| / ||reference|| over all images and classes;
+    None when the reference is all zeros (a fresh model's zero head: no scale
+    to measure against)."""
     reference = np.asarray(reference, np.float64)
-    return float(np.linalg.norm(np.asarray(scores) - reference) / np.linalg.norm(reference))
+    scale = np.linalg.norm(reference)
+    if scale == 0:
+        return None
+    return float(np.linalg.norm(np.asarray(scores) - reference) / scale)

@@ -11,7 +11,7 @@ from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_v
 from convert.qat import RelativeAdam, distil
 from convert.quantize import quantised_graph, range_quantizers, ranges, set_ranges
 from convert.runtime import interpreter
-from convert.verify import quantised_pass
+from convert.verify import quantised_pass, relative_l2
 from tests.test_convert_graph import trained_like
 
 
@@ -130,6 +130,11 @@ def test_layer_errors_count_only_the_error_images(rng):
     assert [row["layer"] for row in rows] == [row["layer"] for row in alone_rows]
     np.testing.assert_allclose([row["rmse_per_scale"] for row in rows],
                                [row["rmse_per_scale"] for row in alone_rows], rtol=1e-4)
+
+
+def test_relative_l2_is_undefined_against_zero_scores():
+    assert relative_l2([[3.0, 4.0]], [[0.0, 8.0]]) == pytest.approx(5 / 8)
+    assert relative_l2([[0.1, 0.0]], [[0.0, 0.0]]) is None  # a fresh model's zero head
 
 
 def test_relative_adam_moves_each_variable_by_its_own_scale():
