@@ -3,8 +3,8 @@ graph (``convert.quantize``) from calibration images, run in batches.
 
 One pass over the float graph records each tensor's minimum and maximum;
 for the histogram estimators it also fills a ``BINS``-bin histogram of each
-tensor over the span the first batch showed, widened 2x (values beyond land
-in the edge bins), and the range is chosen from it. Their statistics, span
+tensor, over the span the first batch showed widened 2x (values beyond land
+in the edge bins), from the batches after it, and the range is chosen from it. Their statistics, span
 included, come from every ``SAMPLE_STRIDE``-th value of the large tensors
 (``minmax`` sees every value):
 
@@ -92,13 +92,16 @@ def calibrate(quantised, images, estimator="minmax", batch_size=16):
     choose = {"percentile": percentile_range, "mse": mse_range}.get(estimator)
     names, run = observer(quantised, histograms=choose is not None)
     bins = {name: np.array([0.0, 1.0], np.float32) for name in names}
+    spans, histograms, counted_from = {}, {}, 0
     if choose:  # histograms over the span the first batch shows, widened 2x
         for name, values in run(images[:batch_size], bins).items():
+            spans[name] = values["span"]
             low, high = _with_zero(*values["span"])
             bins[name] = np.array([low - (high - low) / 2 if low < 0 else 0.0,
                                    high + (high - low) / 2], np.float32)
-    spans, histograms = {}, {}
-    for start in range(0, len(images), batch_size):
+        # The histograms count the other batches (the first one if it is all there is).
+        counted_from = batch_size if len(images) > batch_size else 0
+    for start in range(counted_from, len(images), batch_size):
         for name, values in run(images[start:start + batch_size], bins).items():
             low, high = values["span"]
             old = spans.get(name, (np.inf, -np.inf))

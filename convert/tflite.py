@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tensorflow as tf
+from tensorflow.python.framework import convert_to_constants as _constants
 
 from keras_mixer.files import atomic_path
 
@@ -45,8 +46,7 @@ def make_converter(graph, conversion="float32", io="uint8"):
     if graph.count_params() > IN_MEMORY_WEIGHTS:
         holder = tf.Module()
         holder.weights = list(graph.variables)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [function.get_concrete_function(signature)], holder)
+    converter = _Converter([function.get_concrete_function(signature)], holder)
     if conversion != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if conversion == "fp16":
@@ -55,6 +55,25 @@ def make_converter(graph, conversion="float32", io="uint8"):
         converter.inference_input_type = IO_TYPES[io]
         converter.inference_output_type = IO_TYPES[io]
     return converter
+
+
+class _Converter(tf.lite.TFLiteConverter):
+    """TFLite's converter (what ``from_concrete_functions`` makes), freezing
+    the function's variables into a GraphDef without wrapping it back into a
+    function, which the converter would only read the GraphDef of: the same
+    file, 4-5 s sooner for a Mixer-S/16. It uses TensorFlow internals; where
+    they are missing, TFLite's own freezing runs."""
+
+    def _freeze_concrete_function(self):
+        function = self._funcs[0]
+        try:
+            data = _constants._FunctionConverterDataInEager(
+                func=function, lower_control_flow=False, aggressive_inlining=False)
+            graph_def, _ = _constants._replace_variables_by_constants(converter_data=data)
+        except AttributeError:
+            return super()._freeze_concrete_function()
+        inputs = [tensor for tensor in function.inputs if tensor.dtype != tf.resource]
+        return graph_def, inputs, function.outputs, function
 
 
 def write(flatbuffer: bytes, path: str) -> None:

@@ -15,18 +15,15 @@ LEVELS = 255
 class _ErrorTap:
     """The quantised graph, measuring per image what each int8 tensor's own
     quantiser changes: the sum of squared differences, and how many values
-    it moved by more than half a step (those outside the range: clipped).
-    Only the first ``self.count`` images of a batch are measured (a tensor:
-    one trace serves batches with and without them; on the others the
-    measuring ops see empty tensors and cost nothing)."""
+    it moved by more than half a step (those outside the range: clipped)."""
 
     quantise_weights = True
 
     def __init__(self):
-        self.outputs, self.count = {}, None
+        self.outputs = {}
 
     def __call__(self, quantizer, tensor, quantised):
-        error = quantised[:self.count] - tensor[:self.count]
+        error = quantised - tensor
         low, high = quantizer.range_tensors()
         per_image = list(range(1, error.shape.rank))
         moved = tf.abs(error) * (2 * LEVELS / 1.001) > high - low  # by over half a step
@@ -36,34 +33,33 @@ class _ErrorTap:
         return quantised
 
 
-# Measured on a Mixer-B/16: oneDNN's buffers grow with the batch, and the pass
-# leaves 1.9 GB more resident at batch 8, 0.4 GB at batch 2, in the same time.
-ERROR_PASS_BATCH = 2
+# Batches of the quantised pass. It runs eagerly: tracing its graph of ~10^4
+# ops (5-9 s for a Mixer-S/16) costs more than the eager overhead of the few
+# batches a report runs (~0.5 s each).
+PASS_BATCH = 16
 
 
-def quantised_pass(quantised, images, error_images=0, batch_size=ERROR_PASS_BATCH):
+def quantised_pass(quantised, images, error_images=0, batch_size=PASS_BATCH):
     """The fake-quantised graph's scores on ``images`` (raw pixels) and, over
     the first ``error_images`` of them, the per-layer error: one row per
     int8 tensor, worst first (``layer_rows``)."""
-    signature = [tf.TensorSpec((None, *quantised.input_shape[1:])), tf.TensorSpec((), tf.int32)]
-    tap = _ErrorTap()
-
-    @tf.function(input_signature=signature)
-    def measured(batch, count):
-        tap.count = count
+    error_images = min(error_images, len(images))
+    tap, scores, totals = _ErrorTap(), [], {}
+    for begin, end in (_batches(0, error_images, batch_size)
+                       + _batches(error_images, len(images), batch_size)):
+        batch = np.asarray(images[begin:end], np.float32)
+        if begin >= error_images:
+            scores.append(quantised(batch, training=False).numpy())
+            continue
         with tapped(tap):
-            scores = quantised(batch, training=False)
-        return scores, dict(tap.outputs)
-
-    scores, totals = [], {}
-    for start in range(0, len(images), batch_size):
-        batch = np.asarray(images[start:start + batch_size], np.float32)
-        count = min(max(error_images - start, 0), len(batch))  # images of it in the error
-        found, stats = measured(batch, count)
-        scores.append(found.numpy())
-        for name, values in stats.items() if count else ():
+            scores.append(quantised(batch, training=False).numpy())
+        for name, values in tap.outputs.items():
             totals[name] = totals.get(name, 0) + values.numpy().astype(np.float64).sum(-1)
     return np.concatenate(scores), layer_rows(quantised, totals, sizes(quantised, error_images))
+
+
+def _batches(begin, end, size):
+    return [(start, min(start + size, end)) for start in range(begin, end, size)]
 
 
 def sizes(quantised, images):

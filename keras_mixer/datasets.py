@@ -116,8 +116,9 @@ def read_split(dataset, role, data_config):
     if kind == "tfds":
         chosen = split or data_config[f"{role}_split"]
         return _tfds_split(value, chosen, role, data_config["data_dir"])
-    folder = embedded_folder(value) if kind == "embedded" else value
-    return _folder_split(folder, role, data_config)
+    if kind == "embedded":  # written whole by embedded_folder: no image to check
+        return _folder_split(embedded_folder(value), role, {**data_config, "verify_images": False})
+    return _folder_split(value, role, data_config)
 
 
 # ------------------------------------------------------------------ folders
