@@ -4,9 +4,9 @@ graph (``convert.quantize``) from calibration images, run in batches.
 One pass over the float graph records each tensor's minimum and maximum;
 for the histogram estimators it also fills a ``BINS``-bin histogram of each
 tensor, over the span the first batch showed widened 2x (values beyond land
-in the edge bins), from the batches after it, and the range is chosen from it. Their statistics, span
-included, come from every ``SAMPLE_STRIDE``-th value of the large tensors
-(``minmax`` sees every value):
+in the edge bins), from the batches after it, and the range is chosen from
+it. Their statistics, span included, come from every ``SAMPLE_STRIDE``-th
+value of the large tensors (``sampled``; ``minmax`` sees every value):
 
 - ``minmax``: the whole span (never clips);
 - ``percentile``: the ``PERCENTILE``-th and (100 - ``PERCENTILE``)-th
@@ -48,11 +48,18 @@ class _Observer:
         if not self.histograms:
             self.outputs[quantizer.name] = {"span": _span(tensor)}
             return tensor
-        stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
-        sample = tf.reshape(tensor, [-1])[::stride]
+        sample = sampled(tensor)
         self.outputs[quantizer.name] = {"span": _span(sample), "counts": (
             tf.histogram_fixed_width(sample, self.bins[quantizer.name], nbins=BINS))}
         return tensor
+
+
+def sampled(tensor):
+    """The values of ``tensor`` that its statistics are taken from, flat: every
+    ``SAMPLE_STRIDE``-th of a tensor of at least ``SAMPLED_SIZE`` values an
+    image, all of a smaller one."""
+    stride = SAMPLE_STRIDE if np.prod(tensor.shape[1:]) >= SAMPLED_SIZE else 1
+    return tf.reshape(tensor, [-1])[::stride]
 
 
 def _span(tensor):
