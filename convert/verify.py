@@ -37,9 +37,9 @@ class _ErrorTap:
 # The per-layer error runs eagerly, in batches of ERROR_BATCH: tracing its
 # graph of ~10^4 ops (5-9 s for a Mixer-S/16) costs more than the eager
 # overhead of the few batches it measures (~0.5 s each); at batch 16 a
-# Mixer-B/16 holds 0.33 GB more. Measuring sampled values, not all, halves
-# its time (S/16, 16 images: 4.6 s -> 3.1 s). The other images' scores come from one
-# trace of the plain fake-quantised graph (1,000 MNIST images: 7 s, 35 s eagerly).
+# Mixer-B/16 holds 0.33 GB more. Measuring sampled values, not all: S/16, 16
+# images, 4.6 -> 3.1 s. The other images' scores come from one trace of the
+# plain fake-quantised graph (1,000 MNIST images: 7 s, 35 s eagerly).
 ERROR_BATCH = 16
 
 
