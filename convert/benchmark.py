@@ -134,13 +134,26 @@ def main(argv=None):
     threads = parse_threads(args.threads)
 
     def measured():
+        if args.json:
+            check_outputs(args.json)
         results = benchmark(args.models, threads, args.runs, args.warmup)
         print(table(results))
         if args.json:
             print(f"wrote {args.json} and {save(results, args.json)}")
         return results
 
-    return run_command(measured, (ValueError, RuntimeError, OSError), args.debug)
+    return run_command(measured, (ValueError, RuntimeError, OSError), args.debug,
+                       extra="convert")
+
+
+def check_outputs(json_path):
+    """Refuses, before any measuring, a ``--json`` path that is not a .json
+    file of benchmark results (an input model's conversion report, say) or
+    whose plot would replace a file that is not a PNG."""
+    from keras_mixer.files import PNG, check_output, json_with
+
+    check_output(json_path, ".json", json_with("threads", "results"), "a benchmark result")
+    check_output(os.path.splitext(json_path)[0] + ".png", ".png", PNG, "a PNG image")
 
 
 def parse_threads(text):

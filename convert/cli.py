@@ -52,6 +52,8 @@ def main(argv=None):
                         help="also write the int8 model with the layers of the N worst tensors "
                              "in float (selective quantisation) and report what it buys")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="draws the calibration images and orders QAT's batches")
     parser.add_argument("--benchmark", metavar="THREADS",
                         help="then benchmark the model beside its float32 twin "
                              "(X_float32.tflite) at these thread counts, e.g. 1,2,4: "
@@ -64,7 +66,7 @@ def main(argv=None):
     kept = (f"{args.output} not written (files are written only when finished; any written "
             "before are whole)")
     run_command(lambda: _convert(args, threads), (DataError, ValueError, RuntimeError, OSError),
-                args.debug, kept)
+                args.debug, kept, extra="convert")
 
 
 def _convert(args, threads):
@@ -78,8 +80,8 @@ def _convert(args, threads):
         qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
         qat_batch_size=args.qat_batch_size, qat_learning_rate=args.qat_learning_rate,
         eval_images=args.eval_images, debug_images=args.debug_images,
-        keep_float=args.keep_float, num_threads=args.threads).checked()
-    check_output(args.output)
+        keep_float=args.keep_float, num_threads=args.threads, seed=args.seed).checked()
+    check_output(args.output, options, benchmark=bool(threads))
     model = load_model(args.model)
     data_config = run_data_config(args.model, args.data, model.input_shape[1])
     options = dataclasses.replace(options, data_config=data_config)

@@ -31,6 +31,8 @@ from convert import modes, runtime, tflite, verify
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS
+from keras_mixer.files import PNG, json_with, starts_with, write_json
+from keras_mixer.files import check_output as check_output_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +47,9 @@ class ConvertOptions:
     ``<output>_keep_float<N>.tflite``, the int8 model with the N worst
     tensors' layers in float, and report what that buys. ``data_config``:
     the data section of the model's training config (the image folder's
-    settings, the evaluation crop); defaults otherwise."""
+    settings, the evaluation crop); defaults otherwise. ``seed``: which
+    calibration images are drawn and the order QAT sees its batches in (the
+    evaluation images are the same whatever the seed)."""
 
     mode: str = "qat"
     dataset: str = "digits"
@@ -63,6 +67,7 @@ class ConvertOptions:
     keep_float: int = 0
     num_threads: int = 2
     data_config: dict | None = None
+    seed: int = 0
 
     def checked(self):
         """These options with the graph chosen, or a ValueError naming the bad one."""
@@ -156,7 +161,7 @@ def to_tflite(model: keras.Model, output: str, options: ConvertOptions | None = 
     spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
-    check_output(output)
+    check_output(output, options)
     clock = Clock(log)
     samples = load_samples(model, options, mode.integer, clock)
     report = {"mode": mode.name, "dataset": options.dataset,
@@ -179,8 +184,6 @@ def to_tflite(model: keras.Model, output: str, options: ConvertOptions | None = 
                   bytes_per_weight=len(flatbuffer) / model.count_params())
     clock.stage("verify")
     tflite.write(flatbuffer, output)
-    from keras_mixer.files import write_json
-
     json_path = os.path.splitext(output)[0] + ".json"
     report["seconds"] = clock.stages
     write_json(report, json_path)
@@ -216,11 +219,11 @@ def load_samples(model, options, integer, clock):
         raise ValueError(f"Dataset {options.dataset} has {val.num_classes} classes; the model's "
                          f"head has {classes}.")
 
-    def drawn(split, limit):
+    def drawn(split, limit, seed=0):
         """Up to ``limit`` images drawn across the split (files come sorted by class)."""
         if limit:
             buffer = min(split.size, data_config["shuffle_buffer"])
-            split = dataclasses.replace(split, examples=split.examples.shuffle(buffer, seed=0))
+            split = dataclasses.replace(split, examples=split.examples.shuffle(buffer, seed=seed))
         batches = datasets.pipeline(split, False, data_config, 64, scale=False)
         return _collect(batches, limit)
 
@@ -230,15 +233,15 @@ def load_samples(model, options, integer, clock):
     clock(f"evaluation split: {len(labels)} {options.dataset} images")
     if integer:
         train = datasets.read_split(options.dataset, "train", data_config)
-        samples.calibration, _ = drawn(train, options.calibration_images)
+        samples.calibration, _ = drawn(train, options.calibration_images, options.seed)
         samples.train_steps = train.size // options.qat_batch_size
         if options.mode == "qat" and not samples.train_steps:
             raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
                              f"training images; {options.dataset} has {train.size}.")
         if options.mode == "qat":  # the images as the app sees them: no augmentation
             samples.train_batches = datasets.pipeline(train, True, data_config,
-                                                      options.qat_batch_size, scale=False,
-                                                      augment=False)
+                                                      options.qat_batch_size, options.seed,
+                                                      scale=False, augment=False)
         clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
     return samples
 
@@ -293,6 +296,8 @@ def _integer_model(model, spec, samples, options, clock, report):
                                  "images": len(samples.calibration)}
         clock(f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
               f"{len(samples.calibration)} images)")
+        samples.calibration = None  # not needed again: the converter's peak is the stage's
+        gc.collect()
         clock.stage("calibrate")
         if teacher is not None:
             report["qat"] = _train(quantised, teacher, samples, options, clock, report)
@@ -399,27 +404,32 @@ def _keep_float(model, converted, samples, layer_errors, options, output, clock)
     return found
 
 
-def check_output(output):
-    """Refuses, before any work, an output that is not a ``.tflite`` path (the
-    report and side files are named from it, so it can never be the input
-    model or its own report), a directory, a missing folder, or an existing
-    file that is not a TFLite model."""
-    folder = os.path.dirname(os.path.abspath(output))
-    if not str(output).endswith(".tflite"):
-        raise ValueError(f"Output {output!r} must end in .tflite (the report is written "
-                         "beside it as .json).")
-    if os.path.isdir(output):
-        raise ValueError(f"Output {output!r} is a directory.")
-    if not os.path.isdir(folder):
-        raise ValueError(f"Output folder {folder!r} does not exist.")
-    if os.path.exists(output) and not _is_tflite(output):
-        raise ValueError(f"Output {output!r} exists and is not a TFLite model; not "
-                         "overwriting it.")
+def check_output(output, options=None, benchmark=False):
+    """Refuses, before any work, an output that is not a ``.tflite`` path (so
+    never the input model), a directory, in a missing folder, or an existing
+    file of another kind; the same for the files written beside it (the
+    report, the ``--keep-float`` model, ``--benchmark``'s float32 twin and
+    results), so no side file replaces a file of the user's."""
+    for path, suffix, ours, what in output_files(output, options, benchmark):
+        check_output_file(path, suffix, ours, what)
 
 
-def _is_tflite(path):
-    with open(path, "rb") as f:
-        return f.read(8)[4:8] == b"TFL3"  # the flatbuffer's file identifier
+def output_files(output, options=None, benchmark=False):
+    """(path, suffix, ours, what) of every file a conversion to ``output`` writes."""
+    stem = os.path.splitext(str(output))[0]
+    tflite_file = (".tflite", starts_with(b"TFL3", 4), "a TFLite model")  # the file identifier
+    found = [(output, *tflite_file),
+             (stem + ".json", ".json", json_with("mode", "accuracy"), "a conversion report")]
+    if options is not None and options.keep_float:
+        found.append((f"{stem}_keep_float{options.keep_float}.tflite", *tflite_file))
+    if benchmark:
+        found += [(f"{stem}_float32.tflite", *tflite_file),
+                  (f"{stem}_float32.json", ".json", json_with("mode", "accuracy"),
+                   "a conversion report"),
+                  (f"{stem}_benchmark.json", ".json", json_with("threads", "results"),
+                   "a benchmark result"),
+                  (f"{stem}_benchmark.png", ".png", PNG, "a PNG image")]
+    return found
 
 
 def _with_metadata(flatbuffer, spec, options, samples, logits, kind):

@@ -9,6 +9,7 @@ import sys
 
 DEBUG_ENV = "KERAS_MIXER_DEBUG"
 EXPECTED_FAILURE, UNEXPECTED_FAILURE, INTERRUPTED = 2, 1, 130
+OUR_PACKAGES = ("keras_mixer", "training", "convert")
 
 
 def add_debug_flag(parser):
@@ -16,17 +17,25 @@ def add_debug_flag(parser):
                         help=f"show the traceback of an unexpected error (also {DEBUG_ENV}=1)")
 
 
-def run_command(action, expected, debug=False, kept="nothing was lost"):
+def run_command(action, expected, debug=False, kept="nothing was lost", extra=None):
     """Returns ``action()``; ends the process as the module docstring says.
 
     ``expected``: the exception classes that are the user's to fix (bad
-    input, missing files); ``kept``: what the interrupted line says was kept."""
+    input, missing files); ``kept``: what the interrupted line says was kept;
+    ``extra``: the package extra this command's libraries come with (a
+    missing one is named with the install command)."""
     debug = debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return action()
     except KeyboardInterrupt:
         print(f"interrupted: {kept}", file=sys.stderr)
         sys.exit(INTERRUPTED)
+    except ModuleNotFoundError as error:
+        if debug or extra is None or (error.name or "").split(".")[0] in OUR_PACKAGES:
+            raise
+        print(f"error: this command needs {error.name!r}, which is not installed: pip install "
+              f"'keras-mixer[{extra}]'", file=sys.stderr)
+        sys.exit(EXPECTED_FAILURE)
     except expected as error:
         if debug:
             raise

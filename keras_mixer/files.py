@@ -84,6 +84,48 @@ def _megabytes(size):
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
 
 
+def check_output(path, suffix: str, ours=None, what: str = "") -> None:
+    """Refuses, before any work starts, an output path that would overwrite
+    a file of the user's or fail only at the end: one not ending in
+    ``suffix`` (so never an input of another kind), a directory, one in a
+    folder that does not exist, or an existing file that ``ours(path)`` says
+    is not ``what`` (a file this output writes)."""
+    if not str(path).endswith(suffix):
+        raise ValueError(f"Output {str(path)!r} must end in {suffix}.")
+    if os.path.isdir(path):
+        raise ValueError(f"Output {str(path)!r} is a directory.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"Output folder {folder!r} does not exist.")
+    if ours is not None and os.path.isfile(path) and not ours(path):
+        raise ValueError(f"Output {str(path)!r} exists and is not {what}; not overwriting it.")
+
+
+def starts_with(magic: bytes, offset: int = 0):
+    """``ours`` for ``check_output``: the file's bytes from ``offset`` are ``magic``."""
+    def ours(path):
+        with open(path, "rb") as f:
+            return f.read(offset + len(magic))[offset:] == magic
+    return ours
+
+
+def json_with(*keys: str):
+    """``ours`` for ``check_output``: the file is a JSON object holding ``keys``."""
+    def ours(path):
+        import json
+
+        try:
+            with open(path) as f:
+                found = json.load(f)
+        except (OSError, ValueError):
+            return False
+        return isinstance(found, dict) and all(key in found for key in keys)
+    return ours
+
+
+PNG = starts_with(b"\x89PNG")
+
+
 def write_json(obj, path):
     import json
 

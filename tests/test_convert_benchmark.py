@@ -63,4 +63,15 @@ def test_bad_input_is_named(models, tmp_path):
     junk = run_main(benchmark.main, tmp_path / "junk.tflite")
     assert junk.returncode == 2 and "could not load" in junk.stderr
     assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr
+    # --json never replaces an input model, its conversion report or another file.
+    (tmp_path / "notes.png").write_text("mine")
+    for json_path, problem in ((models["float32"], "must end in .json"),
+                               (models["xnnpack"].with_suffix(".json"),
+                                "exists and is not a benchmark result"),
+                               (tmp_path / "notes.json", "notes.png' exists and is not a PNG")):
+        found = run_main(benchmark.main, models["xnnpack"], "--threads", "1", "--json",
+                         json_path)
+        assert found.returncode == 2 and "Traceback" not in found.stderr
+        assert problem in found.stderr and "[benchmark]" not in found.stdout  # before any work
     assert folder_checksums(models["float32"].parent) == before
+    assert (tmp_path / "notes.png").read_text() == "mine"

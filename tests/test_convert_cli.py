@@ -159,6 +159,8 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
     assert "Output folder" in error_of(digits_model, "-o", tmp_path / "missing" / "m.tflite")
     (tmp_path / "folder.tflite").mkdir()
     (tmp_path / "notes.tflite").write_bytes(b"my notes")
+    (tmp_path / "mine.json").write_text('{"my": "notes"}')
+    (tmp_path / "m_benchmark.png").write_text("not a plot")
     before = folder_checksums(tmp_path)
     model_before = folder_checksums(digits_model.parent)
     for output, problem in [(tmp_path / "plain.keras", "must end in .tflite"),
@@ -166,6 +168,12 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
                             (tmp_path / "folder.tflite", "is a directory"),
                             (tmp_path / "notes.tflite", "is not a TFLite model")]:
         assert problem in error_of(tmp_path / "plain.keras", "-o", output)
+    # Nor may a file written beside the model replace a file of another kind.
+    for args, problem in [(["-o", tmp_path / "mine.tflite"],
+                           "mine.json' exists and is not a conversion report"),
+                          (["--benchmark", "1", "-o", tmp_path / "m.tflite"],
+                           "m_benchmark.png' exists and is not a PNG image")]:
+        assert problem in error_of(digits_model, "--ptq", *args)
     assert folder_checksums(tmp_path) == before
     assert "Calibration must be one of minmax, percentile, mse; got 'median'" in error_of(
         digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite")
@@ -185,3 +193,21 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
     assert sorted(path.name for path in tmp_path.glob("*.tflite")) == ["folder.tflite",
                                                                         "notes.tflite"]
     assert folder_checksums(digits_model.parent) == model_before
+
+
+def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_model):
+    from convert.pipeline import Clock, ConvertOptions, load_samples
+
+    model = keras_mixer.load_model(digits_model)
+
+    def samples(seed):
+        options = ConvertOptions(mode="qat", calibration_images=40, eval_images=30, seed=seed,
+                                 qat_batch_size=8).checked()
+        found = load_samples(model, options, True, Clock(lambda _: None))
+        first_batch = next(iter(found.train_batches))[0].numpy()
+        return found.eval_pixels, found.calibration, first_batch
+
+    zero, again, one = samples(0), samples(0), samples(1)
+    assert all(np.array_equal(a, b) for a, b in zip(zero, again))  # reproducible
+    assert np.array_equal(zero[0], one[0])  # the same evaluation images
+    assert not np.array_equal(zero[1], one[1]) and not np.array_equal(zero[2], one[2])

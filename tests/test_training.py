@@ -254,6 +254,13 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
                       "digits", "--batch-size", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: The batch size must be a whole number of at least 1; got 0." in result.stderr
+    for json_path, problem in ((tmp_path / "run" / "model.keras", "must end in .json"),
+                               (tmp_path / "run" / "metrics.json",
+                                "exists and is not evaluation results")):
+        result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data", "digits",
+                          "--json", json_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert problem in result.stderr and '"top1"' not in result.stdout  # before the work
     assert folder_checksums(tmp_path / "run") == before
     (tmp_path / "run" / "config.json").write_text('{"model_type": "someone else\'s"}')
     result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data",
@@ -264,3 +271,26 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     result = run_main(evaluate_main, tmp_path / "cut.keras", "--data", "digits")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not a whole .keras file" in result.stderr
+
+
+def test_runs_that_could_not_train_or_would_spoil_their_data_are_refused(tmp_path):
+    from tests.test_datasets import write_image_folder
+
+    root = write_image_folder(tmp_path / "pets")  # 12 images, 2 classes
+    before = folder_checksums(tmp_path)
+    for output, sets, message in (
+            (root, [], f"Output '{root}' is inside the image folder '{root}' it trains on"),
+            (root / "runs" / "a", [], "is inside the image folder"),
+            # steps_per_epoch repeats the split, but a split of fewer images than
+            # one batch gives no batch at all: the run would save an untrained model.
+            (tmp_path / "run", ["train.batch_size=64", "train.steps_per_epoch=4"],
+             "train.batch_size 64 is larger than the 9 training examples of")):
+        result = run_main(train_main, "--config", write_config(
+            tmp_path / "t.yaml", data={"dataset": str(root), "val_fraction": 0.2}),
+            *[arg for value in sets for arg in ("--set", value)], "--output", output)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert message in result.stderr
+        assert not (tmp_path / "run").exists()
+    after = folder_checksums(tmp_path)
+    del after["t.yaml"]
+    assert after == before

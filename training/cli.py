@@ -30,4 +30,4 @@ def train_main(argv=None):
             "the same command again to resume")
     run_command(lambda: train(load_config(args.config, args.set), args.output,
                               overwrite=args.overwrite),
-                (ConfigError, DataError, OSError), args.debug, kept)
+                (ConfigError, DataError, OSError), args.debug, kept, extra="train")

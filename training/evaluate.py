@@ -13,6 +13,7 @@ from keras_mixer import datasets
 from keras_mixer.commands import add_debug_flag, run_command
 
 FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
+RESULT_KEYS = ("top1", "top5", "examples")  # what a --json file of ours holds (among others)
 
 
 def evaluate(model_path: str, dataset: str, split: str = "validation", batch_size: int = 64,
@@ -64,15 +65,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_mixer.datasets import DataError
-    from keras_mixer.files import write_json
+    from keras_mixer.files import check_output, json_with, write_json
 
     def evaluated():
+        if args.json:  # before the work: never over the model or a file of another kind
+            check_output(args.json, ".json", json_with(*RESULT_KEYS), "evaluation results")
         results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir)
         print(json.dumps(results, indent=2))
         if args.json:
             write_json(results, args.json)
 
-    run_command(evaluated, (DataError, ValueError, OSError), args.debug)
+    run_command(evaluated, (DataError, ValueError, OSError), args.debug, extra="train")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ def train(config: dict, output_dir: str, verbose: str | int = "auto",
     keras.mixed_precision.set_global_policy(
         PRECISION[accelerator(strategy)] if precision == "auto" else precision)
 
+    _check_output_apart_from_data(output_dir, config["data"]["dataset"])
     chief = is_chief(strategy)
     held = (run_folder.claimed(output_dir, config, overwrite) if chief
             else contextlib.nullcontext(run_folder.Unclaimed()))
@@ -80,16 +81,27 @@ def read_data(config):
     batch_size, dataset = train_config["batch_size"], data_config["dataset"]
     train_split = datasets.read_split(dataset, "train", data_config)
     val_split = datasets.read_split(dataset, "val", data_config)
-    steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
-    if steps_per_epoch < 1:
+    if train_split.size < batch_size:  # whole batches only: not one training step
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {train_split.size} "
                           f"training examples of {dataset}.")
+    steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
     train_ds = data_lib.pipeline(train_split, True, data_config, train_config, batch_size,
                                  train_config["seed"])
     if train_config["steps_per_epoch"]:
         train_ds = train_ds.repeat()
     val_ds = datasets.pipeline(val_split, False, data_config, batch_size)
     return RunData(train_split, val_split, steps_per_epoch, train_ds, val_ds)
+
+
+def _check_output_apart_from_data(output_dir, dataset):
+    """Refuses a run folder in the image folder it trains on: its files would
+    become a class (``checkpoints/``) or unknown files of one the next time."""
+    if datasets.parse(dataset)[0] != "folder":
+        return
+    data, output = os.path.realpath(dataset), os.path.realpath(output_dir)
+    if os.path.commonpath([data, output]) == data:
+        raise ConfigError(f"Output {output_dir!r} is inside the image folder {dataset!r} it "
+                          "trains on; choose an --output outside it.")
 
 
 def _run(config, output_dir, strategy, claim, verbose):
