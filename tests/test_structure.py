@@ -2,6 +2,7 @@
 no import running back up, and the model package as light as Keras allows."""
 
 import ast
+import configparser
 import pathlib
 import subprocess
 import sys
@@ -41,3 +42,47 @@ def test_import_keras_mixer_loads_no_stage_libraries_beyond_keras_own():
     with_keras, with_keras_mixer = map(ast.literal_eval, result.stdout.strip().splitlines()[-2:])
     assert with_keras_mixer == with_keras
     assert not set(with_keras_mixer) & {"tensorflow_datasets", "tensorflow_model_optimization"}
+
+
+# What `pip install keras-mixer` leaves out: the extras' libraries (setup.cfg).
+EXTRAS_ONLY = STAGE_ONLY + ("mlxtend", "yaml", "tf_keras", "ai_edge_litert")
+WITHOUT_EXTRAS = f"""
+import importlib.abc, sys
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {EXTRAS_ONLY!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Absent())
+"""
+
+
+def test_the_model_package_works_without_the_stages_extras(tmp_path, rng):
+    from tests.weights_helpers import official_params, save_npz
+
+    npz = save_npz(tmp_path / "official.npz", official_params(rng))
+    code = WITHOUT_EXTRAS + f"""
+import numpy as np, keras_mixer
+model = keras_mixer.MlpMixer(4, 16, 2, 8, 32, input_shape=(16, 16, 3), classes=5,
+                             weights={npz!r})
+print(model.predict(np.zeros((1, 16, 16, 3)), verbose=0).shape)
+print(sorted(m for m in {STAGE_ONLY!r} if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"KERAS_BACKEND": "tensorflow", "PATH": ""}, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-3:-1] == ["(1, 5)", "[]"]
+    requires = configparser.ConfigParser()
+    requires.read(ROOT / "setup.cfg")
+    core = requires["options"]["install_requires"].lower().replace("-", "_")
+    assert not [name for name in ("tensorflow_datasets", "tensorflow_model_optimization",
+                                  "matplotlib", "scikit_learn", "mlxtend", "pyyaml", "tf_keras",
+                                  "ai_edge_litert") if name in core]
+
+
+def test_a_stage_without_its_extra_names_the_install_command(tmp_path):
+    code = WITHOUT_EXTRAS + ("from training.cli import train_main\n"
+                             f"train_main(['--config', 'digits', '--output', {str(tmp_path)!r}])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"KERAS_BACKEND": "tensorflow", "PATH": ""}, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "which is not installed: pip install 'keras-mixer[train]'" in result.stderr
