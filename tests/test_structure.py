@@ -86,3 +86,22 @@ def test_a_stage_without_its_extra_names_the_install_command(tmp_path):
                             env={"KERAS_BACKEND": "tensorflow", "PATH": ""}, cwd=ROOT)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "which is not installed: pip install 'keras-mixer[train]'" in result.stderr
+
+
+def test_the_wheel_ships_the_configs_and_label_files(tmp_path):
+    import shutil
+    import zipfile
+
+    source = tmp_path / "source"  # a copy: the build writes its scratch folders beside it
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".*", "build", "*.egg-info", "__pycache__", "benchmarks", "tests", "android_demo",
+        "runs"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path), str(source)], check=True,
+                   capture_output=True, cwd=tmp_path)
+    (wheel,) = tmp_path.glob("keras_mixer-*.whl")
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"training/configs/{path.name}" for path in (ROOT / "training/configs").glob("*.py")}
+    shipped |= {f"keras_mixer/data/{path.name}" for path in (ROOT / "keras_mixer/data").iterdir()}
+    assert shipped and shipped <= names
