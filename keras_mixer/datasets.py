@@ -267,9 +267,10 @@ def _tfds_split(name, split, role, data_dir):
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # DatasetNotFoundError and friends
         raise DataError(f"TFDS dataset {name!r}: {' '.join(str(error).split())[:300]}") from error
-    online = builder.is_prepared() or _online()
+    with _quiet(tfds):  # it warns that the folder the builder made has no dataset yet
+        online = builder.is_prepared() or _online()
     try:
-        with _retries(None if online else 0):
+        with _retries(None if online else 0), _quiet(tfds, not online):
             builder.download_and_prepare()
     except Exception as error:
         where = "" if online else f" (this machine is offline: {NETWORK_PROBE[0]} did not answer)"
@@ -316,6 +317,26 @@ def _retries(count):
         yield
     finally:
         downloader.MAX_RETRIES = before
+
+
+@contextlib.contextmanager
+def _quiet(tfds, enabled=True):
+    """TFDS's progress bars and warnings off for the block when ``enabled``
+    (an offline attempt: its empty bars would bury the one-line error)."""
+    if not enabled:
+        yield
+        return
+    import logging
+
+    absl = logging.getLogger("absl")
+    level = absl.level
+    tfds.display_progress_bar(False)
+    absl.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl.setLevel(level)
+        tfds.display_progress_bar(True)
 
 
 def _online(timeout=5.0):

@@ -186,7 +186,7 @@ def test_real_tfds_builder_splits(tmp_path):
         datasets.read_split("tfds:tiny_colours:dev", "train", config)
 
 
-def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch):
+def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch, capfd):
     with pytest.raises(DataError, match=r"^TFDS has no dataset 'cifar100x'; did you mean "
                                         r"cifar100.*\? \(tfds.list_builders\(\) lists all "
                                         r"\d+\)\.$"):
@@ -200,5 +200,9 @@ def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch):
                                         r"downloading it failed \(this machine is offline"):
         datasets.read_split("tfds:mnist", "train", data_config(data_dir=str(tmp_path)))
     assert time.monotonic() - started < 10
+    # The offline attempt's empty progress bars and TFDS's warnings would bury the error.
+    printed = [line for line in capfd.readouterr().err.splitlines()
+               if line.strip() and not line.startswith(("I0000", "W0000", "E0000"))]
+    assert printed == []
 
 
