@@ -105,3 +105,16 @@ def test_the_wheel_ships_the_configs_and_label_files(tmp_path):
     shipped = {f"training/configs/{path.name}" for path in (ROOT / "training/configs").glob("*.py")}
     shipped |= {f"keras_mixer/data/{path.name}" for path in (ROOT / "keras_mixer/data").iterdir()}
     assert shipped and shipped <= names
+
+
+def test_mixer_convert_is_the_convert_command():
+    # ImageMagick's `convert` may come first on PATH: the same command by a second name.
+    scripts = configparser.ConfigParser()
+    scripts.read(ROOT / "setup.cfg")
+    entries = dict(line.split(" = ") for line in
+                   scripts["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert entries["mixer-convert"] == entries["convert"] == "convert.cli:main"
+    script = pathlib.Path(sys.executable).parent / "mixer-convert"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                            env={"KERAS_BACKEND": "tensorflow", "PATH": ""})
+    assert result.returncode == 0 and "usage: convert" in result.stdout
