@@ -112,9 +112,8 @@ def summary(rows):
             values = [r[key] for r in chosen if r.get(key) is not None]
             if values:
                 row[key] = sum(values) / len(values)
-        top1 = [r["top1"] for r in chosen if r.get("top1") is not None]
-        if top1:
-            row["top1_range"] = (min(top1), max(top1))
+                if key == "top1":
+                    row["top1_range"] = (min(values), max(values))
         summarised.append(row)
     return summarised
 

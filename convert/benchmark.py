@@ -75,10 +75,23 @@ def save(results, json_path):
     from keras_mixer.files import atomic_path, write_json
 
     write_json(results, json_path)
-    png = os.path.splitext(json_path)[0] + ".png"
+    png = plot_path(json_path)
     with atomic_path(png) as tmp:
         plot(results, tmp)
     return png
+
+
+def plot_path(json_path):
+    return os.path.splitext(json_path)[0] + ".png"
+
+
+def output_files(json_path):
+    """(path, suffix, ours, what) of the files ``save(results, json_path)``
+    writes, for ``keras_mixer.files.check_output``."""
+    from keras_mixer.files import PNG, json_with
+
+    return [(json_path, ".json", json_with("threads", "results"), "a benchmark result"),
+            (plot_path(json_path), ".png", PNG, "a PNG image")]
 
 
 def plot(results, path):
@@ -150,10 +163,10 @@ def check_outputs(json_path):
     """Refuses, before any measuring, a ``--json`` path that is not a .json
     file of benchmark results (an input model's conversion report, say) or
     whose plot would replace a file that is not a PNG."""
-    from keras_mixer.files import PNG, check_output, json_with
+    from keras_mixer.files import check_output
 
-    check_output(json_path, ".json", json_with("threads", "results"), "a benchmark result")
-    check_output(os.path.splitext(json_path)[0] + ".png", ".png", PNG, "a PNG image")
+    for path, suffix, ours, what in output_files(json_path):
+        check_output(path, suffix, ours, what)
 
 
 def parse_threads(text):

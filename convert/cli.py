@@ -3,7 +3,6 @@ and ``convert benchmark MODEL.tflite [...]`` (``convert.benchmark``)."""
 
 import argparse
 import dataclasses
-import os
 import sys
 
 from convert import benchmark
@@ -70,7 +69,7 @@ def main(argv=None):
 
 
 def _convert(args, threads):
-    from convert.pipeline import ConvertOptions, check_output, to_tflite
+    from convert.pipeline import ConvertOptions, benchmark_paths, check_output, to_tflite
     from keras_mixer import load_model
     from keras_mixer.datasets import run_data_config
 
@@ -91,12 +90,11 @@ def _convert(args, threads):
           f"float ops left: {', '.join(report['float_ops']) or 'none'}; XNNPACK "
           f"partitions {report['xnnpack']['partitions']}")
     if threads:
-        stem = os.path.splitext(args.output)[0]
+        twin, results_path = benchmark_paths(args.output)
         paths = [args.output]
         if report["mode"] != "float32":
-            paths.insert(0, f"{stem}_float32.tflite")
-            to_tflite(model, paths[0], options, mode="float32", graph=None, keep_float=0)
+            paths.insert(0, twin)
+            to_tflite(model, twin, options, mode="float32", graph=None, keep_float=0)
         results = benchmark.benchmark(paths, threads)
         print(benchmark.table(results))
-        print(f"wrote {stem}_benchmark.json and "
-              f"{benchmark.save(results, f'{stem}_benchmark.json')}")
+        print(f"wrote {results_path} and {benchmark.save(results, results_path)}")

@@ -28,11 +28,12 @@ import numpy as np
 import tensorflow as tf
 
 from convert import modes, runtime, tflite, verify
+from convert.benchmark import output_files as benchmark_outputs
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS
-from keras_mixer.files import PNG, json_with, starts_with, write_json
 from keras_mixer.files import check_output as check_output_file
+from keras_mixer.files import json_with, starts_with, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +185,7 @@ def to_tflite(model: keras.Model, output: str, options: ConvertOptions | None = 
                   bytes_per_weight=len(flatbuffer) / model.count_params())
     clock.stage("verify")
     tflite.write(flatbuffer, output)
-    json_path = os.path.splitext(output)[0] + ".json"
+    json_path = report_path(output)
     report["seconds"] = clock.stages
     write_json(report, json_path)
     clock(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
@@ -418,18 +419,26 @@ def output_files(output, options=None, benchmark=False):
     """(path, suffix, ours, what) of every file a conversion to ``output`` writes."""
     stem = os.path.splitext(str(output))[0]
     tflite_file = (".tflite", starts_with(b"TFL3", 4), "a TFLite model")  # the file identifier
-    found = [(output, *tflite_file),
-             (stem + ".json", ".json", json_with("mode", "accuracy"), "a conversion report")]
+    report_file = (".json", json_with("mode", "accuracy"), "a conversion report")
+    found = [(output, *tflite_file), (report_path(output), *report_file)]
     if options is not None and options.keep_float:
         found.append((f"{stem}_keep_float{options.keep_float}.tflite", *tflite_file))
     if benchmark:
-        found += [(f"{stem}_float32.tflite", *tflite_file),
-                  (f"{stem}_float32.json", ".json", json_with("mode", "accuracy"),
-                   "a conversion report"),
-                  (f"{stem}_benchmark.json", ".json", json_with("threads", "results"),
-                   "a benchmark result"),
-                  (f"{stem}_benchmark.png", ".png", PNG, "a PNG image")]
+        twin, results = benchmark_paths(output)
+        found += [(twin, *tflite_file), (report_path(twin), *report_file),
+                  *benchmark_outputs(results)]
     return found
+
+
+def benchmark_paths(output):
+    """The float32 twin and the results ``convert --benchmark`` writes beside ``output``."""
+    stem = os.path.splitext(str(output))[0]
+    return f"{stem}_float32.tflite", f"{stem}_benchmark.json"
+
+
+def report_path(output):
+    """The report written beside ``output``."""
+    return os.path.splitext(str(output))[0] + ".json"
 
 
 def _with_metadata(flatbuffer, spec, options, samples, logits, kind):
