@@ -87,7 +87,7 @@ def plot_path(json_path):
 
 def output_files(json_path):
     """(path, suffix, ours, what) of the files ``save(results, json_path)``
-    writes, for ``keras_mixer.files.check_output``."""
+    writes, for ``keras_mixer.files.check_outputs``."""
     from keras_mixer.files import PNG, json_with
 
     return [(json_path, ".json", json_with("threads", "results"), "a benchmark result"),
@@ -163,10 +163,9 @@ def check_outputs(json_path):
     """Refuses, before any measuring, a ``--json`` path that is not a .json
     file of benchmark results (an input model's conversion report, say) or
     whose plot would replace a file that is not a PNG."""
-    from keras_mixer.files import check_output
+    from keras_mixer.files import check_outputs
 
-    for path, suffix, ours, what in output_files(json_path):
-        check_output(path, suffix, ours, what)
+    check_outputs(output_files(json_path))
 
 
 def parse_threads(text):

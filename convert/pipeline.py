@@ -32,8 +32,7 @@ from convert.benchmark import output_files as benchmark_outputs
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS
-from keras_mixer.files import check_output as check_output_file
-from keras_mixer.files import json_with, starts_with, write_json
+from keras_mixer.files import check_outputs, json_with, starts_with, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,8 +410,7 @@ def check_output(output, options=None, benchmark=False):
     file of another kind; the same for the files written beside it (the
     report, the ``--keep-float`` model, ``--benchmark``'s float32 twin and
     results), so no side file replaces a file of the user's."""
-    for path, suffix, ours, what in output_files(output, options, benchmark):
-        check_output_file(path, suffix, ours, what)
+    check_outputs(output_files(output, options, benchmark))
 
 
 def output_files(output, options=None, benchmark=False):

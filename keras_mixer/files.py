@@ -101,6 +101,13 @@ def check_output(path, suffix: str, ours=None, what: str = "") -> None:
         raise ValueError(f"Output {str(path)!r} exists and is not {what}; not overwriting it.")
 
 
+def check_outputs(files) -> None:
+    """``check_output`` for each ``(path, suffix, ours, what)`` of ``files``:
+    every file one command writes, checked before it starts."""
+    for path, suffix, ours, what in files:
+        check_output(path, suffix, ours, what)
+
+
 def starts_with(magic: bytes, offset: int = 0):
     """``ours`` for ``check_output``: the file's bytes from ``offset`` are ``magic``."""
     def ours(path):
