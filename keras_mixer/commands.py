@@ -2,9 +2,15 @@
 convert benchmark): an expected failure is one line on stderr and exit
 code 2 (as argparse's usage errors), Ctrl-C is exit 130 with a line saying
 what was kept, and an unexpected error is one line too, its traceback shown
-with ``--debug`` or ``KERAS_MIXER_DEBUG=1``."""
+with ``--debug`` or ``KERAS_MIXER_DEBUG=1``.
+
+Importing Keras takes seconds, before any of this can run: the entry points
+(``convert.__main__``, ``training.__main__``) block SIGINT first, and
+``run_command`` unblocks it, so a Ctrl-C while the command starts ends here
+too, with its one line."""
 
 import os
+import signal
 import sys
 
 DEBUG_ENV = "KERAS_MIXER_DEBUG"
@@ -26,6 +32,7 @@ def run_command(action, expected, debug=False, kept="nothing was lost", extra=No
     missing one is named with the install command)."""
     debug = debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
         return action()
     except KeyboardInterrupt:
         print(f"interrupted: {kept}", file=sys.stderr)

@@ -1,9 +1,17 @@
 """How every command line ends: one line and exit 2 for the user's mistakes,
 130 for Ctrl-C, one line and exit 1 for the unexpected (a traceback on request)."""
 
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from keras_mixer.commands import DEBUG_ENV, run_command
+from tests.training_helpers import ROOT
 
 
 def failing(error):
@@ -37,3 +45,34 @@ def test_debug_keeps_the_traceback(monkeypatch, flag, env):
 
 def test_success_returns_the_result():
     assert run_command(lambda: 42, (ValueError,)) == 42
+
+
+BIN = pathlib.Path(sys.executable).parent
+
+
+@pytest.mark.parametrize("command, kept", [
+    (["-m", "convert", "model.keras", "--int8", "-o", "m.tflite"], "m.tflite not written"),
+    ([BIN / "mixer-convert", "benchmark", "m.tflite"], "nothing was lost"),
+    (["-m", "training", "--config", "digits", "--output", "run"], "every finished epoch"),
+    ([BIN / "mixer-train", "--config", "digits", "--output", "run"], "every finished epoch"),
+    (["-m", "training.evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
+    ([BIN / "mixer-evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
+])
+def test_ctrl_c_while_keras_imports_is_one_line_too(tmp_path, command, kept):
+    # -X importtime reports each module imported: Ctrl-C once Keras' own begin.
+    with subprocess.Popen(
+            [sys.executable, "-X", "importtime", *map(str, command)], cwd=tmp_path,
+            env={**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)},
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
+        for line in proc.stderr:
+            if re.search(r"\|\s+keras\.src\.", line):
+                break
+        else:
+            pytest.fail("the command never imported Keras")
+        proc.send_signal(signal.SIGINT)
+        said = [line for line in proc.stderr if not line.startswith("import time:")]
+    assert proc.returncode == 130
+    assert "Traceback" not in "".join(said)
+    assert said[-1].startswith(f"interrupted: {kept}")
+    assert list(tmp_path.iterdir()) == []

@@ -113,7 +113,7 @@ def test_mixer_convert_is_the_convert_command():
     scripts.read(ROOT / "setup.cfg")
     entries = dict(line.split(" = ") for line in
                    scripts["options.entry_points"]["console_scripts"].strip().splitlines())
-    assert entries["mixer-convert"] == entries["convert"] == "convert.cli:main"
+    assert entries["mixer-convert"] == entries["convert"] == "convert.__main__:main"
     script = pathlib.Path(sys.executable).parent / "mixer-convert"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True,
                             env={"KERAS_BACKEND": "tensorflow", "PATH": ""})

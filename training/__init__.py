@@ -6,8 +6,15 @@
 ``training.evaluate`` evaluates a saved model (``python -m training.evaluate``).
 """
 
-from keras_mixer.datasets import DataError
-from training.config import ConfigError, load_config
-from training.trainer import build_model, train
-
 __all__ = ["ConfigError", "DataError", "build_model", "load_config", "train"]
+_HOMES = {"ConfigError": "training.config", "DataError": "keras_mixer.datasets",
+          "build_model": "training.trainer", "load_config": "training.config",
+          "train": "training.trainer"}
+
+
+def __getattr__(name):  # imported on first use: the commands start light (training.__main__)
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'training' has no attribute {name!r}")

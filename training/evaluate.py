@@ -6,12 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import keras
-
-import keras_mixer
-from keras_mixer import datasets
-from keras_mixer.commands import add_debug_flag, run_command
-
 FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
 RESULT_KEYS = ("top1", "top5", "examples")  # what a --json file of ours holds (among others)
 
@@ -25,6 +19,11 @@ def evaluate(model_path: str, dataset: str, split: str = "validation", batch_siz
     preprocessing (centre crop, held-out fraction) comes from the run's
     ``config.json`` beside the model when there is one.
     """
+    import keras
+
+    import keras_mixer
+    from keras_mixer import datasets
+
     if datasets.parse(dataset)[0] != "tfds" and split not in FOLDER_SPLITS:
         raise datasets.DataError(f"Split {split!r} of {dataset}: folders, digits and mnist have "
                                  f"the splits {' and '.join(FOLDER_SPLITS)}.")
@@ -51,6 +50,8 @@ def evaluate(model_path: str, dataset: str, split: str = "validation", batch_siz
 
 
 def main(argv=None):
+    from keras_mixer.commands import add_debug_flag, run_command
+
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate",
         description="Top-1/top-5 accuracy of a saved model on a dataset split.")
@@ -78,5 +79,8 @@ def main(argv=None):
     run_command(evaluated, (DataError, ValueError, OSError), args.debug, extra="train")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the module is light until main: Ctrl-C is held from here
+    from training.__main__ import hold_ctrl_c
+
+    hold_ctrl_c()
     main()
