@@ -9,6 +9,7 @@ Importing Keras takes seconds, before any of this can run: the entry points
 ``run_command`` unblocks it, so a Ctrl-C while the command starts ends here
 too, with its one line."""
 
+import argparse
 import os
 import signal
 import sys
@@ -21,6 +22,37 @@ OUR_PACKAGES = ("keras_mixer", "training", "convert")
 def add_debug_flag(parser):
     parser.add_argument("--debug", action="store_true",
                         help=f"show the traceback of an unexpected error (also {DEBUG_ENV}=1)")
+
+
+def add_preprocessing_flags(parser):
+    """``--image-size``, ``--eval-crop`` and ``--resize-method``: how evaluation
+    (and calibration) images are prepared, stated instead of taken from the
+    run's config or the defaults (``keras_mixer.datasets.data_settings``)."""
+    parser.add_argument("--image-size", type=_image_size, default=None, metavar="N|HxW",
+                        help="the size images are cropped to: the model's input size "
+                             "(checked; default: the model's)")
+    parser.add_argument("--eval-crop", type=float, default=None, metavar="FRACTION",
+                        help="resize to cover image-size / FRACTION, then the centred crop; "
+                             "1.0 keeps the whole image (default: the run's config.json; "
+                             "without one 1.0 for digits and mnist, else 0.875, said so)")
+    parser.add_argument("--resize-method", default=None,
+                        help="bilinear, bicubic, area or nearest (default: the run's "
+                             "config.json, else bilinear)")
+
+
+def preprocessing(args):
+    """{key: value} of the preprocessing flags a command line set."""
+    return {key: getattr(args, key) for key in ("image_size", "eval_crop", "resize_method")
+            if getattr(args, key) is not None}
+
+
+def _image_size(text):
+    height, _, width = text.lower().partition("x")
+    try:
+        size = (int(height), int(width or height))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+    return size[0] if size[0] == size[1] else size
 
 
 def run_command(action, expected, debug=False, kept="nothing was lost", extra=None):

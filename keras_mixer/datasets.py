@@ -48,6 +48,7 @@ DATA_DEFAULTS = {
     "crop_scale": (0.08, 1.0),  # random-resized-crop area range
     "flip": True,
     "eval_crop": 0.875,         # resize to image_size / eval_crop, centre crop
+    "resize_method": "bilinear",  # RESIZE_METHODS; antialiased when shrinking
     "cache": True,
     "shuffle_buffer": 10_000,
     "verify_images": True,      # decode every folder image once, name the bad ones
@@ -58,27 +59,140 @@ class DataError(ValueError):
     """A dataset that cannot be read, with the reason."""
 
 
+RESIZE_METHODS = ("bilinear", "bicubic", "area", "nearest")  # tf.image.resize's, by name
+# How the embedded sets are evaluated when no run config says otherwise: each
+# image is one whole digit, so nothing is cropped away.
+EMBEDDED_EVALUATION = {"eval_crop": 1.0}
+# The evaluation settings a command may state (``--image-size``, ``--eval-crop``,
+# ``--resize-method``); without them they come from the run config or the defaults.
+EVALUATION_KEYS = ("image_size", "eval_crop", "resize_method")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+    """The data settings a conversion or evaluation uses, and where they came from.
+
+    ``config``: the data section the pipelines read (``DATA_DEFAULTS``'
+    keys); ``source``: the run config's path, or which defaults;
+    ``assumed``: the evaluation settings taken from defaults for data they
+    were not made for (the user should check them); ``stated``: those the
+    command line set."""
+
+    config: dict
+    source: str
+    assumed: tuple = ()
+    stated: tuple = ()
+
+    def line(self) -> str:
+        """The settings in one line, for the log."""
+        data = self.config
+        height, width = size_pair(data["image_size"])
+        fraction = ("" if parse(data["dataset"])[0] == "tfds"
+                    else f", held-out fraction {data['val_fraction']}")
+        crop = data["eval_crop"]
+        text = (f"data: {data['dataset']}{fraction}; images resized ({data['resize_method']}) "
+                f"to cover {round(height / crop)}x{round(width / crop)}, centre crop "
+                f"{height}x{width} (eval_crop {crop}); settings from {self.source}")
+        if self.stated:
+            text += f"; stated: {', '.join(self.stated)}"
+        if self.assumed:
+            text += (f"; ASSUMED {', '.join(f'{key} {data[key]}' for key in self.assumed)} "
+                     "(ImageNet's): pass --eval-crop / --resize-method if the model was "
+                     "evaluated otherwise")
+        return text
+
+    def report(self) -> dict:
+        """What a report records of them."""
+        found = {key: self.config[key] for key in ("dataset", *EVALUATION_KEYS)}
+        found["image_size"] = list(size_pair(found["image_size"]))
+        if parse(self.config["dataset"])[0] != "tfds":
+            found["val_fraction"] = self.config["val_fraction"]
+        return {**found, "source": self.source, "assumed": list(self.assumed),
+                "stated": list(self.stated)}
+
+
+def data_settings(model_path: str | None, dataset: str, input_size, stated=None) -> DataSettings:
+    """The data settings to evaluate (and calibrate) a model on ``dataset``:
+    the ``data`` section of the run's ``config.json`` beside ``model_path``
+    when there is one, else the defaults (``EMBEDDED_EVALUATION`` for the
+    embedded sets); ``stated`` ({key: value} of ``EVALUATION_KEYS``, None
+    values ignored) override either. ``input_size``: the model's (height,
+    width); a stated ``image_size`` must match it."""
+    data, source = copy.deepcopy(DATA_DEFAULTS), "the defaults"
+    found = _run_data(model_path) if model_path else None
+    if found is not None:
+        data.update(found)
+        source = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    elif dataset in EMBEDDED:
+        data.update(EMBEDDED_EVALUATION)
+        source = f"the defaults for the embedded {dataset} set (whole images, no crop)"
+    stated = {key: value for key, value in (stated or {}).items() if value is not None}
+    unknown = set(stated) - set(EVALUATION_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown evaluation settings {sorted(unknown)}; known: "
+                         f"{', '.join(EVALUATION_KEYS)}.")
+    data.update(stated)
+    input_size = tuple(int(side) for side in input_size)
+    if "image_size" in stated and size_pair(stated["image_size"]) != input_size:
+        raise DataError(f"image size {_shown(stated['image_size'])} does not fit the model: "
+                        f"it takes {input_size[0]}x{input_size[1]} images (fixed when it "
+                        "was built).")
+    data["image_size"] = input_size[0] if input_size[0] == input_size[1] else input_size
+    data["crop_scale"] = tuple(data["crop_scale"])
+    data["dataset"] = dataset
+    check_evaluation(data)
+    assumed = ()
+    if found is None and dataset not in EMBEDDED:
+        assumed = tuple(key for key in ("eval_crop", "resize_method") if key not in stated)
+    return DataSettings(data, source, assumed, tuple(sorted(stated)))
+
+
+def _shown(size):
+    height, width = size_pair(size)
+    return f"{height}x{width}"
+
+
+def _run_data(model_path):
+    """The data section of the run config beside ``model_path``, or None."""
+    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    if not os.path.exists(run_config):
+        return None
+    try:
+        with open(run_config) as f:
+            found = json.load(f)["data"]
+        unknown = set(found) - set(DATA_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown data keys {sorted(unknown)}")
+        return found
+    except (ValueError, KeyError, TypeError):  # not JSON, or not a run's config
+        print(f"note: {run_config} is not a training run's config; using the default data "
+              "settings", file=sys.stderr)
+        return None
+
+
+def check_evaluation(data):
+    """Refuses evaluation settings that cannot be right, naming the key."""
+    crop = data["eval_crop"]
+    if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0 < crop <= 1:
+        raise DataError(f"eval_crop must be a number in (0, 1] (the share of the resized image "
+                        f"kept; 1: all of it); got {crop!r}.")
+    if data["resize_method"] not in RESIZE_METHODS:
+        raise DataError(f"resize_method must be one of {', '.join(RESIZE_METHODS)}; got "
+                        f"{data['resize_method']!r}.")
+
+
+def size_pair(size):
+    """(height, width) of an image size given as one side or a pair."""
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
 def run_data_config(model_path: str, dataset: str, image_size: int) -> dict:
     """The data settings a saved model was trained with (the ``data`` section
     of its run's ``config.json``, when beside it), for ``dataset`` at
-    ``image_size``."""
-    data = copy.deepcopy(DATA_DEFAULTS)
-    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
-    if os.path.exists(run_config):
-        try:
-            with open(run_config) as f:
-                found = json.load(f)["data"]
-            unknown = set(found) - set(DATA_DEFAULTS)
-            if unknown:
-                raise ValueError(f"unknown data keys {sorted(unknown)}")
-            data.update(found)
-        except (ValueError, KeyError, TypeError):  # not JSON, or not a run's config
-            print(f"note: {run_config} is not a training run's config; using the default data "
-                  "settings", file=sys.stderr)
-            data = copy.deepcopy(DATA_DEFAULTS)
-    data["crop_scale"] = tuple(data["crop_scale"])
-    data.update(dataset=dataset, image_size=image_size)
-    return data
+    ``image_size`` (``data_settings(...).config``)."""
+    return data_settings(model_path, dataset, size_pair(image_size)).config
 
 
 @dataclasses.dataclass
@@ -110,12 +224,15 @@ def parse(name):
     return "folder", name, None
 
 
-def read_split(dataset, role, data_config):
-    """The ``role`` ("train" or "val") split of ``dataset`` as a Split."""
+def read_split(dataset, role, data_config, shuffle_files=None):
+    """The ``role`` ("train" or "val") split of ``dataset`` as a Split.
+    ``shuffle_files``: TFDS reads a training split's files in a new order
+    each pass unless False (folders always come in one order)."""
     kind, value, split = parse(dataset)
     if kind == "tfds":
         chosen = split or data_config[f"{role}_split"]
-        return _tfds_split(value, chosen, role, data_config["data_dir"])
+        shuffle = role == "train" if shuffle_files is None else shuffle_files
+        return _tfds_split(value, chosen, role, data_config["data_dir"], shuffle)
     if kind == "embedded":  # written whole by embedded_folder: no image to check
         return _folder_split(embedded_folder(value), role, {**data_config, "verify_images": False})
     return _folder_split(value, role, data_config)
@@ -259,7 +376,7 @@ def _decode(encoded):
 NETWORK_PROBE = ("storage.googleapis.com", 443)
 
 
-def _tfds_split(name, split, role, data_dir):
+def _tfds_split(name, split, role, data_dir, shuffle_files):
     import tensorflow_datasets as tfds
 
     _check_tfds_name(tfds, name)
@@ -287,7 +404,7 @@ def _tfds_split(name, split, role, data_dir):
             raise DataError(f"TFDS dataset {name!r} has no split {split!r}; it has "
                             f"{', '.join(available)}.")
     label = builder.info.features["label"]
-    examples = builder.as_dataset(split=split, as_supervised=True, shuffle_files=role == "train")
+    examples = builder.as_dataset(split=split, as_supervised=True, shuffle_files=shuffle_files)
     if split in builder.info.splits:
         size = builder.info.splits[split].num_examples
     else:  # split slices ("train[:90%]"), or metadata-less mocks
@@ -382,13 +499,15 @@ def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed
     augment_image = augmentation.image if augmentation else (lambda image: image)
     if train and augment:
         def prepare(image, label):
-            image = random_resized_crop(decode(image), size, data_config["crop_scale"])
+            image = random_resized_crop(decode(image), size, data_config["crop_scale"],
+                                        data_config["resize_method"])
             if data_config["flip"]:
                 image = tf.image.random_flip_left_right(image)
             return augment_image(image), label
     else:
         def prepare(image, label):
-            return centre_crop(decode(image), size, data_config["eval_crop"]), label
+            return centre_crop(decode(image), size, data_config["eval_crop"],
+                               data_config["resize_method"]), label
 
     ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=train, num_parallel_calls=AUTOTUNE)
@@ -403,7 +522,7 @@ def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed
     return ds.prefetch(AUTOTUNE)
 
 
-def random_resized_crop(image, size, scale):
+def random_resized_crop(image, size, scale, method="bilinear"):
     """Inception-style crop: a random box covering ``scale`` of the area with
     aspect ratio in [3/4, 4/3], resized to size x size (float32, 0-255)."""
     begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
@@ -412,17 +531,25 @@ def random_resized_crop(image, size, scale):
         max_attempts=10, use_image_if_no_bounding_boxes=True)
     crop = tf.slice(image, begin, crop_size)
     crop.set_shape((None, None, 3))
-    return tf.image.resize(tf.cast(crop, tf.float32), (size, size), method="bilinear",
-                           antialias=True)
+    return resize(crop, size_pair(size), method)
 
 
-def centre_crop(image, size, crop_fraction):
-    """Resize the shorter side to size / crop_fraction, then a centred size x size crop."""
+def centre_crop(image, size, crop_fraction, method="bilinear"):
+    """Resize to cover size / crop_fraction (``size``: one side or (height,
+    width)) keeping the aspect ratio, then the centred crop of ``size``."""
+    height, width = size_pair(size)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = (size / crop_fraction) / tf.reduce_min(shape)
-    resized_shape = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
-    image = tf.image.resize(tf.cast(image, tf.float32), resized_shape, method="bilinear",
-                            antialias=True)
-    top = (resized_shape[0] - size) // 2
-    left = (resized_shape[1] - size) // 2
-    return image[top:top + size, left:left + size]
+    scale = tf.reduce_max(tf.constant([height, width], tf.float32) / crop_fraction / shape)
+    wanted = tf.constant([height, width], tf.int32)
+    resized_shape = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), wanted)
+    image = resize(image, resized_shape, method)
+    top = (resized_shape[0] - height) // 2
+    left = (resized_shape[1] - width) // 2
+    return image[top:top + height, left:left + width]
+
+
+def resize(image, size, method="bilinear"):
+    """``image`` resized to ``size`` (height, width) as float32 0-255 pixels,
+    antialiased (averaging the pixels a shrunk one covers) but for "nearest"."""
+    return tf.image.resize(tf.cast(image, tf.float32), size, method=method,
+                           antialias=method != "nearest")

@@ -74,6 +74,21 @@ def test_same_config_resumes_and_execution_settings_may_change(finished_run):
     assert json.loads((folder / "config.json").read_text())["distribute"]["cpu_devices"] == 1
 
 
+def test_a_run_started_before_a_key_existed_resumes(finished_run, tmp_path):
+    path, folder = finished_run
+    older = tmp_path / "older"
+    shutil.copytree(folder, older)
+    started = json.loads((older / "config.json").read_text())
+    del started["data"]["resize_method"]  # data.resize_method came later, at its default
+    (older / "config.json").write_text(json.dumps(started))
+    with run_folder.claimed(str(older), load_config(path)):
+        pass
+    changed = load_config(path, ["data.resize_method='area'"])
+    with pytest.raises(ConfigError, match=r"data\.resize_method 'bilinear' -> 'area'"):
+        with run_folder.claimed(str(older), changed):
+            pass
+
+
 def test_a_config_may_change_until_an_epoch_is_done(tmp_path):
     path = write_config(tmp_path / "bad.yaml", data={"dataset": str(tmp_path / "missing")})
     refused(run_module("training", "--config", path, "--output", tmp_path / "run"),

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
 RESULT_KEYS = ("top1", "top5", "examples")  # what a --json file of ours holds (among others)
 
 
 def evaluate(model_path: str, dataset: str, split: str = "validation", batch_size: int = 64,
-             data_dir: str | None = None) -> dict:
+             data_dir: str | None = None, preprocessing: dict | None = None,
+             log=print) -> dict:
     """Top-1/top-5 accuracy and loss of a saved model on a dataset split.
 
     ``split``: a TFDS split name, or for folders and digits "train" or
     "validation" (the same held-out files as in training). Evaluation
-    preprocessing (centre crop, held-out fraction) comes from the run's
-    ``config.json`` beside the model when there is one.
+    preprocessing (centre crop, resize method, held-out fraction) comes from
+    the run's ``config.json`` beside the model when there is one, else the
+    defaults (``keras_mixer.datasets.data_settings``); ``preprocessing``
+    ({"image_size", "eval_crop", "resize_method"}) overrides it. The
+    settings used are logged in one line and returned under "data".
     """
     import keras
 
@@ -31,9 +36,10 @@ def evaluate(model_path: str, dataset: str, split: str = "validation", batch_siz
         raise ValueError(f"The batch size must be a whole number of at least 1; got "
                          f"{batch_size!r}.")
     model = keras_mixer.load_model(model_path)
-    data_config = datasets.run_data_config(model_path, dataset, model.input_shape[1])
-    data_config.update(data_dir=data_dir or data_config["data_dir"], val_split=split,
-                       train_split=split)
+    settings = datasets.data_settings(model_path, dataset, model.input_shape[1:3], preprocessing)
+    log(settings.line())
+    data_config = dict(settings.config, data_dir=data_dir or settings.config["data_dir"],
+                       val_split=split, train_split=split)
     role = "train" if split == "train" else "val"  # TFDS reads `split` either way
     val_split = datasets.read_split(dataset, role, data_config)
     ds = datasets.pipeline(val_split, False, data_config, batch_size)
@@ -46,11 +52,16 @@ def evaluate(model_path: str, dataset: str, split: str = "validation", batch_siz
     results = model.evaluate(ds, return_dict=True, verbose=1)
     return {"top1": float(results["top1"]), "top5": float(results["top5"]),
             "loss": float(results["loss"]), "examples": val_split.size,
-            "dataset": dataset, "split": split}
+            "dataset": dataset, "split": split, "data": settings.report()}
 
 
 def main(argv=None):
-    from keras_mixer.commands import add_debug_flag, run_command
+    from keras_mixer.commands import (
+        add_debug_flag,
+        add_preprocessing_flags,
+        preprocessing,
+        run_command,
+    )
 
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate",
@@ -62,6 +73,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data-dir", default=None, help="TFDS data_dir")
     parser.add_argument("--json", default=None, help="also write the results here")
+    add_preprocessing_flags(parser)
     add_debug_flag(parser)
     args = parser.parse_args(argv)
 
@@ -71,7 +83,8 @@ def main(argv=None):
     def evaluated():
         if args.json:  # before the work: never over the model or a file of another kind
             check_output(args.json, ".json", json_with(*RESULT_KEYS), "evaluation results")
-        results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir)
+        results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir,
+                           preprocessing(args), log=lambda line: print(line, file=sys.stderr))
         print(json.dumps(results, indent=2))
         if args.json:
             write_json(results, args.json)

@@ -16,7 +16,7 @@ import os
 import shutil
 
 from keras_mixer.files import write_json
-from training.config import ConfigError
+from training.config import DEFAULTS, ConfigError
 
 CONFIG = "config.json"
 LOCK = ".lock"
@@ -141,6 +141,8 @@ def _started_config(folder):
 
 def _check_same(folder, started, config):
     current = json.loads(json.dumps(config))  # tuples as lists, as the file holds them
+    # A key added to DEFAULTS since the run started holds its default there.
+    started = _with_defaults(started, json.loads(json.dumps(DEFAULTS)))
     changed = [f"{key} {_show(old)} -> {_show(new)}"
                for key, old, new in _differences(started, current)
                if key.split(".")[0] not in EXECUTION_SECTIONS]
@@ -149,6 +151,17 @@ def _check_same(folder, started, config):
             f"Run folder {folder} was started with another config ({'; '.join(changed)}). "
             "Resume it with the config it was started with, choose another --output, or pass "
             "--overwrite to start over (deletes that run's checkpoints, logs and model).")
+
+
+def _with_defaults(config, defaults):
+    """``config`` with the keys it lacks taken from ``defaults``, section by section."""
+    merged = dict(config)
+    for key, default in defaults.items():
+        if key not in merged:
+            merged[key] = default
+        elif isinstance(default, dict) and isinstance(merged[key], dict):
+            merged[key] = _with_defaults(merged[key], default)
+    return merged
 
 
 def _differences(old, new, prefix=""):
