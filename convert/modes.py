@@ -48,6 +48,31 @@ MODES = {mode.name: mode for mode in (
 )}
 
 
+@dataclasses.dataclass(frozen=True)
+class Technique:
+    """A switch of int8 conversion (``--NAME`` / ``--no-NAME`` on the command
+    line, a ``ConvertOptions`` field), on by ``default`` only where it
+    measured better (README, "Quantisation quality")."""
+
+    name: str
+    default: bool
+    help: str
+
+    @property
+    def flag(self):
+        return "--" + self.name.replace("_", "-")
+
+
+TECHNIQUES = {technique.name: technique for technique in (
+    Technique("per_channel", True,
+              "one int8 weight scale per output unit of every Dense and convolution (TFLite's "
+              "FULLY_CONNECTED and XNNPACK take them); --no-per-channel: one per Dense matrix"),
+    Technique("bias_correction", False,
+              "fold into each layer's bias the mean shift quantising its weights gives its "
+              "outputs, measured on the calibration images"),
+)}
+
+
 def get(name):
     """The Mode called ``name``, or a ValueError listing the known ones."""
     if name not in MODES:

@@ -31,7 +31,7 @@ from convert import modes, runtime, tflite, verify
 from convert.benchmark import output_files as benchmark_outputs
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
-from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS
+from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, TECHNIQUES
 from keras_mixer.files import check_outputs, json_with, starts_with, write_json
 
 
@@ -45,11 +45,12 @@ class ConvertOptions:
     (``convert.calibrate.ESTIMATORS``). ``debug_images``: images for the
     per-layer int8 error (0: skip it). ``keep_float``: also write
     ``<output>_keep_float<N>.tflite``, the int8 model with the N worst
-    tensors' layers in float, and report what that buys. ``data_config``:
-    the data section of the model's training config (the image folder's
-    settings, the evaluation crop); defaults otherwise. ``seed``: which
-    calibration images are drawn and the order QAT sees its batches in (the
-    evaluation images are the same whatever the seed)."""
+    tensors' layers in float, and report what that buys. ``data``: the
+    ``keras_mixer.datasets.DataSettings`` to read ``dataset`` with (the
+    run's config, stated settings); None: the defaults for that dataset.
+    ``seed``: which calibration images are drawn and the order QAT sees its
+    batches in (the evaluation images are the same whatever the seed).
+    ``per_channel``, ``bias_correction``: ``convert.modes.TECHNIQUES``."""
 
     mode: str = "qat"
     dataset: str = "digits"
@@ -66,8 +67,10 @@ class ConvertOptions:
     debug_images: int = 16
     keep_float: int = 0
     num_threads: int = 2
-    data_config: dict | None = None
+    data: object = None  # a keras_mixer.datasets.DataSettings
     seed: int = 0
+    per_channel: bool = TECHNIQUES["per_channel"].default
+    bias_correction: bool = TECHNIQUES["bias_correction"].default
 
     def checked(self):
         """These options with the graph chosen, or a ValueError naming the bad one."""
@@ -113,6 +116,8 @@ class Samples:
     calibration: np.ndarray | None = None
     train_batches: object = None  # a tf.data.Dataset of (images, one-hot labels), for QAT
     train_steps: int = 0  # batches in one pass over the training split
+    held_back: np.ndarray | None = None  # training images QAT does not train on (uint8)
+    held_back_logits: np.ndarray | None = None  # the Keras model's logits on them
 
 
 class Clock:
@@ -149,22 +154,36 @@ class Converted:
     variances: dict | None = None
 
 
-def to_tflite(model: keras.Model, output: str, options: ConvertOptions | None = None,
+def to_tflite(model: keras.Model | str, output: str, options: ConvertOptions | None = None,
               log: Callable[[str], None] = print, **settings) -> dict:
-    """Converts ``model`` (a keras_mixer classifier), writes ``output`` and,
-    beside it, the report (same name, .json), and returns the report.
+    """Converts ``model`` (a keras_mixer classifier, or the path of its
+    ``.keras`` file: then its run's ``config.json`` beside it gives the data
+    settings), writes ``output`` and, beside it, the report (same name,
+    .json), and returns the report.
 
     ``options``: a ``ConvertOptions``; ``settings`` override its fields
     (``to_tflite(model, path, mode="ptq", dataset="digits")``)."""
+    from keras_mixer import datasets
+
+    if isinstance(model, (str, os.PathLike)):
+        from keras_mixer import load_model
+
+        path, model = str(model), load_model(model)
+    else:
+        path = None
     options = dataclasses.replace(options or ConvertOptions(), **settings).checked()
     mode = modes.get(options.mode)
     spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
     check_output(output, options)
+    if options.data is None:
+        options = dataclasses.replace(options, data=datasets.data_settings(
+            path, options.dataset, spec["image_shape"][:2]))
     clock = Clock(log)
+    clock(options.data.line())
     samples = load_samples(model, options, mode.integer, clock)
-    report = {"mode": mode.name, "dataset": options.dataset,
+    report = {"mode": mode.name, "dataset": options.dataset, "data": options.data.report(),
               "io": options.io if mode.integer else "float32", "graph": options.graph,
               "accuracy": {"float": verify.accuracy(samples.keras_scores,
                                                     samples.eval_labels)}}
@@ -207,12 +226,14 @@ def _without_grappler():
 
 def load_samples(model, options, integer, clock):
     """The evaluation split with the Keras model's scores on it (and, for
-    int8, calibration images and training batches) of ``options.dataset`` at
-    the model's input size."""
+    int8, calibration images, and for QAT its training batches and the
+    images held back from them) of ``options.dataset`` at the model's input
+    size, read as ``options.data`` says."""
     from keras_mixer import datasets
 
-    data_config = {**datasets.DATA_DEFAULTS, **(options.data_config or {}),
-                   "dataset": options.dataset, "image_size": model.input_shape[1]}
+    settings = options.data or datasets.data_settings(None, options.dataset,
+                                                      model.input_shape[1:3])
+    data_config = settings.config
     val = datasets.read_split(options.dataset, "val", data_config)
     classes = model.output_shape[-1]
     if val.num_classes != classes:
@@ -224,26 +245,51 @@ def load_samples(model, options, integer, clock):
         if limit:
             buffer = min(split.size, data_config["shuffle_buffer"])
             split = dataclasses.replace(split, examples=split.examples.shuffle(buffer, seed=seed))
-        batches = datasets.pipeline(split, False, data_config, 64, scale=False)
-        return _collect(batches, limit)
+        once = dict(data_config, cache=False)  # read once: nothing to cache
+        return _collect(datasets.pipeline(split, False, once, 64, scale=False), limit)
 
     pixels, labels = drawn(val, options.eval_images)
     samples = Samples(val.class_names, pixels, labels)
     samples.keras_scores, samples.keras_logits = keras_outputs(model, pixels)
     clock(f"evaluation split: {len(labels)} {options.dataset} images")
     if integer:
-        train = datasets.read_split(options.dataset, "train", data_config)
+        train = datasets.read_split(options.dataset, "train", data_config, shuffle_files=False)
         samples.calibration, _ = drawn(train, options.calibration_images, options.seed)
-        samples.train_steps = train.size // options.qat_batch_size
-        if options.mode == "qat" and not samples.train_steps:
-            raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
-                             f"training images; {options.dataset} has {train.size}.")
-        if options.mode == "qat":  # the images as the app sees them: no augmentation
-            samples.train_batches = datasets.pipeline(train, True, data_config,
-                                                      options.qat_batch_size, options.seed,
-                                                      scale=False, augment=False)
         clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
+    if options.mode == "qat":
+        held_back, train = held_back_split(train)
+        samples.held_back = np.round(drawn(held_back, HELD_BACK_IMAGES)[0]).astype(np.uint8)
+        samples.held_back_logits = keras_outputs(model, samples.held_back)[1]
+        samples.train_steps = train.size // options.qat_batch_size
+        if not samples.train_steps:
+            raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
+                             f"training images; {options.dataset} has {train.size} besides "
+                             f"the {held_back.size} it holds back to check the training.")
+        # The images as the app sees them: no augmentation.
+        samples.train_batches = datasets.pipeline(train, True, data_config,
+                                                  options.qat_batch_size, options.seed,
+                                                  scale=False, augment=False)
     return samples
+
+
+# QAT holds back every HELD_BACK_EVERY-th training image (at most
+# HELD_BACK_IMAGES of them are scored) to choose between the graph it
+# trained and the calibrated one it started from.
+HELD_BACK_EVERY, HELD_BACK_IMAGES = 10, 512
+
+
+def held_back_split(split):
+    """(held back, rest) of a training split: every ``HELD_BACK_EVERY``-th
+    example in its (fixed) order, the others."""
+    indexed = split.examples.enumerate()
+
+    def part(keep):
+        return indexed.filter(lambda i, _: keep(i % HELD_BACK_EVERY == 0)).map(
+            lambda _, example: example)
+
+    held = -(-split.size // HELD_BACK_EVERY)
+    return (dataclasses.replace(split, examples=part(lambda chosen: chosen), size=held),
+            dataclasses.replace(split, examples=part(tf.logical_not), size=split.size - held))
 
 
 def keras_outputs(model, pixels, batch_size=16):
@@ -282,7 +328,8 @@ def _integer_model(model, spec, samples, options, clock, report):
         variances = layer_norm_variances(plain, samples.calibration[:VARIANCE_IMAGES])
         del plain
         gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
-    quantised = quantised_graph(spec, values, options.graph, variances)
+    quantised = quantised_graph(spec, values, options.graph, variances,
+                                per_channel=options.per_channel)
     teacher = None  # QAT's: the float graph ``quantised`` learns to reproduce
     if options.mode == "qat":
         teacher = build_graph(spec, values, options.graph, variances, batch_size=None,
@@ -293,9 +340,18 @@ def _integer_model(model, spec, samples, options, clock, report):
         calibrate(quantised, samples.calibration, options.calibration,
                   options.calibration_batch_size)
         report["calibration"] = {"estimator": options.calibration,
-                                 "images": len(samples.calibration)}
+                                 "images": len(samples.calibration),
+                                 "per_channel": options.per_channel}
         clock(f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
-              f"{len(samples.calibration)} images)")
+              f"{len(samples.calibration)} images; weights per "
+              f"{'output unit' if options.per_channel else 'Dense matrix'})")
+        if options.bias_correction:
+            from convert.bias_correction import correct_biases
+
+            report["calibration"]["bias_correction"] = correct_biases(
+                quantised, samples.calibration, options.calibration_batch_size)
+            clock(f"bias correction: {report['calibration']['bias_correction']['layers']} "
+                  "layers")
         samples.calibration = None  # not needed again: the converter's peak is the stage's
         gc.collect()
         clock.stage("calibrate")
@@ -310,16 +366,34 @@ def _integer_model(model, spec, samples, options, clock, report):
 
 
 def _train(quantised, teacher, samples, options, clock, report):
-    """QAT: ``quantised`` distilled from ``teacher``, its float graph; what it did."""
-    from convert.qat import distil
+    """QAT: ``quantised`` distilled from ``teacher``, its float graph, then
+    kept only if it beats the calibrated graph it started from on the
+    held-back training images (``convert.qat.better``); what it did."""
+    from convert.qat import better, distil, held_back_score
 
     calibrated = verify.scores_of(quantised, samples.eval_pixels)
     report["accuracy"]["ptq_int8"] = verify.accuracy(calibrated, samples.eval_labels)
     clock(f"calibrated graph (in TensorFlow): top-1 {report['accuracy']['ptq_int8']:.4f}")
+    start = [variable.numpy() for variable in quantised.weights]
+    before = held_back_score(quantised, samples.held_back, samples.held_back_logits)
     steps = options.qat_epochs * (options.qat_steps or samples.train_steps)
     clock(f"quantisation-aware training: {steps} steps of {options.qat_batch_size} images")
-    return distil(quantised, teacher, samples.train_batches, steps,
-                  options.qat_learning_rate, log=clock)
+    found = distil(quantised, teacher, samples.train_batches, steps,
+                   options.qat_learning_rate, log=clock)
+    after = held_back_score(quantised, samples.held_back, samples.held_back_logits)
+    trained_wins, why = better(after, before)
+    if not trained_wins:
+        for variable, value in zip(quantised.weights, start):
+            variable.assign(value)
+    found["held_back"] = {"images": len(samples.held_back), "calibrated": before,
+                          "trained": after}
+    found["written"] = "trained" if trained_wins else "calibrated"
+    found["why"] = why
+    clock(f"QAT on {len(samples.held_back)} held-back training images: calibrated agreement "
+          f"{before['top1_agreement']:.4f}, relative L2 {before['relative_l2']:.4f}; trained "
+          f"{after['top1_agreement']:.4f}, {after['relative_l2']:.4f}: writing the "
+          f"{found['written']} graph ({why})")
+    return found
 
 
 # The XNNPACK LayerNorms' 1/sqrt interpolation is fitted to the variances
@@ -351,8 +425,16 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
     if mode.integer:
         graph_scores, rows = verify.quantised_pass(converted.graph, samples.eval_pixels,
                                                    min(options.debug_images, len(scores)))
-        output_scale = runner.get_output_details()[0]["quantization"][0]
+        output = runner.get_output_details()[0]
+        output_scale, zero_point = output["quantization"]
         found["graph_fidelity"] = verify.fidelity(scores, graph_scores, output_scale)
+        info = np.iinfo(output["dtype"])
+        found["output_floor"] = verify.output_floor(samples.keras_logits, output_scale,
+                                                    zero_point, (info.min, info.max))
+        clock(f"int8 logits alone (every other tensor float) would agree on "
+              f"{found['output_floor']['top1_agreement']:.4f}: "
+              f"{found['output_floor']['within_one_step']} images' top two logits lie within "
+              "one output step")
         clock("fidelity to the fake-quantised graph: top-1 "
               f"{found['graph_fidelity']['top1_agreement']:.4f}, within 2 output steps "
               f"{found['graph_fidelity']['within_2_steps']:.4f}")
@@ -386,7 +468,8 @@ def _keep_float(model, converted, samples, layer_errors, options, output, clock)
 
     names = [row["layer"] for row in layer_errors if row["op"] != "MEAN"][:options.keep_float]
     graph = quantised_graph(converted.spec, model_values(model), options.graph,
-                            converted.variances, float_layers=names)
+                            converted.variances, float_layers=names,
+                            per_channel=options.per_channel)
     copy_variables(converted.graph, graph)  # QAT's weights and ranges
     flatbuffer = _with_metadata(tflite.convert(graph, "int8", options.io), converted.spec,
                                 options, samples, converted.logits,

@@ -116,5 +116,29 @@ def variable_scales(quantised):
     return {key: scale if scale > 0 else fallback for key, scale in scales.items()}
 
 
+def held_back_score(quantised, images, reference_logits):
+    """How closely a quantised graph follows the float model on images it was
+    not trained on: top-1 agreement and the relative L2 distance of its logits."""
+    from convert import verify
+
+    logits = verify.scores_of(quantised, images)
+    return {"top1_agreement": verify.agreement(logits, reference_logits),
+            "relative_l2": verify.relative_l2(logits, reference_logits)}
+
+
+def better(trained, calibrated):
+    """(whether the trained graph is to be written, why): it must agree with
+    the float model on at least as many held-back images as the calibrated
+    graph, and on as many, be closer in logits."""
+    if trained["top1_agreement"] != calibrated["top1_agreement"]:
+        wins = trained["top1_agreement"] > calibrated["top1_agreement"]
+        return wins, f"{'higher' if wins else 'lower'} top-1 agreement after training"
+    if trained["relative_l2"] is None or calibrated["relative_l2"] is None:
+        return True, "same top-1 agreement; no logit distance to compare (zero logits)"
+    wins = trained["relative_l2"] <= calibrated["relative_l2"]
+    return wins, (f"same top-1 agreement, {'smaller' if wins else 'larger'} logit error "
+                  "after training")
+
+
 def _logits_model(graph, head):
     return tf_keras.Model(graph.inputs, graph.get_layer(head).output)

@@ -70,6 +70,33 @@ def _fake_quant(x, low, high, narrow_range=False):
     return tf.quantization.fake_quant_with_min_max_vars(x, low, high, narrow_range=narrow_range)
 
 
+def quantised_weight(weight, per_axis, symmetric=True):
+    """A weight as the int8 file holds it: symmetric (int8 -127..127) for the
+    kernels of FULLY_CONNECTED and CONV_2D, per output unit (the last axis)
+    when ``per_axis``; the constant operand of a MUL or ADD
+    (``symmetric=False``) over [min, max] with zero in it, the range the
+    converter quantises such constants to whatever the graph says."""
+    if not symmetric:
+        low = tf.minimum(tf.reduce_min(weight), 0.0)
+        high = tf.maximum(tf.reduce_max(weight), low + 1e-12)
+        return _fake_quant(weight, low, tf.maximum(high, 0.0))
+    if per_axis and len(weight.shape) == 2:
+        # A Dense kernel per output unit: the per-channel fake-quant op on it
+        # fails conversion (TF 2.21: "'tfl.transpose' op has mismatched
+        # quantized axes"), so it is rounded onto the grid the converter
+        # quantises an unmarked kernel to - one scale per output row, max |w|
+        # / 127 (tested) - with the gradient passing straight through.
+        step = tf.maximum(tf.reduce_max(tf.abs(weight), axis=0), 1e-12) / 127.0
+        return weight + tf.stop_gradient(tf.round(weight / step) * step - weight)
+    if per_axis:
+        bound = tf.reduce_max(tf.abs(weight), axis=list(range(len(weight.shape) - 1)))
+        bound = tf.maximum(bound, 1e-12)
+        return tf.quantization.fake_quant_with_min_max_vars_per_channel(
+            weight, -bound, bound, narrow_range=True)
+    bound = tf.maximum(tf.reduce_max(tf.abs(weight)), 1e-12)
+    return _fake_quant(weight, -bound, bound, narrow_range=True)
+
+
 with tfmot_imported() as _tfmot:
     _keras_quantize = _tfmot.quantization.keras
 
@@ -115,12 +142,8 @@ with tfmot_imported() as _tfmot:
             return {"fixed_range": self.fixed_range}
 
     class WeightQuantizer(_keras_quantize.quantizers.Quantizer):
-        """Fake-quantises a weight over its own range, as TFLite stores it:
-        symmetric (int8 -127..127) for the kernels of FULLY_CONNECTED and
-        CONV_2D, per output channel (the last axis) when ``per_axis``; the
-        constant operand of a MUL or ADD (``symmetric=False``) over [min, max]
-        with zero in it, the range the converter quantises such constants to
-        whatever the graph says. Stateless: the range always follows the
+        """Fake-quantises a weight over its own range, as TFLite stores it
+        (``quantised_weight``). Stateless: the range always follows the
         weight, during training too."""
 
         def __init__(self, per_axis=False, symmetric=True):
@@ -132,17 +155,7 @@ with tfmot_imported() as _tfmot:
         def __call__(self, weight, training, weights, **kwargs):
             if _tap is not None and not _tap.quantise_weights:
                 return weight
-            if not self.symmetric:
-                low = tf.minimum(tf.reduce_min(weight), 0.0)
-                high = tf.maximum(tf.reduce_max(weight), low + 1e-12)
-                return _fake_quant(weight, low, tf.maximum(high, 0.0))
-            if self.per_axis:
-                bound = tf.reduce_max(tf.abs(weight), axis=list(range(len(weight.shape) - 1)))
-                bound = tf.maximum(bound, 1e-12)
-                return tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                    weight, -bound, bound, narrow_range=True)
-            bound = tf.maximum(tf.reduce_max(tf.abs(weight)), 1e-12)
-            return _fake_quant(weight, -bound, bound, narrow_range=True)
+            return quantised_weight(weight, self.per_axis, self.symmetric)
 
         def get_config(self):
             return {"per_axis": self.per_axis, "symmetric": self.symmetric}
@@ -186,7 +199,7 @@ with tfmot_imported() as _tfmot:
                     "output_range": self.output_range}
 
 
-def layer_quantize_config(layer):
+def layer_quantize_config(layer, per_channel=True):
     """The ``LayerQuantizeConfig`` of a deployment-graph layer (module docstring)."""
     weights = ()
     if isinstance(layer, (tf_keras.layers.Dense, tf_keras.layers.Conv2D)):
@@ -196,11 +209,12 @@ def layer_quantize_config(layer):
     output_range = getattr(layer, "output_range", None)
     if isinstance(layer, tf_keras.layers.Conv2D) and layer.get_config()["activation"] == "relu6":
         output_range = RELU6_RANGE
-    return LayerQuantizeConfig(weights, per_axis=isinstance(layer, tf_keras.layers.Conv2D),
-                               output_range=output_range)
+    per_axis = isinstance(layer, tf_keras.layers.Conv2D) or (
+        per_channel and isinstance(layer, tf_keras.layers.Dense))
+    return LayerQuantizeConfig(weights, per_axis=per_axis, output_range=output_range)
 
 
-def wrapper(float_layers=()):
+def wrapper(float_layers=(), per_channel=True):
     """The ``wrap`` of ``convert.graph.build_graph`` that fake-quantises each
     layer it is given (Reshape and Permute, and layers named in
     ``float_layers``, stay as they are)."""
@@ -208,20 +222,43 @@ def wrapper(float_layers=()):
     def wrap(layer):
         if isinstance(layer, PASS_THROUGH) or layer.name in float_layers:
             return layer
-        return QuantizeWrapper(layer, layer_quantize_config(layer), name_prefix="")
+        return QuantizeWrapper(layer, layer_quantize_config(layer, per_channel),
+                               name_prefix="")
 
     return wrap
 
 
 def quantised_graph(spec, values, form="plain", variances=None, batch_size=None,
-                    float_layers=()):
+                    float_layers=(), per_channel=True):
     """The deployment graph (``convert.graph.build_graph``, same arguments),
     ending at the logits, with fake quantisation on every int8 tensor, its
     trainable ranges at a placeholder [-6, 6] until calibrated. Layers named
     in ``float_layers`` are left in float: neither their weights nor their
-    outputs quantised (selective quantisation)."""
-    return build_graph(spec, values, form, variances, batch_size, wrapper(float_layers),
-                       logits=True)
+    outputs quantised (selective quantisation). ``per_channel``: Dense
+    weights with one scale per output unit (else one per matrix)."""
+    return build_graph(spec, values, form, variances, batch_size,
+                       wrapper(float_layers, per_channel), logits=True)
+
+
+def weight_layers(quantised):
+    """The wrapped layers of a quantised graph whose kernels are quantised
+    (Dense and Conv2D), in graph order."""
+    return [layer for layer in quantised.layers
+            if isinstance(getattr(layer, "layer", None), (tf_keras.layers.Dense,
+                                                          tf_keras.layers.Conv2D))]
+
+
+def kernel_and_bias(wrapped):
+    """The kernel and bias variables of a wrapped Dense or Conv2D (the
+    wrapper swaps the layer's own attributes for quantised tensors)."""
+    found = {variable.name.rsplit("/", 1)[-1]: variable for variable in wrapped.weights}
+    return found["kernel:0"], found["bias:0"]
+
+
+def quantised_kernel(wrapped):
+    """A wrapped layer's kernel as the int8 file holds it."""
+    kernel, _ = kernel_and_bias(wrapped)
+    return quantised_weight(tf.convert_to_tensor(kernel), wrapped.quantize_config.per_axis)
 
 
 def range_quantizers(quantised):

@@ -111,6 +111,19 @@ def fidelity(tflite_scores, graph_scores, output_scale, max_steps=2):
             "max_steps": float(steps.max()), "median_steps": float(np.median(steps))}
 
 
+def output_floor(reference_logits, scale, zero_point, levels=(-128, 127)):
+    """How well an int8 output of (``scale``, ``zero_point``) can agree with
+    the float model at best: the top-1 agreement of the model's own logits
+    rounded to that output's steps (ties go to the first class, as argmax
+    breaks them), and how many images their top two logits leave within one
+    step of each other."""
+    reference_logits = np.asarray(reference_logits, np.float64)
+    rounded = np.clip(np.floor(reference_logits / scale + zero_point + 0.5), *levels)
+    top_two = np.sort(reference_logits, -1)[:, -2:]
+    return {"top1_agreement": agreement(rounded, reference_logits),
+            "within_one_step": int(np.sum(top_two[:, 1] - top_two[:, 0] < scale))}
+
+
 def agreement(scores, reference):
     """Share of images where two models' top-1 classes agree."""
     return float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))

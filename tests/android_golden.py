@@ -13,7 +13,6 @@ import tempfile
 
 from convert import golden
 from convert.pipeline import to_tflite
-from keras_mixer import load_model
 from keras_mixer.datasets import digits_folder
 from tests.training_helpers import write_config
 from training import load_config, train
@@ -40,12 +39,12 @@ def main(out):
     config = load_config(write_config(os.path.join(work, "tiny.yaml"),
                                       train={"epochs": 3, "steps_per_epoch": 20}))
     train(config, os.path.join(work, "run"), verbose=0)
-    model = load_model(os.path.join(work, "run", "model.keras"))
+    model = os.path.join(work, "run", "model.keras")  # read with its run's config
     pictures = images(work)
     for io, graph in CASES:
         path = os.path.join(work, f"{io}_{graph}.tflite")
         to_tflite(model, path, mode="ptq", io=io, graph=graph, eval_images=32, debug_images=0,
-                  data_config=config["data"], log=lambda *_: None)
+                  log=lambda *_: None)
         for name, image in pictures.items():
             found = golden.write_case(path, image, os.path.join(out, f"{io}_{graph}_{name}"))
             print(io, graph, name, found["top_labels"], found["top_scores"])

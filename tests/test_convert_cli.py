@@ -211,3 +211,25 @@ def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_mo
     assert all(np.array_equal(a, b) for a, b in zip(zero, again))  # reproducible
     assert np.array_equal(zero[0], one[0])  # the same evaluation images
     assert not np.array_equal(zero[1], one[1]) and not np.array_equal(zero[2], one[2])
+
+
+def test_qat_that_made_the_graph_worse_writes_the_calibrated_one(digits_model, tmp_path):
+    common = ["--data", "digits", "--eval-images", "40", "--calibration-images", "32",
+              "--debug-images", "0"]
+    ptq = run_main(cli.main, digits_model, "--ptq", "-o", tmp_path / "ptq.tflite", *common)
+    wrecked = run_main(cli.main, digits_model, "--int8", "-o", tmp_path / "qat.tflite",
+                       "--qat-steps", "5", "--qat-learning-rate", "100", *common)
+    assert ptq.returncode == 0 and wrecked.returncode == 0, wrecked.stderr[-3000:]
+    assert "writing the calibrated graph (lower top-1 agreement after training)" in \
+        wrecked.stdout
+    report = json.loads((tmp_path / "qat.json").read_text())
+    assert report["qat"]["written"] == "calibrated"
+    held_back = report["qat"]["held_back"]
+    assert held_back["images"] == 144  # every tenth of the 1,435 digits training images
+    assert held_back["trained"]["top1_agreement"] < held_back["calibrated"]["top1_agreement"]
+    # What was written is the calibrated graph: the PTQ conversion's file, output for output.
+    images = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    for image in images:
+        np.testing.assert_array_equal(
+            runtime.run(runtime.interpreter(str(tmp_path / "qat.tflite")), image),
+            runtime.run(runtime.interpreter(str(tmp_path / "ptq.tflite")), image))

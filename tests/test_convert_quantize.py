@@ -9,7 +9,13 @@ from convert import tflite
 from convert.calibrate import calibrate, mse_range, percentile_range
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.qat import RelativeAdam, distil
-from convert.quantize import quantised_graph, range_quantizers, ranges, set_ranges
+from convert.quantize import (
+    kernel_and_bias,
+    quantised_graph,
+    range_quantizers,
+    ranges,
+    set_ranges,
+)
 from convert.runtime import interpreter
 from convert.verify import quantised_pass, relative_l2
 from tests.test_convert_graph import trained_like
@@ -150,3 +156,84 @@ def test_unknown_estimator_is_refused(rng, name):
     _, quantised = graphs(rng, pixels(rng, 2), "plain")
     with pytest.raises(ValueError, match="Calibration must be one of minmax, percentile, mse"):
         calibrate(quantised, pixels(rng, 2), name)
+
+
+def fully_connected_weights(flatbuffer):
+    """[(int8 weights (out, in), per-row scales)] of a model's FULLY_CONNECTED ops."""
+    runner = interpreter(flatbuffer, delegates=False)
+    found = []
+    for op in runner._get_ops_details():
+        if op["op_name"] == "FULLY_CONNECTED":
+            detail = runner._get_tensor_details(int(op["inputs"][1]), 0)
+            found.append((runner.get_tensor(detail["index"]),
+                          detail["quantization_parameters"]["scales"]))
+    return found
+
+
+@pytest.mark.parametrize("form", ["xnnpack", "plain"])
+def test_dense_weights_are_quantised_per_output_unit(rng, form):
+    images = pixels(rng, 16)
+    model = trained_like(rng)
+    spec, values = mixer_spec(model), model_values(model)
+    variances = layer_norm_variances(build_graph(spec, values, batch_size=None), images)
+    per_channel = quantised_graph(spec, values, form, variances if form == "xnnpack" else None)
+    calibrate(per_channel, images)
+    weights = fully_connected_weights(tflite.convert(per_channel, "int8", io="int8"))
+    assert len(weights) == 2 * 2 * spec["num_blocks"] + 1  # four MLP Dense a block, the head
+    for q, scales in weights:  # symmetric per row: every row reaches +-127 on its own scale
+        assert len(scales) == q.shape[0] > 1 and len(set(scales)) > 1
+        assert np.array_equal(np.abs(q.astype(int)).max(1), np.full(q.shape[0], 127))
+    # The file holds the head's kernel on its per-row grid, as the graph computes with it.
+    kernel, _ = kernel_and_bias(per_channel.get_layer("head"))
+    q, scales = weights[-1]
+    np.testing.assert_allclose(q.T * scales, _per_row_grid(kernel.numpy()), atol=1e-6)
+    per_matrix = quantised_graph(spec, values, form, variances if form == "xnnpack" else None,
+                                 per_channel=False)
+    calibrate(per_matrix, images)
+    for q, scales in fully_connected_weights(tflite.convert(per_matrix, "int8", io="int8")):
+        assert len(scales) == 1
+
+
+def _per_row_grid(kernel):
+    """A Dense kernel (in, out) on the symmetric int8 grid of each output unit
+    (NumPy, independent of the graph's quantiser)."""
+    step = np.abs(kernel).max(0) / 127
+    return np.round(kernel / step) * step
+
+
+def test_bias_correction_takes_the_weights_shift_off_the_outputs(rng):
+    from convert.bias_correction import correct_biases
+    from convert.quantize import tapped
+
+    images = pixels(rng, 24)
+    _, quantised = graphs(rng, images)
+    calibrate(quantised, images)
+    stem = quantised.get_layer("stem")
+
+    class WeightsOnly:  # every activation float, every weight as the file holds it
+        quantise_weights = True
+
+        def __call__(self, quantizer, tensor, quantised_tensor):
+            return tensor
+
+    def stem_mean(quantise_weights):
+        probe = tf_keras.Model(quantised.inputs, stem.output)
+        tap = WeightsOnly()
+        tap.quantise_weights = quantise_weights
+        with tapped(tap):
+            return probe(images, training=False).numpy().mean((0, 1, 2))
+
+    def float_stem_mean():  # NumPy: the float stem's mean output, from its float weights
+        kernel, bias = (w.numpy() for w in kernel_and_bias(stem))
+        p = kernel.shape[0]
+        patches = images.reshape(len(images), 4, p, 4, p, 3).transpose(0, 1, 3, 2, 4, 5)
+        return (patches.reshape(-1, p * p * 3) @ kernel.reshape(-1, kernel.shape[-1])).mean(0) \
+            + bias
+
+    reference = float_stem_mean()
+    np.testing.assert_allclose(stem_mean(False), reference, rtol=1e-4, atol=1e-4)
+    shifted = np.abs(stem_mean(True) - reference).max()
+    found = correct_biases(quantised, images)
+    assert found["layers"] == 2 * 2 * 2 + 2  # the MLPs' Dense, the stem and the head
+    corrected = np.abs(stem_mean(True) - reference).max()
+    assert shifted > 1e-3 and corrected < shifted / 100
