@@ -425,12 +425,11 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
     if mode.integer:
         graph_scores, rows = verify.quantised_pass(converted.graph, samples.eval_pixels,
                                                    min(options.debug_images, len(scores)))
-        output = runner.get_output_details()[0]
-        output_scale, zero_point = output["quantization"]
+        # The int8 logits' steps (also behind a float32 output's DEQUANTIZE).
+        output_scale, zero_point = verify.logits_quantisation(converted.graph)
         found["graph_fidelity"] = verify.fidelity(scores, graph_scores, output_scale)
-        info = np.iinfo(output["dtype"])
         found["output_floor"] = verify.output_floor(samples.keras_logits, output_scale,
-                                                    zero_point, (info.min, info.max))
+                                                    zero_point)
         clock(f"int8 logits alone (every other tensor float) would agree on "
               f"{found['output_floor']['top1_agreement']:.4f}: "
               f"{found['output_floor']['within_one_step']} images' top two logits lie within "

@@ -111,6 +111,14 @@ def fidelity(tflite_scores, graph_scores, output_scale, max_steps=2):
             "max_steps": float(steps.max()), "median_steps": float(np.median(steps))}
 
 
+def logits_quantisation(quantised):
+    """(scale, zero point) of a quantised graph's int8 logits, as TFLite
+    derives them from its range (the converter nudges zero onto a step)."""
+    low, high = range_quantizers(quantised)["head"].range
+    scale = (high - low) / LEVELS
+    return scale, int(np.clip(np.round(-128 - low / scale), -128, 127))
+
+
 def output_floor(reference_logits, scale, zero_point, levels=(-128, 127)):
     """How well an int8 output of (``scale``, ``zero_point``) can agree with
     the float model at best: the top-1 agreement of the model's own logits
