@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / "keras-mixer-installed"
 MEDIAPIPE = "mediapipe==1.2.3"
+# The tests run the models on Keras' other backends and read timm's .pth files:
+# JAX and PyTorch on the CPU (torch 2.13.0's CPU wheel; plain `torch` would be a
+# CUDA build of several GB).
+OTHER_BACKENDS = ["jax", "torch==2.13.0"]
 # A job is a list of commands run in order; ARGS go to the first.
 JOBS = {
     "demo": [
@@ -37,7 +41,7 @@ def venv_python():
 def ensure_environment():
     digest = hashlib.sha256(
         b"".join((ROOT / name).read_bytes() for name in ("setup.cfg", "pyproject.toml"))
-        + MEDIAPIPE.encode()
+        + " ".join([MEDIAPIPE, *OTHER_BACKENDS]).encode()
     ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
@@ -54,6 +58,7 @@ def ensure_environment():
     # would fall back to an old TFMOT); both work with either, so MediaPipe comes apart.
     subprocess.run(pip + ["--no-deps", MEDIAPIPE], check=True)
     subprocess.run(pip + ["opencv-contrib-python", "sounddevice"], check=True)
+    subprocess.run(pip + OTHER_BACKENDS, check=True)
     STAMP.write_text(digest)
 
 

@@ -10,8 +10,10 @@ from keras_mixer import weights as weights_lib
 from tests import numpy_mixer
 from tests.weights_helpers import (
     ATOL,
+    PEERS,
     images,
     official_params,
+    peer_case,
     save_npz,
     save_safetensors,
     tiny,
@@ -26,6 +28,15 @@ def test_official_npz_reproduces_numpy_forward(rng, tmp_path):
     x = images(rng)
     np.testing.assert_allclose(model.predict(x, verbose=0),
                                numpy_mixer.forward(params, x, 2, approximate=True), atol=ATOL)
+
+
+def test_official_flax_model_outputs_reproduced():
+    """Against the official Flax code itself: its parameters, flattened as the
+    releases are, and the logits it computed (tools/make_peer_fixtures.py)."""
+    x, expected = peer_case("official")
+    model = tiny(weights=os.path.join(PEERS, "official_mixer.npz"))
+    assert model.get_layer("MixerBlock_0").gelu_approximate is True  # flax's nn.gelu
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=ATOL)
 
 
 def test_gelu_form_can_be_set_by_the_caller(rng, tmp_path):
