@@ -203,6 +203,8 @@ class Split:
     size: int
     class_names: list
     cached_bytes: bool = False  # examples are (encoded bytes, label), decoded later
+    files: tuple = ()  # a folder split's image files, in the order of its examples
+    labels: tuple = ()  # and their class indices
 
     @property
     def num_classes(self):
@@ -335,7 +337,8 @@ def _folder_split(folder, role, data_config):
     paths, labels = zip(*chosen)
     examples = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
     examples = examples.map(lambda p, y: (tf.io.read_file(p), y), num_parallel_calls=AUTOTUNE)
-    return Split(examples, len(chosen), classes, cached_bytes=True)
+    return Split(examples, len(chosen), classes, cached_bytes=True, files=tuple(paths),
+                 labels=tuple(labels))
 
 
 def verify_images(paths):
@@ -478,39 +481,42 @@ class Augmentation:
 
 def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed: int = 0,
              scale: bool = True, augmentation: Augmentation | None = None,
-             augment: bool = True) -> tf.data.Dataset:
-    """Batches of (float32 images, one-hot labels) of ``split``: for training
-    shuffled, in whole batches, random-resized-cropped, flipped
-    (``data_config``) and ``augmentation``-ed (unless ``augment`` is False:
-    then the images are prepared as for evaluation); for evaluation resized
-    and centre-cropped. Images are scaled by ``keras_mixer.preprocess_input``
+             augment: bool = True, first_batch: int = 0) -> tf.data.Dataset:
+    """Batches of (float32 images, one-hot labels) of ``split``.
+
+    For training, an endless stream of epochs (``training_examples``): each a
+    new order of the split in whole batches, random-resized-cropped and
+    flipped (``data_config``), then ``augmentation``-ed (unless ``augment``
+    is False: then the images are prepared as for evaluation), starting at
+    batch ``first_batch`` of the stream. For evaluation, one pass, resized and
+    centre-cropped. Images are scaled by ``keras_mixer.preprocess_input``
     unless ``scale`` is False (raw 0-255 pixels, for graphs with the scaling
     folded in)."""
     size, num_classes = data_config["image_size"], split.num_classes
-    ds = split.examples
-    if data_config["cache"]:
-        ds = ds.cache()
-    if train:
-        ds = ds.shuffle(min(split.size, data_config["shuffle_buffer"]), seed=seed,
-                        reshuffle_each_iteration=True)
-
     decode = _decode if split.cached_bytes else _to_rgb
     augmentation = augmentation if train and augment else None
     augment_image = augmentation.image if augmentation else (lambda image: image)
-    if train and augment:
-        def prepare(image, label):
-            image = random_resized_crop(decode(image), size, data_config["crop_scale"],
-                                        data_config["resize_method"])
-            if data_config["flip"]:
-                image = tf.image.random_flip_left_right(image)
-            return augment_image(image), label
-    else:
-        def prepare(image, label):
-            return centre_crop(decode(image), size, data_config["eval_crop"],
-                               data_config["resize_method"]), label
 
-    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=train, num_parallel_calls=AUTOTUNE)
+    def prepare_for_evaluation(image, label):
+        return centre_crop(decode(image), size, data_config["eval_crop"],
+                           data_config["resize_method"]), label
+
+    if train:
+        def prepare(image, label, draw):
+            if not augment:
+                return prepare_for_evaluation(image, label)
+            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(draw, 2))
+            image = random_resized_crop(decode(image), size, data_config["crop_scale"],
+                                        data_config["resize_method"], crop_seed)
+            if data_config["flip"]:
+                image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+            return augment_image(image), label
+
+        ds = training_examples(split, data_config, batch_size, seed, first_batch, prepare)
+    else:
+        ds = split.examples.cache() if data_config["cache"] else split.examples
+        ds = ds.map(prepare_for_evaluation, num_parallel_calls=AUTOTUNE)
+        ds = ds.batch(batch_size, num_parallel_calls=AUTOTUNE)
 
     def finish(images, labels):
         images = keras_mixer.preprocess_input(images) if scale else images
@@ -522,13 +528,74 @@ def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed
     return ds.prefetch(AUTOTUNE)
 
 
-def random_resized_crop(image, size, scale, method="bilinear"):
+def training_examples(split, data_config, batch_size, seed, first_batch, prepare):
+    """Batches of ``prepare(example..., draw)`` of ``split``: epoch after epoch
+    (of ``split.size // batch_size`` whole batches), each a new shuffle of the
+    split, from batch ``first_batch`` on.
+
+    Every random choice is a function of (``seed``, epoch, position): each
+    example's ``draw`` (a stateless seed for its crop and flip) and, for
+    image folders, the epoch's order. So for image folders (the embedded sets
+    too) the stream from any batch on is the same whatever came before: a run
+    resumed at an epoch sees the batches an uninterrupted run would have.
+    TFDS splits, which cannot be read out of order, are shuffled through a
+    buffer whose order is new in each process."""
+    per_epoch = split.size // batch_size
+    if per_epoch < 1:
+        raise DataError(f"A training batch of {batch_size} is more than the {split.size} "
+                        "examples of the split.")
+    first_epoch, skipped = divmod(first_batch, per_epoch)
+
+    def drawn(position, example):
+        draw = tf.stack([tf.cast(seed, tf.int64), position])
+        return prepare(*example, draw)
+
+    if not split.files:
+        base = split.examples.cache() if data_config["cache"] else split.examples
+        buffer = min(split.size, data_config["shuffle_buffer"])
+        stream = base.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        stream = stream.enumerate(start=first_batch * batch_size)
+        return stream.map(drawn, num_parallel_calls=AUTOTUNE).batch(batch_size)
+    order = _shuffled_files(split, seed)
+
+    def epoch(number):
+        start = number * per_epoch * batch_size
+        examples = order(number).take(per_epoch * batch_size).enumerate(start=start)
+        skip = tf.where(number == first_epoch, tf.constant(skipped * batch_size, tf.int64),
+                        tf.constant(0, tf.int64))
+        examples = examples.skip(skip)
+        return examples.map(drawn, num_parallel_calls=AUTOTUNE).batch(batch_size)
+
+    return tf.data.Dataset.range(first_epoch, sys.maxsize).flat_map(epoch)
+
+
+def _shuffled_files(split, seed):
+    """``order(epoch)``: the (encoded image, label) examples of an image-folder
+    split in that epoch's order, a stateless shuffle seeded by (seed, epoch)."""
+    paths = tf.constant(split.files)
+    labels = tf.constant(split.labels, tf.int64)
+
+    def order(number):
+        indices = tf.random.experimental.stateless_shuffle(
+            tf.range(split.size, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), number]))
+        return tf.data.Dataset.from_tensor_slices(indices).map(
+            lambda i: (tf.io.read_file(paths[i]), labels[i]), num_parallel_calls=AUTOTUNE)
+
+    return order
+
+
+def random_resized_crop(image, size, scale, method="bilinear", seed=None):
     """Inception-style crop: a random box covering ``scale`` of the area with
-    aspect ratio in [3/4, 4/3], resized to size x size (float32, 0-255)."""
-    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        area_range=scale, aspect_ratio_range=(3 / 4, 4 / 3), min_object_covered=0.0,
-        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    aspect ratio in [3/4, 4/3], resized to size x size (float32, 0-255);
+    ``seed``: a stateless seed (shape [2]) choosing the box."""
+    box = dict(bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), area_range=scale,
+               aspect_ratio_range=(3 / 4, 4 / 3), min_object_covered=0.0, max_attempts=10,
+               use_image_if_no_bounding_boxes=True)
+    if seed is None:
+        begin, crop_size, _ = tf.image.sample_distorted_bounding_box(tf.shape(image), **box)
+    else:
+        begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+            tf.shape(image), seed=seed, **box)
     crop = tf.slice(image, begin, crop_size)
     crop.set_shape((None, None, 3))
     return resize(crop, size_pair(size), method)

@@ -9,16 +9,21 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
+import keras_mixer  # noqa: F401  registers the layers model.keras files name
 from tests.training_helpers import ROOT, run_module, write_config
 
 # Trains, then reports every variable's per-replica copies and the loss curve.
 TRAIN_AND_REPORT = """
 import json, sys
+import keras
 import numpy as np
 import pytest
+
+import keras_mixer  # noqa: F401  registers the layers model.keras files name
 from training import load_config, train
 
 config = load_config(sys.argv[1])
@@ -123,6 +128,16 @@ def test_killed_run_resumes_without_losing_epochs(tmp_path):
         checkpoints = sorted(os.listdir(folder / "checkpoints"))
         assert checkpoints == [f"epoch_{i:04d}.weights.h5" for i in range(1, 7)]
         assert (folder / "model.keras").exists() and (folder / "metrics.json").exists()
+    # The resumed run is the uninterrupted one: the same losses, epoch by epoch, and weights.
+    histories = [json.loads((folder / "history.json").read_text())
+                 for folder in (run, tmp_path / "clean")]
+    for resumed_epoch, clean_epoch in zip(*histories):
+        assert resumed_epoch["loss"] == pytest.approx(clean_epoch["loss"], rel=1e-4)
+    resumed_weights, clean_weights = (
+        keras.saving.load_model(folder / "model.keras").get_weights()
+        for folder in (run, tmp_path / "clean"))
+    for resumed_value, clean_value in zip(resumed_weights, clean_weights):
+        np.testing.assert_allclose(resumed_value, clean_value, atol=1e-5)
 
 
 def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):

@@ -7,12 +7,12 @@ import tensorflow as tf
 from keras_mixer import datasets
 
 
-def pipeline(split, train, data_config, train_config, batch_size, seed=0):
+def pipeline(split, train, data_config, train_config, batch_size, seed=0, first_batch=0):
     """``keras_mixer.datasets.pipeline`` with ``train_config``'s augmentation
     (RandAugment, MixUp, CutMix) on the training batches."""
     augmentation = augmentation_of(train_config, seed) if train else None
     return datasets.pipeline(split, train, data_config, batch_size, seed,
-                             augmentation=augmentation)
+                             augmentation=augmentation, first_batch=first_batch)
 
 
 def augmentation_of(train_config, seed):

@@ -71,8 +71,16 @@ class RunData:
     train_split: datasets.Split
     val_split: datasets.Split
     steps_per_epoch: int
-    train_ds: tf.data.Dataset
     val_ds: tf.data.Dataset
+    config: dict
+
+    def train_ds(self, first_epoch=0):
+        """The training batches from epoch ``first_epoch`` on: the same batches an
+        uninterrupted run sees there (``keras_mixer.datasets.training_examples``)."""
+        train_config = self.config["train"]
+        return data_lib.pipeline(self.train_split, True, self.config["data"], train_config,
+                                 train_config["batch_size"], train_config["seed"],
+                                 first_batch=first_epoch * self.steps_per_epoch)
 
 
 def read_data(config):
@@ -85,12 +93,8 @@ def read_data(config):
         raise ConfigError(f"train.batch_size {batch_size} is larger than the {train_split.size} "
                           f"training examples of {dataset}.")
     steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
-    train_ds = data_lib.pipeline(train_split, True, data_config, train_config, batch_size,
-                                 train_config["seed"])
-    if train_config["steps_per_epoch"]:
-        train_ds = train_ds.repeat()
     val_ds = datasets.pipeline(val_split, False, data_config, batch_size)
-    return RunData(train_split, val_split, steps_per_epoch, train_ds, val_ds)
+    return RunData(train_split, val_split, steps_per_epoch, val_ds, config)
 
 
 def _check_output_apart_from_data(output_dir, dataset):
@@ -136,7 +140,8 @@ def _run(config, output_dir, strategy, claim, verbose):
         scope = strategy.scope()
     started = time.perf_counter()
     with scope:
-        model.fit(data.train_ds, epochs=train_config["epochs"], initial_epoch=initial_epoch,
+        model.fit(data.train_ds(initial_epoch), epochs=train_config["epochs"],
+                  initial_epoch=initial_epoch,
                   steps_per_epoch=data.steps_per_epoch, validation_data=data.val_ds,
                   callbacks=callbacks, shuffle=False, verbose=verbose)
         train_seconds = time.perf_counter() - started
