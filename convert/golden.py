@@ -7,9 +7,15 @@ tensor bytes LiteRT produced, the model, and the expected top-k, described in
 ``case.properties``. ``android_demo/core`` must reproduce them
 (``GoldenTest``): the same crop, resize and quantisation, the same scores.
 
-The image pipeline (also ``ImagePreprocessor.java``): the largest centred
-square, bilinear resize with half-pixel centres, each channel rounded to an
-integer pixel (floor(v + 0.5)), then quantised as ``runtime.quantize`` does.
+The image pipeline is the evaluation's (``keras_mixer.datasets.centre_crop``,
+bilinear; tested to agree within one pixel level), written out in NumPy here
+and in ``ImagePreprocessor.java`` and the web page: resize the image to cover
+(height / crop, width / crop), keeping its aspect ratio, with TensorFlow's
+antialiased bilinear filter (a triangle widened by the shrink factor, its
+weights normalised over the image); take the centred crop of the model's
+size; round each channel to an integer pixel (floor(v + 0.5)); quantise as
+``runtime.quantize`` does. ``crop`` is the model's evaluation crop, from its
+metadata (1.0: the whole shorter side).
 """
 
 import argparse
@@ -32,28 +38,53 @@ def argb_pixels(path):
     return argb.astype(np.uint32), rgb.shape[1], rgb.shape[0]
 
 
-def resized_pixels(argb, out_height, out_width):
-    """The centred square of ``argb`` (H, W) resized to (out_height, out_width, 3)
-    integer RGB pixels, computed as the Android core computes them."""
+def covering_size(height, width, out_height, out_width, crop=1.0):
+    """(height, width) the image is resized to before the centred crop, in
+    float32 as TensorFlow computes it (round half to even)."""
+    f32 = np.float32
+    shape = np.array([height, width], f32)
+    scale = np.max(np.array([out_height, out_width], f32) / f32(crop) / shape)
+    resized = np.round(shape * scale).astype(np.int64)  # NumPy rounds half to even, as TF
+    return max(int(resized[0]), out_height), max(int(resized[1]), out_width)
+
+
+def axis_weights(in_size, out_size, first, count):
+    """[(first source index, weights)] of output pixels first .. first+count-1
+    when ``in_size`` pixels are resized to ``out_size`` (TensorFlow's
+    ScaleAndTranslate: triangle kernel, antialiased), in float32."""
+    f32 = np.float32
+    inv_scale = f32(1) / (f32(out_size) / f32(in_size))
+    kernel_scale = max(inv_scale, f32(1))
+    found = []
+    for x in range(first, first + count):
+        sample = (f32(x) + f32(0.5)) * inv_scale
+        start = int(np.ceil(sample - kernel_scale - f32(0.5)))
+        end = int(np.floor(sample + kernel_scale - f32(0.5)))
+        start, end = min(max(start, 0), in_size - 1), min(max(end, 0), in_size - 1) + 1
+        sources = np.arange(start, end, dtype=f32)
+        weights = np.maximum(f32(0), f32(1) - np.abs((sources + f32(0.5) - sample)
+                                                     * (f32(1) / kernel_scale)))
+        total = f32(0)
+        for weight in weights:  # summed in order, as the Java core does
+            total = f32(total + weight)
+        found.append((start, weights / total))
+    return found
+
+
+def resized_pixels(argb, out_height, out_width, crop=1.0):
+    """The model-size centred crop of ``argb`` (H, W) resized to cover
+    (out / crop), as (out_height, out_width, 3) integer RGB pixels."""
     height, width = argb.shape
-    side = min(width, height)
-    if side < out_height or side < out_width:
-        raise ValueError(f"Image {width}x{height} is smaller than the model's "
-                         f"{out_width}x{out_height} input.")
-    top, left = (height - side) // 2, (width - side) // 2
-    crop = argb[top:top + side, left:left + side]
-    rgb = np.stack([(crop >> shift) & 0xFF for shift in (16, 8, 0)], -1).astype(np.float64)
-
-    def taps(size):
-        s = np.clip((np.arange(size) + 0.5) * (side / size) - 0.5, 0.0, side - 1.0)
-        low = np.floor(s).astype(int)
-        return low, np.minimum(low + 1, side - 1), (s - low)[:, None]
-
-    y0, y1, fy = taps(out_height)
-    x0, x1, fx = taps(out_width)
-    fy = fy[:, :, None]
-    value = (1 - fy) * ((1 - fx) * rgb[y0][:, x0] + fx * rgb[y0][:, x1]) \
-        + fy * ((1 - fx) * rgb[y1][:, x0] + fx * rgb[y1][:, x1])
+    covered = covering_size(height, width, out_height, out_width, crop)
+    top, left = (covered[0] - out_height) // 2, (covered[1] - out_width) // 2
+    rgb = np.stack([(argb >> shift) & 0xFF for shift in (16, 8, 0)], -1).astype(np.float64)
+    rows = np.zeros((out_height, height))
+    for i, (start, weights) in enumerate(axis_weights(height, covered[0], top, out_height)):
+        rows[i, start:start + len(weights)] = weights
+    cols = np.zeros((out_width, width))
+    for j, (start, weights) in enumerate(axis_weights(width, covered[1], left, out_width)):
+        cols[j, start:start + len(weights)] = weights
+    value = np.einsum("jx,ixc->ijc", cols, np.einsum("iy,yxc->ixc", rows, rgb))
     return np.clip(np.floor(value + 0.5), 0, 255).astype(np.int64)
 
 
@@ -65,8 +96,9 @@ def write_case(model_path, image_path, folder, top_k=3):
     runner = runtime.interpreter(model, num_threads=1)
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
     argb, width, height = argb_pixels(image_path)
-    tensor = runtime.quantize(resized_pixels(argb.reshape(height, width), *inp["shape"][1:3]),
-                              inp, raw_pixels=True)
+    crop = (metadata["preprocessing"] or {}).get("eval_crop", 1.0)
+    tensor = runtime.quantize(resized_pixels(argb.reshape(height, width), *inp["shape"][1:3],
+                                             crop), inp, raw_pixels=True)
     runner.set_tensor(inp["index"], tensor[None])
     runner.invoke()
     raw = runner.get_tensor(out["index"])[0]
@@ -89,6 +121,7 @@ def write_case(model_path, image_path, folder, top_k=3):
         "output_type": out["dtype"].__name__, "output_count": out["shape"][-1],
         "output_scale": repr(float(out["quantization"][0])),
         "output_zero_point": out["quantization"][1], "logits": str(logits).lower(),
+        "eval_crop": repr(float(crop)),
         "top_indices": ",".join(str(i) for i in best),
         "top_labels": ",".join(metadata["labels"][i] for i in best),
         "top_scores": ",".join(repr(float(np.float32(scores[i]))) for i in best),

@@ -16,6 +16,7 @@ schema classes LiteRT ships.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import flatbuffers
@@ -26,6 +27,9 @@ METADATA_NAME = b"TFLITE_METADATA"
 # Every field written here exists since metadata schema 1.0.0.
 MIN_PARSER_VERSION = "1.0.0"
 LABELS_FILE = "labels.txt"
+# How the model's images are prepared (ours: the schema has no field for a
+# crop): {"eval_crop": fraction kept, "resize_method": "bilinear", ...}.
+PREPROCESSING_FILE = "preprocessing.json"
 # Enum and union values of metadata_schema.fbs.
 TENSOR_AXIS_LABELS, RGB = 2, 1
 FEATURE_PROPERTIES, IMAGE_PROPERTIES = 1, 2  # union ContentProperties
@@ -33,12 +37,14 @@ NORMALIZATION_OPTIONS = 1  # union ProcessUnitOptions
 
 
 def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, std=1.0,
-                 version="1"):
+                 version="1", preprocessing=None):
     """``flatbuffer`` (a single-input image classifier) with metadata and labels.
 
     ``logits``: the output is class logits (softmax left to the app), not
     probabilities. ``mean``/``std``: the normalisation a float input expects
     (``(pixel - mean) / std``); our models take raw pixels, hence 0 and 1.
+    ``preprocessing``: written as ``PREPROCESSING_FILE`` beside the labels,
+    for the apps (``convert.golden`` says how they use it).
     """
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     outputs = model.subgraphs[0].outputs
@@ -47,7 +53,8 @@ def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, 
         raise ValueError(f"{len(labels)} labels for a model with {classes} outputs.")
 
     buffer = schema.BufferT()
-    buffer.data = list(_model_metadata(name, description, logits, mean, std, version))
+    buffer.data = list(_model_metadata(name, description, logits, mean, std, version,
+                                       preprocessing is not None))
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
@@ -59,6 +66,8 @@ def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, 
     packed.seek(0, io.SEEK_END)
     with zipfile.ZipFile(packed, "a") as archive:
         archive.writestr(LABELS_FILE, "".join(f"{label}\n" for label in labels))
+        if preprocessing is not None:
+            archive.writestr(PREPROCESSING_FILE, json.dumps(preprocessing, sort_keys=True))
     return packed.getvalue()
 
 
@@ -77,15 +86,18 @@ def read_metadata(flatbuffer: bytes) -> dict:
     options = subgraph.tables(2)[0].tables(4)[0].table(1)  # input -> process unit -> options
     with zipfile.ZipFile(io.BytesIO(flatbuffer)) as archive:
         labels = archive.read(LABELS_FILE).decode().splitlines()
+        preprocessing = None
+        if PREPROCESSING_FILE in archive.namelist():
+            preprocessing = json.loads(archive.read(PREPROCESSING_FILE))
     return {"name": info.string(0), "description": info.string(1), "labels": labels,
             "mean": options.floats(0), "std": options.floats(1),
-            "output": subgraph.tables(3)[0].string(0)}
+            "output": subgraph.tables(3)[0].string(0), "preprocessing": preprocessing}
 
 
 # ------------------------------------------------------------------ writing
 
 
-def _model_metadata(name, description, logits, mean, std, version):
+def _model_metadata(name, description, logits, mean, std, version, preprocessing=False):
     """The ModelMetadata flatbuffer (file identifier M001)."""
     b = flatbuffers.Builder(1024)
     image_properties = _table(b, [("byte", RGB)])                        # ImageProperties
@@ -113,10 +125,15 @@ def _model_metadata(name, description, logits, mean, std, version):
 
     subgraph = _table(b, [None, None, ("ref", _refs(b, [image])),        # SubGraphMetadata
                           ("ref", _refs(b, [scores]))])
+    model_files = None
+    if preprocessing:
+        model_files = ("ref", _refs(b, [_table(b, [
+            ("ref", b.CreateString(PREPROCESSING_FILE)),
+            ("ref", b.CreateString("How images are prepared: evaluation crop, resize."))])]))
     root = _table(b, [                                                   # ModelMetadata
         ("ref", b.CreateString(name)), ("ref", b.CreateString(description)),
         ("ref", b.CreateString(version)), ("ref", _refs(b, [subgraph])),
-        ("ref", b.CreateString("keras-mixer")), None, None,
+        ("ref", b.CreateString("keras-mixer")), None, model_files,
         ("ref", b.CreateString(MIN_PARSER_VERSION))])
     b.Finish(root, b"M001")
     return b.Output()

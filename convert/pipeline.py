@@ -522,11 +522,13 @@ def report_path(output):
 
 
 def _with_metadata(flatbuffer, spec, options, samples, logits, kind):
+    data = options.data.config
     return add_metadata(
         flatbuffer, name=spec["name"], labels=samples.class_names, logits=logits,
         description=f"MLP-Mixer (patch {spec['patch_size']}, hidden {spec['hidden_size']}, "
                     f"{spec['num_blocks']} blocks) for {options.dataset}, {kind} TFLite by "
-                    "keras-mixer. Input: RGB pixels 0-255.")
+                    "keras-mixer. Input: RGB pixels 0-255.",
+        preprocessing={"eval_crop": data["eval_crop"], "resize_method": data["resize_method"]})
 
 
 def _collect(batches, limit):

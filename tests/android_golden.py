@@ -13,11 +13,13 @@ import tempfile
 
 from convert import golden
 from convert.pipeline import to_tflite
-from keras_mixer.datasets import digits_folder
+from keras_mixer.datasets import data_settings, digits_folder
 from tests.training_helpers import write_config
 from training import load_config, train
 
-CASES = (("uint8", "xnnpack"), ("int8", "xnnpack"), ("float32", "plain"))
+# (input/output type, graph, evaluation crop stated for the conversion: None keeps the run's)
+CASES = (("uint8", "xnnpack", None), ("int8", "xnnpack", None), ("float32", "plain", None),
+         ("uint8", "xnnpack", 0.875))
 
 
 def images(folder):
@@ -31,7 +33,11 @@ def images(folder):
     wide.paste(Image.open(seven).convert("RGB").rotate(10), (32, 0))
     wide_path = os.path.join(folder, "wide.png")
     wide.save(wide_path)
-    return {"seven": seven, "wide": wide_path}
+    from sklearn.datasets import load_sample_images
+
+    photo_path = os.path.join(folder, "photo.png")  # 640x427: shrunk 27x, many taps a pixel
+    Image.fromarray(load_sample_images().images[0]).save(photo_path)
+    return {"seven": seven, "wide": wide_path, "photo": photo_path}
 
 
 def main(out):
@@ -41,12 +47,14 @@ def main(out):
     train(config, os.path.join(work, "run"), verbose=0)
     model = os.path.join(work, "run", "model.keras")  # read with its run's config
     pictures = images(work)
-    for io, graph in CASES:
-        path = os.path.join(work, f"{io}_{graph}.tflite")
+    for io, graph, crop in CASES:
+        case = f"{io}_{graph}" + (f"_crop{crop}" if crop else "")
+        path = os.path.join(work, f"{case}.tflite")
+        data = data_settings(model, "digits", (16, 16), {"eval_crop": crop})
         to_tflite(model, path, mode="ptq", io=io, graph=graph, eval_images=32, debug_images=0,
-                  log=lambda *_: None)
+                  data=data, log=lambda *_: None)
         for name, image in pictures.items():
-            found = golden.write_case(path, image, os.path.join(out, f"{io}_{graph}_{name}"))
+            found = golden.write_case(path, image, os.path.join(out, f"{case}_{name}"))
             print(io, graph, name, found["top_labels"], found["top_scores"])
     assert len(os.listdir(out)) == len(CASES) * len(pictures)
 

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -27,7 +26,9 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
     report = json.loads((tmp_path / "model_int8.json").read_text())
     assert {"ops", "float_ops", "accuracy", "top1_agreement", "size_bytes", "relative_l2",
             "graph_fidelity", "calibration"} <= set(report)
-    assert report["accuracy"]["float"] > 0.3 and key in report["accuracy"]
+    # The fixture is ~85% accurate; int8 costs it at most a few of these 100 images.
+    assert report["accuracy"]["float"] >= 0.8
+    assert abs(report["accuracy"][key] - report["accuracy"]["float"]) <= 0.05
     assert report["float_ops"] == []  # LayerNorm's decomposition included
     assert all(set(dtypes) <= {"int8", "uint8"} for dtypes in report["ops"].values())
     # The XNNPACK graph: 1 partition; only the uint8 <-> int8 edges run outside it.
@@ -42,6 +43,8 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
     assert metadata["name"] and "digits" in metadata["description"]
     assert (metadata["mean"], metadata["std"]) == ([0.0], [1.0])  # raw pixels, scale folded
     assert metadata["output"] == "logits"
+    # How the apps prepare images: as the model was evaluated (the run's config).
+    assert metadata["preprocessing"] == {"eval_crop": 1.0, "resize_method": "bilinear"}
     errors = [row["rmse_per_scale"] for row in report["layer_errors"]]
     assert len(errors) > 20 and errors == sorted(errors, reverse=True)
     assert {"FULLY_CONNECTED", "CONV_2D"} <= {row["op"] for row in report["layer_errors"]}
@@ -67,7 +70,7 @@ def test_keep_float_writes_selective_model(digits_model, tmp_path):
     assert selective["float_layers"] == worst[:2]
     assert selective["float_ops"] and report["float_ops"] == []
     assert (tmp_path / "m_keep_float2.tflite").stat().st_size == selective["size_bytes"]
-    assert abs(selective["accuracy"] - report["accuracy"]["ptq_int8"]) < 0.2
+    assert abs(selective["accuracy"] - report["accuracy"]["ptq_int8"]) <= 0.02
     # --benchmark: the model beside its float32 twin, with their accuracies.
     bench = json.loads((tmp_path / "m_benchmark.json").read_text())
     assert [row["name"] for row in bench["results"]] == ["m_float32", "m"]
@@ -129,6 +132,11 @@ def test_killed_conversion_leaves_no_model(digits_model, tmp_path, kill):
         assert "Traceback" not in message and f"interrupted: {output} not written" in message
 
 
+# (least top-1 agreement with Keras, largest relative L2 of the scores), from
+# measured margins: float32 computes the same function (relative L2 ~1e-7).
+FLOAT_FIDELITY = {None: (1.0, 1e-4), "--fp16": (0.99, 0.01), "--dynamic-range": (0.97, 0.05)}
+
+
 def test_float_modes(digits_model, tmp_path):
     for flag in ("--fp16", "--dynamic-range", None):
         output = tmp_path / f"m{flag}.tflite"
@@ -137,7 +145,8 @@ def test_float_modes(digits_model, tmp_path):
         result = run_main(cli.main, *args, flag) if flag else run_module("convert", *args)
         assert result.returncode == 0, result.stderr[-3000:]
         report = json.loads(output.with_suffix(".json").read_text())
-        assert report["top1_agreement"] >= 0.95
+        agreement, distance = FLOAT_FIDELITY[flag]
+        assert report["top1_agreement"] >= agreement and report["relative_l2"] < distance, flag
 
 
 def test_bad_inputs_are_named(digits_model, tmp_path):
@@ -179,10 +188,12 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
         digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite")
     assert "qat_steps must be a whole number of at least 1; got 0" in error_of(
         digits_model, "--int8", "--qat-steps", "0", "-o", tmp_path / "m.tflite")
-    started = time.monotonic()  # refused before any conversion work
-    assert "num_threads must be a whole number of at least 1; got 0" in error_of(
-        digits_model, "--ptq", "--threads", "0", "-o", tmp_path / "m.tflite")
-    assert time.monotonic() - started < 30 and not (tmp_path / "m.tflite").exists()
+    refused = run_main(cli.main, digits_model, "--ptq", "--threads", "0", "-o",
+                       tmp_path / "m.tflite")
+    assert refused.returncode == 2 and refused.stderr == (
+        "error: num_threads must be a whole number of at least 1; got 0.\n")
+    assert refused.stdout == ""  # refused before any work: not one stage began
+    assert not (tmp_path / "m.tflite").exists()
     assert "QAT needs at least one batch of 5000 training images; digits has" in error_of(
         digits_model, "--int8", "--qat-batch-size", "5000", "-o", tmp_path / "m.tflite")
     three = keras_mixer.MlpMixer(4, 16, 1, 8, 32, input_shape=(16, 16, 3), classes=3)

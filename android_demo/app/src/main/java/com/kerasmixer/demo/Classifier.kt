@@ -65,7 +65,8 @@ class Classifier(
         val pixels = IntArray(bitmap.width * bitmap.height)
         bitmap.getPixels(pixels, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
         inputBuffer.rewind()
-        inputBuffer.put(ImagePreprocessor.toInput(pixels, bitmap.width, bitmap.height, input))
+        inputBuffer.put(ImagePreprocessor.toInput(pixels, bitmap.width, bitmap.height, input,
+            metadata.evalCrop))
         inputBuffer.rewind()
         val prepared = SystemClock.elapsedRealtimeNanos()
         outputBuffer.rewind()

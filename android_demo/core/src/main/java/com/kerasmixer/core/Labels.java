@@ -43,6 +43,15 @@ public final class Labels {
 
     /** An associated file of a model with metadata (the zip appended to the flatbuffer). */
     public static byte[] associatedFile(byte[] model, String name) {
+        byte[] found = associatedFileOrNull(model, name);
+        if (found == null) {
+            throw new IllegalArgumentException("The model's metadata has no " + name + ".");
+        }
+        return found;
+    }
+
+    /** An associated file of a model with metadata, or null when it has none of that name. */
+    public static byte[] associatedFileOrNull(byte[] model, String name) {
         ByteBuffer buf = ByteBuffer.wrap(model).order(ByteOrder.LITTLE_ENDIAN);
         int end = -1;
         for (int i = model.length - 22; i >= Math.max(0, model.length - 22 - 65535); i--) {
@@ -76,7 +85,7 @@ public final class Labels {
             }
             at += 46 + nameLength + extra + comment;
         }
-        throw new IllegalArgumentException("The model's metadata has no " + name + ".");
+        return null;
     }
 
     private static byte[] read(byte[] model, int at, int compressed, int size, int method,

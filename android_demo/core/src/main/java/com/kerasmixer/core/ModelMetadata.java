@@ -3,20 +3,30 @@ package com.kerasmixer.core;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The few TFLite metadata fields the app needs, read straight from the model's flatbuffers
- * (schema.fbs: Model.metadata/buffers; metadata_schema.fbs: ModelMetadata): the model's name and
+ * (schema.fbs: Model.metadata/buffers; metadata_schema.fbs: ModelMetadata): the model's name,
  * whether its output holds logits (our XNNPACK graph leaves the softmax to the app) or
- * probabilities. Labels come from {@link Labels#fromModel}.
+ * probabilities, and the evaluation crop {@code convert} writes in {@code preprocessing.json}
+ * (1 when the model has none). Labels come from {@link Labels#fromModel}.
  */
 public final class ModelMetadata {
+    public static final String PREPROCESSING_FILE = "preprocessing.json";
+    private static final Pattern EVAL_CROP =
+            Pattern.compile("\"eval_crop\"\\s*:\\s*([0-9.eE+-]+)");
+
     public final String name;
     public final String outputName;
+    /** The share of the resized image's shorter side the model was evaluated on. */
+    public final float evalCrop;
 
-    private ModelMetadata(String name, String outputName) {
+    private ModelMetadata(String name, String outputName, float evalCrop) {
         this.name = name;
         this.outputName = outputName;
+        this.evalCrop = evalCrop;
     }
 
     /** True when the scores need a softmax: the output tensor's metadata name is "logits". */
@@ -44,10 +54,23 @@ public final class ModelMetadata {
                 int modelMetadata = table(info, 0);
                 int subgraph = vectorTable(info, field(info, modelMetadata, 3), 0);
                 int output = vectorTable(info, field(info, subgraph, 3), 0);
-                return new ModelMetadata(string(info, modelMetadata, 0), string(info, output, 0));
+                return new ModelMetadata(string(info, modelMetadata, 0), string(info, output, 0),
+                        evalCrop(model));
             }
         }
         throw new IllegalArgumentException("The model's metadata has no TFLITE_METADATA entry.");
+    }
+
+    private static float evalCrop(byte[] model) {
+        byte[] file = Labels.associatedFileOrNull(model, PREPROCESSING_FILE);
+        if (file == null) {
+            return 1f;
+        }
+        Matcher found = EVAL_CROP.matcher(new String(file, StandardCharsets.UTF_8));
+        if (!found.find()) {
+            throw new IllegalArgumentException(PREPROCESSING_FILE + " names no eval_crop.");
+        }
+        return Float.parseFloat(found.group(1));
     }
 
     // Flatbuffers: a table starts with an offset back to its vtable of field offsets;

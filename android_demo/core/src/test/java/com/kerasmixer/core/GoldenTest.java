@@ -58,16 +58,18 @@ public class GoldenTest {
                 Integer.parseInt(p.getProperty("input_width")),
                 Float.parseFloat(p.getProperty("input_scale")),
                 Integer.parseInt(p.getProperty("input_zero_point")));
+        byte[] model = Files.readAllBytes(dir.resolve("model.tflite"));
+        ModelMetadata metadata = ModelMetadata.read(model);
+        assertEquals(dir + ": crop", Float.parseFloat(p.getProperty("eval_crop")),
+                metadata.evalCrop, 0f);
         assertArrayEquals(dir + ": input bytes", Files.readAllBytes(dir.resolve("input.bin")),
-                ImagePreprocessor.toInput(argb, width, height, input));
+                ImagePreprocessor.toInput(argb, width, height, input, metadata.evalCrop));
 
         TensorSpec output = TensorSpec.scores(p.getProperty("output_type"),
                 Integer.parseInt(p.getProperty("output_count")),
                 Float.parseFloat(p.getProperty("output_scale")),
                 Integer.parseInt(p.getProperty("output_zero_point")));
-        byte[] model = Files.readAllBytes(dir.resolve("model.tflite"));
         List<String> labels = Labels.fromModel(model, output.width);
-        ModelMetadata metadata = ModelMetadata.read(model);
         assertEquals(dir + ": logits", Boolean.parseBoolean(p.getProperty("logits")),
                 metadata.outputIsLogits());
         float[] scores = Scores.dequantize(Files.readAllBytes(dir.resolve("output.bin")), output);

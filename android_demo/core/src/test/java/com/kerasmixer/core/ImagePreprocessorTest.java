@@ -26,18 +26,45 @@ public class ImagePreprocessorTest {
     }
 
     @Test
-    public void halvingAveragesEachTwoByTwoBlock() {
+    public void halvingFiltersAsTensorFlowDoes() {
         int[] argb = new int[16];
         for (int i = 0; i < 16; i++) {
             argb[i] = rgb(i * 10, 0, 255 - i);
         }
         byte[] input = ImagePreprocessor.toInput(argb, 4, 4, RAW_2X2);
-        // Top-left block holds pixels 0, 1, 4, 5: red (0 + 10 + 40 + 50) / 4 = 25.
-        assertEquals(25, input[0] & 0xff);
-        assertEquals(0, input[1]);
-        assertEquals(253, input[2] & 0xff); // blue 252.5 rounds half up
-        // Bottom-right block holds 10, 11, 14, 15: red 125.
-        assertEquals(125, input[9] & 0xff);
+        // tf.image.resize(image, (2, 2), antialias=True) gives red 35.71, 51.43, 98.57, 114.29
+        // and blue 251.43, 249.86, 245.14, 243.57 (a triangle filter over 3 pixels a side).
+        int[] red = {36, 51, 99, 114};
+        int[] blue = {251, 250, 245, 244};
+        for (int pixel = 0; pixel < 4; pixel++) {
+            assertEquals(red[pixel], input[pixel * 3] & 0xff);
+            assertEquals(0, input[pixel * 3 + 1]);
+            assertEquals(blue[pixel], input[pixel * 3 + 2] & 0xff);
+        }
+    }
+
+    @Test
+    public void smallImagesAreEnlargedAsTensorFlowDoes() {
+        int[] argb = {rgb(0, 0, 0), rgb(100, 0, 0), rgb(200, 0, 0), rgb(50, 0, 0)};
+        byte[] input = ImagePreprocessor.toInput(argb, 2, 2, TensorSpec.image("uint8", 4, 4, 1f, 0));
+        // tf.image.resize(2x2 image, (4, 4), antialias=True), red, rounded
+        int[] red = {0, 25, 75, 100, 50, 59, 78, 88, 150, 128, 84, 63, 200, 163, 88, 50};
+        for (int pixel = 0; pixel < 16; pixel++) {
+            assertEquals(red[pixel], input[pixel * 3] & 0xff);
+        }
+    }
+
+    @Test
+    public void theEvaluationCropKeepsTheCentre() {
+        int[] argb = new int[16];
+        for (int i = 0; i < 16; i++) {
+            argb[i] = rgb(i, 0, 0);
+        }
+        // Crop 0.5: resized to cover 2 / 0.5 = 4 (the image as it is), the centred 2x2 kept.
+        byte[] input = ImagePreprocessor.toInput(argb, 4, 4, RAW_2X2, 0.5f);
+        assertArrayEquals(new byte[] {5, 0, 0, 6, 0, 0, 9, 0, 0, 10, 0, 0}, input);
+        assertThrows(IllegalArgumentException.class,
+                () -> ImagePreprocessor.toInput(argb, 4, 4, RAW_2X2, 0f));
     }
 
     @Test
@@ -72,14 +99,6 @@ public class ImagePreprocessorTest {
         assertEquals(255f, input.getFloat(), 0f);
         assertEquals(1f, input.getFloat(), 0f);
         assertEquals(0f, input.getFloat(), 0f);
-    }
-
-    @Test
-    public void imageSmallerThanTheInputIsRefused() {
-        TensorSpec input = TensorSpec.image("uint8", 16, 16, 1f, 0);
-        IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
-                () -> ImagePreprocessor.toInput(new int[20 * 12], 20, 12, input));
-        assertTrue(error.getMessage(), error.getMessage().contains("20x12 is smaller"));
     }
 
     @Test
