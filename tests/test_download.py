@@ -7,7 +7,6 @@ import io
 import os
 import socket
 import threading
-import time
 
 import pytest
 
@@ -90,11 +89,9 @@ def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path, monk
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, f"http://127.0.0.1:{silent.getsockname()[1]}")
     monkeypatch.setenv(download.TIMEOUT_ENV, "1")
-    started = time.monotonic()
     with pytest.raises(ValueError, match=r"No answer from http://127\.0\.0\.1:\d+/gsam/"
                                          r"Mixer-S_32\.npz within 1 s"):
-        keras_mixer.load_weights(tiny(), "gsam", variant="S/32")
-    assert time.monotonic() - started < 10
+        keras_mixer.load_weights(tiny(), "gsam", variant="S/32")  # a hang: pytest's timeout
     assert cached_files() == []
     silent.close()
 

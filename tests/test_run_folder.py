@@ -65,13 +65,23 @@ def test_a_changed_config_is_refused_with_the_keys_until_overwrite(finished_run,
     assert "Resuming" not in result.stdout
 
 
-def test_same_config_resumes_and_execution_settings_may_change(finished_run):
+def test_same_config_resumes_and_execution_settings_may_change(finished_run, tmp_path):
     path, folder = finished_run
-    config = load_config(path)
-    config["distribute"]["cpu_devices"] = 2
-    with run_folder.claimed(str(folder), config):
-        pass
-    assert json.loads((folder / "config.json").read_text())["distribute"]["cpu_devices"] == 1
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    trained = checksums(copy / "checkpoints")
+    # (A run killed part-way resumes where it was: tests/test_distributed.py.)
+    result = run_module("training", "--config", path, "--set", "train.epochs=2", "--set",
+                        "distribute.strategy='default'", "--output", copy)
+    refused(result, "train.epochs 1 -> 2")  # the config changed: refused...
+    result = run_module("training", "--config", path, "--set", "distribute.strategy='default'",
+                        "--output", copy)
+    assert result.returncode == 0, result.stderr[-2000:]  # ...an execution setting may change
+    assert "Resuming after epoch 1" in result.stdout
+    assert checksums(copy / "checkpoints") == trained  # nothing left to train, nothing redone
+    history = json.loads((copy / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1]
+    assert json.loads((copy / "config.json").read_text())["distribute"]["strategy"] == "auto"
 
 
 def test_a_run_started_before_a_key_existed_resumes(finished_run, tmp_path):

@@ -7,7 +7,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_mixer
 from keras_mixer import datasets
@@ -16,6 +15,7 @@ from training import ConfigError, load_config, train
 from training import data as data_lib
 from training.cli import train_main
 from training.config import DEFAULTS
+from training.evaluate import evaluate
 from training.evaluate import main as evaluate_main
 from training.recipe import WarmupDecay, make_optimizer
 
@@ -119,23 +119,70 @@ def data_config(**overrides):
     return {**datasets.DATA_DEFAULTS, "image_size": 16, "eval_crop": 1.0, **overrides}
 
 
-def test_training_pipeline_augments():
-    train_config = {**DEFAULTS["train"], "mixup_alpha": 0.4, "randaugment_ops": 2}
-    split = datasets.read_split("digits", "train", data_config())
-    images, labels = next(iter(data_lib.pipeline(split, True, data_config(), train_config, 8)))
-    assert images.shape == (8, 16, 16, 3)
-    np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1, atol=1e-5)
-    assert float(tf.reduce_min(tf.reduce_max(labels, -1))) < 0.999  # mixup made soft labels
+def augmented_batch(**train_settings):
+    """(images, labels) of the first training batch of 16 digits, whole images
+    (no crop, no flip), with ``train_settings``' augmentation, and without it."""
+    config = data_config(crop_scale=(1.0, 1.0), flip=False)
+    split = datasets.read_split("digits", "train", config)
+
+    def first(settings):
+        batches = data_lib.pipeline(split, True, config, {**DEFAULTS["train"], **settings}, 16)
+        images, labels = next(iter(batches))
+        return images.numpy(), labels.numpy()
+
+    return first(train_settings), first({})
 
 
-def test_cutmix_and_mixup_together():
-    train_config = {**DEFAULTS["train"], "mixup_alpha": 0.5, "cutmix_alpha": 1.0}
-    split = datasets.read_split("digits", "train", data_config())
-    batches = data_lib.pipeline(split, True, data_config(), train_config, 16).take(4)
-    soft = [float(tf.reduce_min(tf.reduce_max(labels, -1))) < 0.999 for _, labels in batches]
-    assert any(soft)
-    for _, labels in batches:
-        np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1, atol=1e-5)
+def test_mixup_blends_two_images_and_their_labels_alike():
+    (mixed, soft), (images, labels) = augmented_batch(mixup_alpha=0.4)
+    assert np.array_equal(labels, np.eye(10)[labels.argmax(-1)])  # plain: one-hot
+    blended = 0
+    for i in range(len(images)):
+        # mixed = w images[i] + (1 - w) images[j], soft = w labels[i] + (1 - w) labels[j]
+        found = []
+        for j in range(len(images)):
+            difference = (images[i] - images[j]).ravel()
+            if not difference.any():
+                continue
+            w = float((mixed[i] - images[j]).ravel() @ difference / (difference @ difference))
+            if np.allclose(mixed[i], w * images[i] + (1 - w) * images[j], atol=1e-4):
+                found.append(np.allclose(soft[i], w * labels[i] + (1 - w) * labels[j], atol=1e-4))
+        assert found and any(found), i
+        blended += not np.allclose(mixed[i], images[i], atol=1e-4)
+    assert blended >= len(images) // 2
+
+
+def test_cutmix_pastes_a_patch_of_another_image_and_mixes_labels_by_its_area():
+    (mixed, soft), (images, labels) = augmented_batch(cutmix_alpha=1.0)
+    pasted = 0
+    for i in range(len(images)):
+        changed = np.any(mixed[i] != images[i], axis=-1)
+        if not changed.any():
+            continue
+        rows, cols = np.nonzero(changed)
+        box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        # Inside the box the pixels are another image's; outside, the image's own.
+        donors = [j for j in range(len(images))
+                  if np.array_equal(mixed[i][box], images[j][box]) and j != i]
+        assert donors and np.array_equal(mixed[i][~changed], images[i][~changed]), i
+        other = labels[donors[0]].argmax()
+        if other != labels[i].argmax():  # the label's share of the other class: the patch's
+            share = soft[i][other]       # area (Keras takes it from the box's float corners)
+            height, width = changed.shape
+            edge = (height + width) / (height * width)  # one row and one column of pixels
+            box_area = changed[box].size / changed.size
+            assert changed.mean() - edge <= share <= box_area + edge, i
+            assert soft[i][labels[i].argmax()] == pytest.approx(1 - share, abs=1e-6)
+        pasted += 1
+    assert pasted >= len(images) // 2
+
+
+def test_randaugment_changes_images_not_labels():
+    (augmented, same_labels), (images, labels) = augmented_batch(randaugment_ops=2)
+    np.testing.assert_array_equal(same_labels, labels)
+    changed = [not np.allclose(a, b, atol=1e-3) for a, b in zip(augmented, images)]
+    assert sum(changed) >= len(images) // 2
+    assert augmented.min() >= -1 and augmented.max() <= 1  # still pixels, scaled
 
 
 # ------------------------------------------------------------------ a whole run
@@ -151,8 +198,12 @@ def test_train_writes_a_complete_run(tmp_path):
         assert (run / name).exists(), name
     assert os.listdir(run / "logs")
     metrics = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= metrics["val_accuracy"] <= 1.0 and metrics["val_examples"] > 300
+    assert metrics["val_examples"] == 362  # the digits' held-out files
     assert [row["epoch"] for row in history] == [1, 2]
+    # metrics.json holds the final model's score: its last epoch's, and an evaluation's.
+    assert metrics["val_accuracy"] == pytest.approx(history[-1]["val_accuracy"], abs=1e-6)
+    evaluated = evaluate(str(run / "model.keras"), "digits", log=lambda line: None)
+    assert metrics["val_accuracy"] == pytest.approx(evaluated["top1"], abs=1e-6)
     assert json.loads((run / "config.json").read_text())["model"]["hidden_size"] == 16
     reloaded = keras.saving.load_model(run / "model.keras")
     assert reloaded.output_shape == (None, 10)
@@ -164,16 +215,30 @@ def test_train_writes_a_complete_run(tmp_path):
     assert alone.stdout.split("\n")[-2] == "(None, 10) False"
 
 
+def test_a_tiny_mixer_learns_the_digits(digits_model):
+    """The session's tiny Mixer (6 short epochs) reaches a real accuracy on the
+    362 held-out digits (~87% measured; chance is 10%)."""
+    metrics = json.loads((digits_model.parent / "metrics.json").read_text())
+    assert metrics["val_accuracy"] >= 0.8 and metrics["val_examples"] == 362
+
+
 def test_fine_tune_from_checkpoint_to_new_classes_and_resolution(tmp_path):
     source = keras_mixer.MlpMixer(4, 16, 1, 8, 32, input_shape=(16, 16, 3), classes=3)
     source.get_layer("stem").kernel.assign(np.full((4, 4, 3, 16), 0.01, np.float32))
+    channel_kernel = source.get_layer("MixerBlock_0").channel_mixing.get_weights()[0]
     source.save_weights(str(tmp_path / "pre.weights.h5"))
     config = load_config(write_config(
         tmp_path / "ft.yaml", model={"weights": str(tmp_path / "pre.weights.h5")},
-        data={"image_size": 32}, train={"epochs": 1, "steps_per_epoch": 1}))
+        data={"image_size": 32}, train={"epochs": 1, "steps_per_epoch": 1},
+        optimizer={"learning_rate": 1e-4}))
     model, _ = train(config, str(tmp_path / "run"), verbose=0)
     assert model.output_shape == (None, 10)  # the digits' classes, not the checkpoint's 3
     assert model.get_layer("MixerBlock_0").tokens_mlp_dim == 32  # 2x resolution: tiles
+    # The checkpoint was loaded: one small step from its weights, not a fresh initialisation.
+    np.testing.assert_allclose(model.get_layer("stem").kernel.numpy(), 0.01, atol=1e-3)
+    np.testing.assert_allclose(
+        model.get_layer("MixerBlock_0").channel_mixing.get_weights()[0], channel_kernel,
+        atol=1e-3)
 
 
 def test_mixed_precision_run(tmp_path):

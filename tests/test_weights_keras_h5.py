@@ -1,6 +1,5 @@
 """Keras .weights.h5 files saved from our models (keras_mixer.weights.keras_h5)."""
 
-
 import keras
 import numpy as np
 
@@ -8,7 +7,7 @@ import keras_mixer
 from tests.weights_helpers import images, official_params, save_npz, tiny
 
 
-def test_keras_weights_h5_round_trip_into_new_head(rng, tmp_path, caplog):
+def test_keras_weights_h5_round_trip_into_new_head(rng, tmp_path):
     source = tiny()
     keras_mixer.load_weights(source, save_npz(tmp_path / "a.npz", official_params(rng)))
     path = str(tmp_path / "trained.weights.h5")

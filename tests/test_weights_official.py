@@ -74,8 +74,14 @@ def test_release_from_prefilled_cache(rng, tmp_path, monkeypatch):
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, "http://127.0.0.1:9/unreachable")
     cache = tmp_path / "models" / "mixer" / "gsam"
     cache.mkdir(parents=True)
-    save_npz(cache / "Mixer-S_32.npz", official_params(rng))
-    keras_mixer.load_weights(tiny(), "gsam", variant="S/32")
+    params = official_params(rng)
+    save_npz(cache / "Mixer-S_32.npz", params)
+    model = tiny()
+    keras_mixer.load_weights(model, "gsam", variant="S/32")  # the origin cannot answer
+    x = images(rng)
+    np.testing.assert_allclose(model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2),
+                               atol=ATOL)
+    assert sorted(os.listdir(cache)) == ["Mixer-S_32.npz", "Mixer-S_32.npz.sha256"]
 
 
 def test_release_errors(release_cache):
