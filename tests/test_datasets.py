@@ -62,7 +62,7 @@ def test_pipelines_scale_crop_and_one_hot():
 def test_training_without_augmentation_shuffles_evaluation_images():
     config = data_config(crop_scale=[0.08, 0.2], flip=True)
     split = datasets.read_split("digits", "val", config)
-    plain = datasets.pipeline(split, True, config, 1, augment=False)
+    plain = datasets.pipeline(split, True, config, 1, augment=False).take(split.size)  # an epoch
     evaluation = datasets.pipeline(split, False, config, 1)
     found = np.concatenate([images.numpy() for images, _ in plain])
     expected = np.concatenate([images.numpy() for images, _ in evaluation])
