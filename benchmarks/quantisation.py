@@ -3,7 +3,7 @@ estimator (with and without each technique of ``convert.modes.TECHNIQUES``)
 against QAT.
 
     .venv/bin/python benchmarks/quantisation.py [--zoo mnist,mnist_h64,mnist_narrow,digits]
-        [--models 4] [--seeds 2]
+        [--models 4] [--seeds 2] [--estimators percentile] [--no-techniques]
 
 Per zoo entry (``ZOO``: the shipped configs, and narrow or under-trained
 Mixers of the kind users bring from elsewhere), trains the config with
@@ -70,16 +70,16 @@ def trained(name, folder, seed=0):
     return model
 
 
-def methods(estimators):
+def methods(estimators, flip_techniques=True):
     """(row name, conversion settings) of every way compared: PTQ with each
-    estimator, as it is and with each technique flipped from its default;
-    QAT as it is."""
+    estimator, as it is and (``flip_techniques``) with each technique flipped
+    from its default; QAT as it is."""
     from convert.modes import TECHNIQUES
 
     rows = []
     for name in estimators:
         rows.append((f"PTQ {name}", {"mode": "ptq", "calibration": name}))
-        for technique in TECHNIQUES.values():
+        for technique in TECHNIQUES.values() if flip_techniques else ():
             sign = "-" if technique.default else "+"
             rows.append((f"PTQ {name} {sign}{technique.name}",
                          {"mode": "ptq", "calibration": name,
@@ -87,7 +87,7 @@ def methods(estimators):
     return rows + [("QAT", {"mode": "qat"})]
 
 
-def zoo_rows(name, graph, estimators, models, seeds):
+def zoo_rows(name, graph, estimators, models, seeds, flip_techniques=True):
     """For each of ``models`` trainings of zoo entry ``name`` (train.seed 0,
     1, ...): its float row, and one row per method and conversion seed (the
     calibration images drawn, QAT's batch order)."""
@@ -102,7 +102,7 @@ def zoo_rows(name, graph, estimators, models, seeds):
         path = trained(name, folder, trained_seed)
         first = True
         for seed in range(seeds):
-            for method, settings in methods(estimators):
+            for method, settings in methods(estimators, flip_techniques):
                 print(f"[quantisation] {name} model {trained_seed}: {method}, seed {seed}",
                       flush=True)
                 output = os.path.join(folder, f"{method.replace(' ', '_').lower()}_{seed}.tflite")
@@ -285,6 +285,10 @@ def main():
                         help="models trained per zoo entry (train.seed 0..N-1)")
     parser.add_argument("--seeds", type=int, default=2,
                         help="conversions per model and method (seeds 0..N-1)")
+    parser.add_argument("--estimators", default=None,
+                        help="PTQ range estimators compared (default: all)")
+    parser.add_argument("--techniques", action=argparse.BooleanOptionalAction, default=True,
+                        help="also PTQ with each technique flipped from its default")
     parser.add_argument("--skip-s16", action="store_true", help="leave out the Mixer-S/16 rows")
     parser.add_argument("--output", default=os.path.join(RESULTS, "quantisation.json"))
     args = parser.parse_args()
@@ -295,12 +299,13 @@ def main():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from convert.modes import ESTIMATORS
 
+    estimators = args.estimators.split(",") if args.estimators else ESTIMATORS
     rows = []
     for name in args.zoo.split(","):
-        rows += zoo_rows(name, args.graph, ESTIMATORS, args.models, args.seeds)
+        rows += zoo_rows(name, args.graph, estimators, args.models, args.seeds, args.techniques)
         print(table(summary(rows)), flush=True)
     if not args.skip_s16:
-        rows += random_s16_rows(ESTIMATORS, args.graph)
+        rows += random_s16_rows(estimators, args.graph)
     summarised, differences = summary(rows), paired(rows)
     print(table(summarised))
     print("QAT against each PTQ method, conversion by conversion (mean +- standard error):")
