@@ -1,6 +1,6 @@
 """Conversion speed: wall time and peak memory of ``convert`` as a user runs it.
 
-    .venv/bin/python benchmarks/conversion.py [--variants S16,B16] [--modes ptq,int8]
+    .venv/bin/python benchmarks/conversion.py [--variants S16,B16] [--modes ptq,qat]
 
 Mixer variants at 224 with random weights and a 10-class head (std 0.02),
 each converted by the ``convert`` CLI in its own process with the default
@@ -26,7 +26,8 @@ sys.path.insert(0, ROOT)
 
 from harness import cpu_description, random_classifier, text_table, write_results  # noqa: E402
 
-MODE_FLAGS = {"ptq": ["--ptq"], "int8": ["--int8", "--qat-steps", "2", "--qat-batch-size", "8"]}
+# QAT timed on two short steps: the conversion's cost, not the training's.
+QAT_STEPS = ["--qat-steps", "2", "--qat-batch-size", "8"]
 
 
 def random_model(variant, folder):
@@ -40,7 +41,11 @@ def random_model(variant, folder):
 def timed_conversion(model, mode, output):
     """Runs ``python -m convert`` once; returns wall seconds, peak RSS (GB), the report."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "convert", model, *MODE_FLAGS[mode], "--data", "digits",
+    from convert.modes import MODES
+
+    recipe = MODES[mode]
+    flags = [recipe.flags[0], *(QAT_STEPS if recipe.trains else [])]
+    command = [sys.executable, "-m", "convert", model, *flags, "--data", "digits",
                "--eval-images", "50", "-o", output]
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
@@ -88,7 +93,7 @@ def plot(rows, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="S16,B16")
-    parser.add_argument("--modes", default="ptq,int8")
+    parser.add_argument("--modes", default="ptq,qat", help="names of convert.modes.MODES")
     parser.add_argument("--output", default=os.path.join(RESULTS, "conversion.json"))
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -31,8 +31,10 @@ def build_models(variant, folder, calibration_images=8):
     import keras_mixer
     from convert import tflite
     from convert.calibrate import calibrate
+    from convert.forms import PlainForm
     from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
     from convert.quantize import quantised_graph
+    from convert.xnnpack import XnnpackForm
 
     model = getattr(keras_mixer, f"Mixer{variant.replace('/', '')}")()
     spec, values = mixer_spec(model), model_values(model)
@@ -40,13 +42,13 @@ def build_models(variant, folder, calibration_images=8):
     images = rng.uniform(0, 255, (calibration_images, 224, 224, 3)).astype(np.float32)
     plain = build_graph(spec, values, batch_size=None)
     variances = layer_norm_variances(plain, images)
-    graphs = {"float32": plain, "int8_plain": quantised_graph(spec, values, "plain"),
-              "int8_xnnpack": quantised_graph(spec, values, "xnnpack", variances),
+    skeleton_variances = layer_norm_variances(  # its 1/sqrt fits need this graph's variances
+        matrix_skeleton(spec, norm=PlainForm(), quantised=False), images)
+    graphs = {"float32": plain, "int8_plain": quantised_graph(spec, values, PlainForm()),
+              "int8_xnnpack": quantised_graph(spec, values, XnnpackForm(variances)),
               "int8_skeleton": matrix_skeleton(spec),
               "int8_skeleton_gelu": matrix_skeleton(spec, gelu=True),
-              # The 1/sqrt fits need the variances of this graph, not the model's.
-              "int8_skeleton_norm": matrix_skeleton(spec, layer_norm_variances(
-                  matrix_skeleton(spec, norm="plain", quantised=False), images))}
+              "int8_skeleton_norm": matrix_skeleton(spec, XnnpackForm(skeleton_variances))}
     paths = {}
     for kind, graph in graphs.items():
         print(f"[latency] {variant}: converting {kind}", flush=True)
@@ -55,7 +57,7 @@ def build_models(variant, folder, calibration_images=8):
             flatbuffer = tflite.convert(graph, "float32")
         else:
             calibrate(graph, images)
-            flatbuffer = tflite.convert(graph, "int8", io="int8")
+            flatbuffer = tflite.convert(graph, "ptq", io="int8")
         tflite.write(flatbuffer, paths[kind])
     return paths
 
@@ -63,18 +65,18 @@ def build_models(variant, folder, calibration_images=8):
 def matrix_skeleton(spec, norm=None, gelu=False, quantised=True):
     """The XNNPACK graph's matrix work alone, fake-quantised like it
     (``quantised``): LayerNorm and GELU removed. ``norm`` puts its LayerNorms
-    back: {name: variance range} (from ``layer_norm_variances``) in the
-    XNNPACK form, "plain" as TFLite's own decomposition (to measure those
-    variances); ``gelu=True`` its GELUs. Weights are random with a fixed seed,
+    back in that ``convert.forms`` form (the plain one to measure the
+    variances the XNNPACK one needs); ``gelu=True`` its GELUs, in the XNNPACK
+    form. Weights are random with a fixed seed,
     so every call builds the same ones; each MLP's second Dense starts small,
     as residual branches do in a trained model, so activations keep realistic
     ranges without LayerNorm."""
     import tf_keras
 
-    from convert.graph import PIXEL_RANGE, layer_norm
-    from convert.graph import gelu as xnnpack_gelu
+    from convert.graph import PIXEL_RANGE
     from convert.layers import Pixels
     from convert.quantize import wrapper
+    from convert.xnnpack import XnnpackForm
 
     tf_keras.utils.set_random_seed(0)
     wrap = wrapper() if quantised else (lambda layer: layer)
@@ -84,12 +86,11 @@ def matrix_skeleton(spec, norm=None, gelu=False, quantised=True):
     def normalise(x, name, affine=False):
         if norm is None:
             return x
-        variance_range = None if norm == "plain" else norm[name]
-        return layer_norm(x, name, spec["layer_norm_epsilon"], variance_range, affine, wrap)
+        return norm.layer_norm(x, name, spec["layer_norm_epsilon"], affine, wrap)
 
     def mlp(x, hidden_units, units, name):
         x = wrap(L.Dense(hidden_units, kernel_initializer="lecun_normal"))(x)
-        x = xnnpack_gelu(x, f"{name}_gelu", True, True, wrap) if gelu else x
+        x = XnnpackForm({}).gelu(x, f"{name}_gelu", True, wrap) if gelu else x
         return wrap(L.Dense(units, kernel_initializer=tf_keras.initializers.VarianceScaling(
             1e-2)))(x)
 

@@ -49,7 +49,7 @@ def input_means(quantised, layers, images, batch_size=16):
 
     @tf.function(input_signature=[tf.TensorSpec((None, *quantised.input_shape[1:]))])
     def sums(batch):
-        with tapped(tap):
+        with tapped(quantised, tap):
             found = probe(batch, training=False)
         found = found if isinstance(found, list) else [found]
         return [tf.reduce_sum(value, axis) for value, axis in zip(found, axes)]

@@ -18,12 +18,11 @@ value of the large tensors (``sampled``; ``minmax`` sees every value):
 import numpy as np
 import tensorflow as tf
 
-from convert.modes import ESTIMATORS
+from convert.modes import ESTIMATORS, INT8_LEVELS
 from convert.quantize import range_quantizers, set_ranges, tapped
 
 BINS = 2048
 PERCENTILE = 99.99
-LEVELS = 255  # int8 steps across a range
 # Histograms of tensors of at least SAMPLED_SIZE values per image sample every
 # 17th value (a stride prime to the layer widths, so no channel is left out):
 # 1/17 of the cost, and still ~10^4 values past the 99.99th percentile over
@@ -77,7 +76,7 @@ def observer(quantised, histograms):
                                   {name: tf.TensorSpec([2]) for name in names}])
     def traced(batch, bins):
         tap.bins = bins
-        with tapped(tap):
+        with tapped(quantised, tap):
             quantised(batch, training=False)
         return dict(tap.outputs)
 
@@ -153,7 +152,7 @@ def mse_range(counts, low, high, candidates=24):
     errors = np.empty((candidates, candidates))
     for i, candidate_low in enumerate(lows[:, 0]):
         clipped = np.clip(centres[None, :], candidate_low, highs.T)  # (b, bins)
-        steps = (highs[0] - candidate_low) / LEVELS
+        steps = (highs[0] - candidate_low) / INT8_LEVELS
         errors[i] = ((centres - clipped) ** 2 @ weights) + steps ** 2 / 12
     i, j = np.unravel_index(np.argmin(errors), errors.shape)
     return _with_zero(lows[i, 0], highs[0, j])

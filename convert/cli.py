@@ -2,11 +2,18 @@
 and ``convert benchmark MODEL.tflite [...]`` (``convert.benchmark``)."""
 
 import argparse
-import dataclasses
 import sys
 
 from convert import benchmark
-from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, FORMS, IO_TYPES, MODES, TECHNIQUES
+from convert.modes import (
+    DEFAULT_CALIBRATION,
+    ESTIMATORS,
+    FLOAT32,
+    FORMS,
+    IO_TYPES,
+    MODES,
+    TECHNIQUES,
+)
 from keras_mixer.commands import (
     add_debug_flag,
     add_preprocessing_flags,
@@ -80,25 +87,20 @@ def main(argv=None):
 
 
 def _convert(args, threads):
-    from convert.graph import mixer_spec
     from convert.pipeline import ConvertOptions, benchmark_paths, check_output, to_tflite
-    from keras_mixer import load_model
-    from keras_mixer.datasets import data_settings
 
     options = ConvertOptions(
-        mode=args.mode or "float32", dataset=args.data, graph=args.graph, io=args.io,
+        mode=args.mode or FLOAT32.name, dataset=args.data, graph=args.graph, io=args.io,
         calibration=args.calibration, calibration_images=args.calibration_images,
         qat_epochs=args.qat_epochs, qat_steps=args.qat_steps,
         qat_batch_size=args.qat_batch_size, qat_learning_rate=args.qat_learning_rate,
         eval_images=args.eval_images, debug_images=args.debug_images,
         keep_float=args.keep_float, num_threads=args.threads, seed=args.seed,
-        **{name: getattr(args, name) for name in TECHNIQUES}).checked()
-    check_output(args.output, options, benchmark=bool(threads))
-    model = load_model(args.model)
-    spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
-    settings = data_settings(args.model, args.data, spec["image_shape"][:2], preprocessing(args))
-    options = dataclasses.replace(options, data=settings)
-    report = to_tflite(model, args.output, options)
+        preprocessing=preprocessing(args),
+        **{name: getattr(args, name) for name in TECHNIQUES})
+    if threads:  # the benchmark's files too, before any work
+        check_output(args.output, options.checked(), benchmark=True)
+    report = to_tflite(args.model, args.output, options)
     accuracy = ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items())
     print(f"top-1: {accuracy}; agreement with Keras {report['top1_agreement']:.4f}; "
           f"float ops left: {', '.join(report['float_ops']) or 'none'}; XNNPACK "
@@ -106,9 +108,9 @@ def _convert(args, threads):
     if threads:
         twin, results_path = benchmark_paths(args.output)
         paths = [args.output]
-        if report["mode"] != "float32":
+        if options.recipe is not FLOAT32:
             paths.insert(0, twin)
-            to_tflite(model, twin, options, mode="float32", graph=None, keep_float=0)
+            to_tflite(args.model, twin, options, mode=FLOAT32.name, graph=None, keep_float=0)
         results = benchmark.benchmark(paths, threads)
         print(benchmark.table(results))
         print(f"wrote {results_path} and {benchmark.save(results, results_path)}")

@@ -13,6 +13,7 @@ ESTIMATORS = ("minmax", "percentile", "mse")
 DEFAULT_CALIBRATION = "percentile"
 # Input/output types of int8 models ("uint8": raw pixels in, as cameras give them).
 IO_TYPES = ("uint8", "int8", "float32")
+INT8_LEVELS = 255  # the steps of an int8 range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +24,8 @@ class Mode:
     (``convert.quantize``); ``trains``: quantisation-aware training first;
     ``report_key``: the key of this model's accuracy in the report;
     ``graphs``: the deployment graphs it can be written in (the first is the
-    default); ``flags``: its CLI spellings."""
+    default); ``flags``: its CLI spellings; ``optimise``: the converter
+    stores the weights smaller (int8, or ``float16``) (``convert.tflite``)."""
 
     name: str
     integer: bool
@@ -32,6 +34,8 @@ class Mode:
     graphs: tuple
     flags: tuple
     help: str
+    optimise: bool = True
+    float16: bool = False
 
 
 MODES = {mode.name: mode for mode in (
@@ -40,12 +44,14 @@ MODES = {mode.name: mode for mode in (
     Mode("ptq", True, False, "ptq_int8", ("xnnpack", "plain"), ("--ptq",),
          "post-training full-integer int8: ranges calibrated, no training"),
     Mode("fp16", False, False, "fp16", ("plain",), ("--fp16",),
-         "float16 weights, float computation"),
+         "float16 weights, float computation", float16=True),
     Mode("dynamic", False, False, "dynamic", ("plain",), ("--dynamic-range",),
          "int8 weights, float activations"),
     Mode("float32", False, False, "float32", ("plain",), (),
-         "float32 (the default without a mode flag)"),
+         "float32 (the default without a mode flag)", optimise=False),
 )}
+# Without a mode flag; also the reference ``convert --benchmark`` measures against.
+FLOAT32 = MODES["float32"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +79,10 @@ TECHNIQUES = {technique.name: technique for technique in (
 )}
 
 
-def get(name):
-    """The Mode called ``name``, or a ValueError listing the known ones."""
+def get(name: str | Mode) -> Mode:
+    """The Mode called ``name`` (a Mode is itself), or a ValueError listing the known ones."""
+    if isinstance(name, Mode):
+        return name
     if name not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {name!r}.")
     return MODES[name]

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from convert import modes, runtime, tflite, verify
+from convert import forms, modes, runtime, tflite, verify
 from convert.benchmark import output_files as benchmark_outputs
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
@@ -68,19 +68,25 @@ class ConvertOptions:
     keep_float: int = 0
     num_threads: int = 2
     data: object = None  # a keras_mixer.datasets.DataSettings
+    preprocessing: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     per_channel: bool = TECHNIQUES["per_channel"].default
     bias_correction: bool = TECHNIQUES["bias_correction"].default
 
-    def checked(self):
+    @property
+    def recipe(self) -> modes.Mode:
+        """The ``convert.modes.Mode`` named by ``mode``."""
+        return modes.get(self.mode)
+
+    def checked(self) -> ConvertOptions:
         """These options with the graph chosen, or a ValueError naming the bad one."""
-        mode = modes.get(self.mode)
+        mode = self.recipe
         graph = self.graph or mode.graphs[0]
         if graph not in mode.graphs:
             raise ValueError(f"Mode {mode.name} writes the {' or '.join(mode.graphs)} graph; "
                              f"got graph {graph!r}.")
-        if self.io not in tflite.IO_TYPES:
-            raise ValueError(f"io must be one of {', '.join(tflite.IO_TYPES)}; got {self.io!r}.")
+        if self.io not in modes.IO_TYPES:
+            raise ValueError(f"io must be one of {', '.join(modes.IO_TYPES)}; got {self.io!r}.")
         if self.calibration not in ESTIMATORS:
             raise ValueError(f"Calibration must be one of {', '.join(ESTIMATORS)}; got "
                              f"{self.calibration!r}.")
@@ -145,13 +151,13 @@ class Clock:
 @dataclasses.dataclass
 class Converted:
     """A TFLite model and the graph it was converted from (for int8, the
-    fake-quantised graph, and the LayerNorm ``variances`` it was built for)."""
+    fake-quantised graph, and the ``convert.forms`` form it was built in)."""
 
     flatbuffer: bytes
     graph: object
     spec: dict
     logits: bool  # the output is logits (softmax left to the app)
-    variances: dict | None = None
+    form: object = None  # a convert.forms.Form
 
 
 def to_tflite(model: keras.Model | str, output: str, options: ConvertOptions | None = None,
@@ -165,24 +171,23 @@ def to_tflite(model: keras.Model | str, output: str, options: ConvertOptions | N
     (``to_tflite(model, path, mode="ptq", dataset="digits")``)."""
     from keras_mixer import datasets
 
+    options = dataclasses.replace(options or ConvertOptions(), **settings).checked()
+    check_output(output, options)  # before any work
+    path = None
     if isinstance(model, (str, os.PathLike)):
         from keras_mixer import load_model
 
         path, model = str(model), load_model(model)
-    else:
-        path = None
-    options = dataclasses.replace(options or ConvertOptions(), **settings).checked()
-    mode = modes.get(options.mode)
+    mode = options.recipe
     spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
-    check_output(output, options)
     if options.data is None:
         options = dataclasses.replace(options, data=datasets.data_settings(
-            path, options.dataset, spec["image_shape"][:2]))
+            path, options.dataset, spec["image_shape"][:2], options.preprocessing))
     clock = Clock(log)
     clock(options.data.line())
-    samples = load_samples(model, options, mode.integer, clock)
+    samples = load_samples(model, options, clock)
     report = {"mode": mode.name, "dataset": options.dataset, "data": options.data.report(),
               "io": options.io if mode.integer else "float32", "graph": options.graph,
               "accuracy": {"float": verify.accuracy(samples.keras_scores,
@@ -224,7 +229,7 @@ def _without_grappler():
         tf.config.optimizer.set_experimental_options({option: before})
 
 
-def load_samples(model, options, integer, clock):
+def load_samples(model, options, clock):
     """The evaluation split with the Keras model's scores on it (and, for
     int8, calibration images, and for QAT its training batches and the
     images held back from them) of ``options.dataset`` at the model's input
@@ -252,11 +257,11 @@ def load_samples(model, options, integer, clock):
     samples = Samples(val.class_names, pixels, labels)
     samples.keras_scores, samples.keras_logits = keras_outputs(model, pixels)
     clock(f"evaluation split: {len(labels)} {options.dataset} images")
-    if integer:
+    if options.recipe.integer:
         train = datasets.read_split(options.dataset, "train", data_config, shuffle_files=False)
         samples.calibration, _ = drawn(train, options.calibration_images, options.seed)
         clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
-    if options.mode == "qat":
+    if options.recipe.trains:
         held_back, train = held_back_split(train)
         samples.held_back = np.round(drawn(held_back, HELD_BACK_IMAGES)[0]).astype(np.uint8)
         samples.held_back_logits = keras_outputs(model, samples.held_back)[1]
@@ -309,9 +314,9 @@ def keras_outputs(model, pixels, batch_size=16):
 
 def _float_model(model, spec, samples, options, clock, report):
     """Stages graph -> convert for a float mode (float32, fp16, dynamic)."""
-    plain = build_graph(spec, model_values(model), "plain", batch_size=None)
+    plain = build_graph(spec, model_values(model), batch_size=None)
     with _without_grappler():
-        flatbuffer = tflite.convert(plain, options.mode)
+        flatbuffer = tflite.convert(plain, options.recipe)
     clock.stage("convert")
     return Converted(flatbuffer, plain, spec, spec["classifier_activation"] is None)
 
@@ -323,17 +328,17 @@ def _integer_model(model, spec, samples, options, clock, report):
     from convert.quantize import quantised_graph
 
     values, variances = model_values(model), None
-    if options.graph == "xnnpack":  # grappler on: its fusions run the plain graph 2x as fast
-        plain = build_graph(spec, values, "plain", batch_size=None)
+    # (grappler on here: its fusions run the plain graph 2x as fast)
+    if forms.form_class(options.graph).needs_variances:
+        plain = build_graph(spec, values, batch_size=None)
         variances = layer_norm_variances(plain, samples.calibration[:VARIANCE_IMAGES])
         del plain
         gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
-    quantised = quantised_graph(spec, values, options.graph, variances,
-                                per_channel=options.per_channel)
+    graph_form = forms.form(options.graph, variances)
+    quantised = quantised_graph(spec, values, graph_form, per_channel=options.per_channel)
     teacher = None  # QAT's: the float graph ``quantised`` learns to reproduce
-    if options.mode == "qat":
-        teacher = build_graph(spec, values, options.graph, variances, batch_size=None,
-                              logits=True)
+    if options.recipe.trains:
+        teacher = build_graph(spec, values, graph_form, batch_size=None, logits=True)
     del values  # the graphs hold their own copies (B/16: 240 MB)
     clock.stage("graph")
     with _without_grappler():
@@ -359,10 +364,10 @@ def _integer_model(model, spec, samples, options, clock, report):
             report["qat"] = _train(quantised, teacher, samples, options, clock, report)
             del teacher
             clock.stage("train")
-        flatbuffer = tflite.convert(quantised, "int8", options.io)
+        flatbuffer = tflite.convert(quantised, options.recipe, options.io)
     clock("converted to TFLite")
     clock.stage("convert")
-    return Converted(flatbuffer, quantised, spec, True, variances)
+    return Converted(flatbuffer, quantised, spec, True, graph_form)
 
 
 def _train(quantised, teacher, samples, options, clock, report):
@@ -405,7 +410,7 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
     """Stage verify: the model's scores against the Keras model's, its ops
     and delegation and, for int8, its fidelity to the graph it came from and
     the per-layer error."""
-    mode = modes.get(options.mode)
+    mode = options.recipe
     runner = runtime.interpreter(flatbuffer, options.num_threads)
     scores = _run_all(runner, samples.eval_pixels)
     probs = _probabilities(scores, converted)
@@ -466,11 +471,10 @@ def _keep_float(model, converted, samples, layer_errors, options, output, clock)
     from convert.quantize import copy_variables, quantised_graph
 
     names = [row["layer"] for row in layer_errors if row["op"] != "MEAN"][:options.keep_float]
-    graph = quantised_graph(converted.spec, model_values(model), options.graph,
-                            converted.variances, float_layers=names,
-                            per_channel=options.per_channel)
+    graph = quantised_graph(converted.spec, model_values(model), converted.form,
+                            float_layers=names, per_channel=options.per_channel)
     copy_variables(converted.graph, graph)  # QAT's weights and ranges
-    flatbuffer = _with_metadata(tflite.convert(graph, "int8", options.io), converted.spec,
+    flatbuffer = _with_metadata(tflite.convert(graph, options.recipe, options.io), converted.spec,
                                 options, samples, converted.logits,
                                 f"int8 with {len(names)} float layers")
     probs = _probabilities(_run_all(runtime.interpreter(flatbuffer, options.num_threads),

@@ -28,14 +28,12 @@ import os
 import tensorflow as tf
 import tf_keras
 
+from convert.forms import Form
 from convert.graph import build_graph
 from convert.layers import ChannelScale, ChannelShift
 
 RELU6_RANGE = (0.0, 6.0)
 PASS_THROUGH = (tf_keras.layers.Reshape, tf_keras.layers.Permute)
-
-_tap = None  # see ``tapped``
-
 
 @contextlib.contextmanager
 def tfmot_imported():
@@ -52,18 +50,32 @@ def tfmot_imported():
     yield tfmot
 
 
+class TapSlot:
+    """Where a quantised graph's quantizers find the tap they report to
+    (``tapped``): one per ``wrapper``, shared by the quantizers it makes."""
+
+    def __init__(self):
+        self.tap = None
+
+
 @contextlib.contextmanager
-def tapped(tap):
-    """While tracing a quantised graph in this context, each ``RangeQuantizer``
-    returns ``tap(quantizer, float_tensor, quantised_tensor)`` instead of the
-    quantised tensor, and weights stay float unless ``tap.quantise_weights``:
-    how calibration and the per-layer error observe every int8 tensor."""
-    global _tap
-    previous, _tap = _tap, tap
+def tapped(quantised, tap):
+    """While tracing ``quantised`` (a ``quantised_graph``) in this context,
+    each of its ``RangeQuantizer``s returns ``tap(quantizer, float_tensor,
+    quantised_tensor)`` instead of the quantised tensor, and weights stay
+    float unless ``tap.quantise_weights``: how calibration and the per-layer
+    error observe every int8 tensor."""
+    slots = {id(layer.quantize_config.slot): layer.quantize_config.slot
+             for layer in quantised.layers
+             if isinstance(getattr(layer, "quantize_config", None), LayerQuantizeConfig)}
+    previous = {key: slot.tap for key, slot in slots.items()}
+    for slot in slots.values():
+        slot.tap = tap
     try:
         yield tap
     finally:
-        _tap = previous
+        for key, slot in slots.items():
+            slot.tap = previous[key]
 
 
 def _fake_quant(x, low, high, narrow_range=False):
@@ -104,8 +116,9 @@ with tfmot_imported() as _tfmot:
         """Fake-quantises a layer's output to int8 over [min, max]: fixed
         (``fixed_range``) or two trainable variables. ``name`` is the layer's."""
 
-        def __init__(self, fixed_range=None):
+        def __init__(self, fixed_range=None, slot=None):
             self.fixed_range = None if fixed_range is None else tuple(fixed_range)
+            self.slot = slot or TapSlot()
             self.name, self.min, self.max = None, None, None
 
         def build(self, tensor_shape, name, layer):
@@ -136,7 +149,8 @@ with tfmot_imported() as _tfmot:
                     inputs, *self.fixed_range)
             else:
                 quantised = _fake_quant(inputs, weights["min"], weights["max"])
-            return quantised if _tap is None else _tap(self, inputs, quantised)
+            tap = self.slot.tap
+            return quantised if tap is None else tap(self, inputs, quantised)
 
         def get_config(self):
             return {"fixed_range": self.fixed_range}
@@ -146,14 +160,16 @@ with tfmot_imported() as _tfmot:
         (``quantised_weight``). Stateless: the range always follows the
         weight, during training too."""
 
-        def __init__(self, per_axis=False, symmetric=True):
+        def __init__(self, per_axis=False, symmetric=True, slot=None):
             self.per_axis, self.symmetric = per_axis, symmetric
+            self.slot = slot or TapSlot()
 
         def build(self, tensor_shape, name, layer):
             return {}
 
         def __call__(self, weight, training, weights, **kwargs):
-            if _tap is not None and not _tap.quantise_weights:
+            tap = self.slot.tap
+            if tap is not None and not tap.quantise_weights:
                 return weight
             return quantised_weight(weight, self.per_axis, self.symmetric)
 
@@ -171,13 +187,14 @@ with tfmot_imported() as _tfmot:
         """Quantises the named weights of a layer, and its output (range fixed
         to ``output_range`` when given)."""
 
-        def __init__(self, weights=(), per_axis=False, output_range=None):
+        def __init__(self, weights=(), per_axis=False, output_range=None, slot=None):
             self.weights, self.per_axis, self.output_range = tuple(weights), per_axis, output_range
+            self.slot = slot or TapSlot()
             self.output_quantizer = None
 
         def get_weights_and_quantizers(self, layer):
             symmetric = isinstance(layer, (tf_keras.layers.Dense, tf_keras.layers.Conv2D))
-            return [(getattr(layer, name), WeightQuantizer(self.per_axis, symmetric))
+            return [(getattr(layer, name), WeightQuantizer(self.per_axis, symmetric, self.slot))
                     for name in self.weights]
 
         def set_quantize_weights(self, layer, quantize_weights):
@@ -191,7 +208,7 @@ with tfmot_imported() as _tfmot:
             pass
 
         def get_output_quantizers(self, layer):
-            self.output_quantizer = RangeQuantizer(self.output_range)
+            self.output_quantizer = RangeQuantizer(self.output_range, self.slot)
             return [self.output_quantizer]
 
         def get_config(self):
@@ -199,8 +216,9 @@ with tfmot_imported() as _tfmot:
                     "output_range": self.output_range}
 
 
-def layer_quantize_config(layer, per_channel=True):
-    """The ``LayerQuantizeConfig`` of a deployment-graph layer (module docstring)."""
+def layer_quantize_config(layer, per_channel=True, slot=None):
+    """The ``LayerQuantizeConfig`` of a deployment-graph layer (module
+    docstring), its quantizers reporting to ``slot``'s tap."""
     weights = ()
     if isinstance(layer, (tf_keras.layers.Dense, tf_keras.layers.Conv2D)):
         weights = ("kernel",)
@@ -211,33 +229,36 @@ def layer_quantize_config(layer, per_channel=True):
         output_range = RELU6_RANGE
     per_axis = isinstance(layer, tf_keras.layers.Conv2D) or (
         per_channel and isinstance(layer, tf_keras.layers.Dense))
-    return LayerQuantizeConfig(weights, per_axis=per_axis, output_range=output_range)
+    return LayerQuantizeConfig(weights, per_axis=per_axis, output_range=output_range, slot=slot)
 
 
 def wrapper(float_layers=(), per_channel=True):
     """The ``wrap`` of ``convert.graph.build_graph`` that fake-quantises each
     layer it is given (Reshape and Permute, and layers named in
-    ``float_layers``, stay as they are)."""
+    ``float_layers``, stay as they are), its quantizers sharing one
+    ``TapSlot``."""
+    slot = TapSlot()
 
     def wrap(layer):
         if isinstance(layer, PASS_THROUGH) or layer.name in float_layers:
             return layer
-        return QuantizeWrapper(layer, layer_quantize_config(layer, per_channel),
+        return QuantizeWrapper(layer, layer_quantize_config(layer, per_channel, slot),
                                name_prefix="")
 
     return wrap
 
 
-def quantised_graph(spec, values, form="plain", variances=None, batch_size=None,
-                    float_layers=(), per_channel=True):
+def quantised_graph(spec: dict, values: dict, form: Form | None = None,
+                    batch_size: int | None = None, float_layers=(),
+                    per_channel: bool = True) -> tf_keras.Model:
     """The deployment graph (``convert.graph.build_graph``, same arguments),
     ending at the logits, with fake quantisation on every int8 tensor, its
     trainable ranges at a placeholder [-6, 6] until calibrated. Layers named
     in ``float_layers`` are left in float: neither their weights nor their
     outputs quantised (selective quantisation). ``per_channel``: Dense
     weights with one scale per output unit (else one per matrix)."""
-    return build_graph(spec, values, form, variances, batch_size,
-                       wrapper(float_layers, per_channel), logits=True)
+    return build_graph(spec, values, form, batch_size, wrapper(float_layers, per_channel),
+                       logits=True)
 
 
 def weight_layers(quantised):

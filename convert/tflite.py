@@ -7,24 +7,25 @@ import warnings
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants as _constants
 
+from convert import modes
+from convert.modes import IO_TYPES, Mode
 from keras_mixer.files import atomic_path
 
-CONVERSIONS = ("float32", "fp16", "dynamic", "int8")
-IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 IN_MEMORY_WEIGHTS = 30_000_000  # Mixer-S/16: 18.5M; Mixer-B/16: 59.9M
 
 
-def convert(graph, conversion="float32", io="uint8"):
+def convert(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8") -> bytes:
     """TFLite flatbuffer bytes of ``graph`` at batch 1.
 
     Args:
-        graph: a float graph (``convert.graph.build_graph``) for "float32",
-            "fp16" (float16 weights) and "dynamic" (int8 weights, float
-            activations); a quantised graph (``convert.quantize.quantise``)
-            for "int8", whose every range the converter takes from the graph.
-        io: input/output dtype of an int8 model: "uint8", "int8" or "float32".
+        graph: a float graph (``convert.graph.build_graph``) for the float
+            modes; a quantised graph (``convert.quantize.quantised_graph``)
+            for the integer ones, whose every range the converter takes from
+            the graph.
+        mode: a ``convert.modes.Mode`` or its name.
+        io: input/output dtype of an integer model: "uint8", "int8" or "float32".
     """
-    converter = make_converter(graph, conversion, io)
+    converter = make_converter(graph, mode, io)
     with warnings.catch_warnings():
         # An int8 input's range is the graph's own (the pixel input's fixed
         # fake-quantisation), not the statistics this warning asks for.
@@ -32,13 +33,11 @@ def convert(graph, conversion="float32", io="uint8"):
         return converter.convert()
 
 
-def make_converter(graph, conversion="float32", io="uint8"):
+def make_converter(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8"):
     """The configured ``tf.lite.TFLiteConverter`` behind ``convert``. The
     graph is traced at a static batch of 1 whatever its own batch size: the
     int8 converter needs static shapes."""
-    if conversion not in CONVERSIONS:
-        raise ValueError(f"conversion must be one of {', '.join(CONVERSIONS)}; "
-                         f"got {conversion!r}.")
+    mode = modes.get(mode)
     if io not in IO_TYPES:
         raise ValueError(f"io must be one of {', '.join(IO_TYPES)}; got {io!r}.")
     signature = tf.TensorSpec((1, *graph.input_shape[1:]), tf.float32, name="images")
@@ -54,13 +53,12 @@ def make_converter(graph, conversion="float32", io="uint8"):
         holder = tf.Module()
         holder.weights = list(graph.variables)
     converter = _Converter([function.get_concrete_function(signature)], holder)
-    if conversion != "float32":
+    if mode.optimise:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if conversion == "fp16":
+    if mode.float16:
         converter.target_spec.supported_types = [tf.float16]
-    if conversion == "int8":
-        converter.inference_input_type = IO_TYPES[io]
-        converter.inference_output_type = IO_TYPES[io]
+    if mode.integer:
+        converter.inference_input_type = converter.inference_output_type = tf.as_dtype(io)
     return converter
 
 

@@ -6,11 +6,10 @@ import numpy as np
 import tensorflow as tf
 
 from convert.calibrate import sampled
-from convert.graph import GATE_INPUT
 from convert.layers import tflite_op
+from convert.modes import INT8_LEVELS
 from convert.quantize import range_quantizers, tapped
-
-LEVELS = 255
+from convert.xnnpack import GATE_INPUT
 
 
 class _ErrorTap:
@@ -27,7 +26,7 @@ class _ErrorTap:
     def __call__(self, quantizer, tensor, quantised):
         error = sampled(quantised) - sampled(tensor)
         low, high = quantizer.range_tensors()
-        moved = tf.abs(error) * (2 * LEVELS / 1.001) > high - low  # by over half a step
+        moved = tf.abs(error) * (2 * INT8_LEVELS / 1.001) > high - low  # by over half a step
         self.outputs[quantizer.name] = tf.stack([
             tf.cast(tf.size(error), tf.float32), tf.reduce_sum(tf.square(error)),
             tf.reduce_sum(tf.cast(moved, tf.float32))])
@@ -51,7 +50,7 @@ def quantised_pass(quantised, images, error_images=0, batch_size=ERROR_BATCH):
     tap, scores, totals = _ErrorTap(), [], {}
     for start in range(0, error_images, batch_size):
         batch = np.asarray(images[start:min(start + batch_size, error_images)], np.float32)
-        with tapped(tap):
+        with tapped(quantised, tap):
             scores.append(quantised(batch, training=False).numpy())
         for name, values in tap.outputs.items():
             totals[name] = totals.get(name, 0) + values.numpy().astype(np.float64)
@@ -77,7 +76,7 @@ def layer_rows(quantised, totals):
         if name.endswith(GATE_INPUT):
             continue
         low, high = quantizers[name].range
-        scale = (high - low) / LEVELS
+        scale = (high - low) / INT8_LEVELS
         rows.append({"layer": name, "op": tflite_op(layers[name]),
                      "rmse_per_scale": float(np.sqrt(squares / count) / scale),
                      "clipped": float(clipped / count), "scale": float(scale)})
@@ -115,7 +114,7 @@ def logits_quantisation(quantised):
     """(scale, zero point) of a quantised graph's int8 logits, as TFLite
     derives them from its range (the converter nudges zero onto a step)."""
     low, high = range_quantizers(quantised)["head"].range
-    scale = (high - low) / LEVELS
+    scale = (high - low) / INT8_LEVELS
     return scale, int(np.clip(np.round(-128 - low / scale), -128, 127))
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from convert import benchmark, tflite
 from convert.calibrate import calibrate
+from convert.forms import form
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.quantize import quantised_graph
 from tests.test_convert_graph import trained_like
@@ -25,10 +26,10 @@ def models(tmp_path_factory):
     paths = {"float32": folder / "float32.tflite", "plain": folder / "plain.tflite",
              "xnnpack": folder / "xnnpack.tflite"}
     tflite.write(tflite.convert(plain, "float32"), paths["float32"])
-    for form in ("plain", "xnnpack"):
-        graph = quantised_graph(spec, values, form, variances if form == "xnnpack" else None)
+    for name in ("plain", "xnnpack"):
+        graph = quantised_graph(spec, values, form(name, variances))
         calibrate(graph, pixels)
-        tflite.write(tflite.convert(graph, "int8", io="int8"), paths[form])
+        tflite.write(tflite.convert(graph, "ptq", io="int8"), paths[name])
     # As convert writes it beside a model: the accuracy the plot uses.
     (folder / "xnnpack.json").write_text(json.dumps({"mode": "ptq",
                                                      "accuracy": {"ptq_int8": 0.75}}))

@@ -214,7 +214,7 @@ def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_mo
     def samples(seed):
         options = ConvertOptions(mode="qat", calibration_images=40, eval_images=30, seed=seed,
                                  qat_batch_size=8).checked()
-        found = load_samples(model, options, True, Clock(lambda _: None))
+        found = load_samples(model, options, Clock(lambda _: None))
         first_batch = next(iter(found.train_batches))[0].numpy()
         return found.eval_pixels, found.calibration, first_batch
 

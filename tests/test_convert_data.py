@@ -47,7 +47,7 @@ def test_an_outside_model_is_evaluated_and_calibrated_at_its_size_uncropped(tmp_
     assert "embedded mnist" in settings.source
     options = ConvertOptions(mode="ptq", dataset="mnist", data=settings, eval_images=40,
                              calibration_images=40).checked()
-    samples = load_samples(model, options, True, Clock(lambda _: None))
+    samples = load_samples(model, options, Clock(lambda _: None))
     known = mnist_images()  # every image is a whole MNIST digit, as it was drawn
     assert all(image in known for image in as_grey_bytes(samples.eval_pixels))
     assert all(image in known for image in as_grey_bytes(samples.calibration))
@@ -94,7 +94,7 @@ def test_stated_preprocessing_overrides_the_run_config(digits_model, tmp_path):
     assert settings.config["eval_crop"] == 0.5 and settings.stated == ("eval_crop",
                                                                       "resize_method")
     options = ConvertOptions(mode="float32", data=settings, eval_images=12).checked()
-    samples = load_samples(model, options, False, Clock(lambda _: None))
+    samples = load_samples(model, options, Clock(lambda _: None))
     crops = {centre(os.path.join(root, name), 16, 0.5).tobytes()
              for root, _, names in os.walk(digits_folder()) for name in names}
     assert all(image.astype(np.uint8).tobytes() in crops for image in samples.eval_pixels)

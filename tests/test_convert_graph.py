@@ -6,17 +6,15 @@ import pytest
 import tf_keras
 
 import keras_mixer
+from convert.forms import PlainForm, form
 from convert.graph import (
-    GELU_OFFSET,
-    GELU_SCALE,
     build_graph,
     deployment_values,
-    gelu,
-    layer_norm,
     layer_norm_variances,
     mixer_spec,
     model_values,
 )
+from convert.xnnpack import GELU_OFFSET, GELU_SCALE, XnnpackForm
 from tests.conftest import SQUARE_TINY, tiny_mixer
 
 
@@ -28,13 +26,13 @@ def trained_like(rng, **overrides):
     return model
 
 
-def graph_of(model, form="plain", pixels=None, batch_size=1):
+def graph_of(model, form_name="plain", pixels=None, batch_size=1):
     """The deployment graph of a keras_mixer model (XNNPACK form: fitted on ``pixels``)."""
     spec, values = mixer_spec(model), model_values(model)
     variances = None
-    if form == "xnnpack":
+    if pixels is not None:
         variances = layer_norm_variances(build_graph(spec, values, batch_size=None), pixels)
-    return build_graph(spec, values, form, variances, batch_size)
+    return build_graph(spec, values, form(form_name, variances), batch_size)
 
 
 @pytest.mark.parametrize("approximate", [True, False])
@@ -76,7 +74,7 @@ def test_xnnpack_gelu_follows_both_forms():
     assert np.abs(form - tanh).max() < 1.3e-3 and np.abs(form - exact).max() < 1.4e-3
     # ... and as the graph's layers.
     inputs = tf_keras.Input((len(x),))
-    layers = tf_keras.Model(inputs, gelu(inputs, "gelu", True, xnnpack=True))
+    layers = tf_keras.Model(inputs, XnnpackForm({}).gelu(inputs, "gelu", True))
     ours = layers(y[None].astype(np.float32)).numpy()[0] / GELU_SCALE
     assert np.abs(ours - tanh).max() < 1.4e-3 and np.abs(ours - exact).max() < 1.5e-3
 
@@ -84,7 +82,7 @@ def test_xnnpack_gelu_follows_both_forms():
 def test_deployment_values_fold_preprocessing_and_affines(rng):
     model = trained_like(rng)
     values = model_values(model)
-    folded = deployment_values(values, 2, xnnpack=True)
+    folded = deployment_values(values, 2, XnnpackForm({}))
     # The stem takes raw pixels: the same output as on preprocess_input's.
     pixels = rng.integers(0, 256, (1, 4, 4, 3)).astype(np.float32)
     patch = lambda x, kernel, bias: np.einsum("bhwc,hwcd->bd", x, kernel) + bias  # noqa: E731
@@ -109,7 +107,8 @@ def test_deployment_values_fold_preprocessing_and_affines(rng):
 def test_layer_norm_forms_match_layer_norm(rng, variance_range):
     low, high = variance_range or (0.01, 10.0)
     inputs = tf_keras.Input((7, 64))
-    model = tf_keras.Model(inputs, layer_norm(inputs, "norm", 1e-6, variance_range, affine=False))
+    norm_form = XnnpackForm({"norm": variance_range}) if variance_range else PlainForm()
+    model = tf_keras.Model(inputs, norm_form.layer_norm(inputs, "norm", 1e-6, affine=False))
     std = np.sqrt(np.geomspace(low, high, 7))[:, None]  # one variance per token
     x = rng.normal(3.0, 1.0, (5, 7, 64)) * std
     x = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True) * std + 3.0

@@ -7,6 +7,7 @@ import tf_keras
 
 from convert import tflite
 from convert.calibrate import calibrate, mse_range, percentile_range
+from convert.forms import form
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.qat import RelativeAdam, distil
 from convert.quantize import (
@@ -25,15 +26,14 @@ def pixels(rng, n):
     return rng.integers(0, 256, (n, 16, 16, 3)).astype(np.float32)
 
 
-def graphs(rng, images, form="xnnpack"):
+def graphs(rng, images, form_name="xnnpack"):
     """(float graph, quantised graph) of a tiny Mixer, batch None, uncalibrated."""
     model = trained_like(rng)
     spec, values = mixer_spec(model), model_values(model)
-    variances = None
-    if form == "xnnpack":
-        variances = layer_norm_variances(build_graph(spec, values, batch_size=None), images)
-    return (build_graph(spec, values, form, variances, batch_size=None),
-            quantised_graph(spec, values, form, variances))
+    variances = layer_norm_variances(build_graph(spec, values, batch_size=None), images)
+    graph_form = form(form_name, variances)
+    return (build_graph(spec, values, graph_form, batch_size=None),
+            quantised_graph(spec, values, graph_form))
 
 
 def nudged(low, high):
@@ -67,7 +67,7 @@ def test_qat_trains_the_ranges_the_file_holds(rng):
     after = ranges(quantised)
     trained = [name for name in after if after[name] != before[name]]
     assert len(trained) > 20  # the learnt ranges moved ...
-    in_file = activation_params(tflite.convert(quantised, "int8", io="int8"))
+    in_file = activation_params(tflite.convert(quantised, "ptq", io="int8"))
     checked = 0
     for name in trained:  # ... and the file holds them as they are now
         scale, zero = nudged(*after[name])
@@ -170,15 +170,16 @@ def fully_connected_weights(flatbuffer):
     return found
 
 
-@pytest.mark.parametrize("form", ["xnnpack", "plain"])
-def test_dense_weights_are_quantised_per_output_unit(rng, form):
+@pytest.mark.parametrize("form_name", ["xnnpack", "plain"])
+def test_dense_weights_are_quantised_per_output_unit(rng, form_name):
     images = pixels(rng, 16)
     model = trained_like(rng)
     spec, values = mixer_spec(model), model_values(model)
     variances = layer_norm_variances(build_graph(spec, values, batch_size=None), images)
-    per_channel = quantised_graph(spec, values, form, variances if form == "xnnpack" else None)
+    graph_form = form(form_name, variances)
+    per_channel = quantised_graph(spec, values, graph_form)
     calibrate(per_channel, images)
-    weights = fully_connected_weights(tflite.convert(per_channel, "int8", io="int8"))
+    weights = fully_connected_weights(tflite.convert(per_channel, "ptq", io="int8"))
     assert len(weights) == 2 * 2 * spec["num_blocks"] + 1  # four MLP Dense a block, the head
     for q, scales in weights:  # symmetric per row: every row reaches +-127 on its own scale
         assert len(scales) == q.shape[0] > 1 and len(set(scales)) > 1
@@ -187,10 +188,9 @@ def test_dense_weights_are_quantised_per_output_unit(rng, form):
     kernel, _ = kernel_and_bias(per_channel.get_layer("head"))
     q, scales = weights[-1]
     np.testing.assert_allclose(q.T * scales, _per_row_grid(kernel.numpy()), atol=1e-6)
-    per_matrix = quantised_graph(spec, values, form, variances if form == "xnnpack" else None,
-                                 per_channel=False)
+    per_matrix = quantised_graph(spec, values, graph_form, per_channel=False)
     calibrate(per_matrix, images)
-    for q, scales in fully_connected_weights(tflite.convert(per_matrix, "int8", io="int8")):
+    for q, scales in fully_connected_weights(tflite.convert(per_matrix, "ptq", io="int8")):
         assert len(scales) == 1
 
 
@@ -220,7 +220,7 @@ def test_bias_correction_takes_the_weights_shift_off_the_outputs(rng):
         probe = tf_keras.Model(quantised.inputs, stem.output)
         tap = WeightsOnly()
         tap.quantise_weights = quantise_weights
-        with tapped(tap):
+        with tapped(quantised, tap):
             return probe(images, training=False).numpy().mean((0, 1, 2))
 
     def float_stem_mean():  # NumPy: the float stem's mean output, from its float weights

@@ -8,9 +8,11 @@ import tf_keras
 import keras_mixer
 from convert import runtime, tflite
 from convert.calibrate import calibrate
+from convert.forms import PlainForm
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.layers import Gelu, Pixels
 from convert.quantize import quantised_graph, wrapper
+from convert.xnnpack import XnnpackForm
 from tests.test_convert_graph import trained_like
 
 
@@ -34,9 +36,9 @@ def test_float32_tflite_matches_keras(rng, tmp_path):
 
 def test_int8_takes_raw_uint8_pixels_and_every_range_from_the_graph(rng):
     model = trained_like(rng)
-    graph = quantised_graph(mixer_spec(model), model_values(model), "plain")
+    graph = quantised_graph(mixer_spec(model), model_values(model), PlainForm())
     calibrate(graph, pixels(rng, 16))
-    flatbuffer = tflite.convert(graph, "int8")
+    flatbuffer = tflite.convert(graph, "ptq")
     runner = runtime.interpreter(flatbuffer)
     inp = runner.get_input_details()[0]
     assert inp["dtype"] == np.uint8 and inp["quantization"] == (1.0, 0)  # raw pixels
@@ -56,13 +58,13 @@ def test_int8_takes_raw_uint8_pixels_and_every_range_from_the_graph(rng):
 
 def test_large_models_convert_through_a_saved_model_to_the_same_file(rng, monkeypatch):
     model = trained_like(rng)
-    graph = quantised_graph(mixer_spec(model), model_values(model), "xnnpack",
-                            layer_norm_variances(build_graph(mixer_spec(model), model_values(
-                                model), batch_size=None), pixels(rng, 8)))
+    variances = layer_norm_variances(build_graph(mixer_spec(model), model_values(model),
+                                                 batch_size=None), pixels(rng, 8))
+    graph = quantised_graph(mixer_spec(model), model_values(model), XnnpackForm(variances))
     calibrate(graph, pixels(rng, 8))
-    in_memory = tflite.convert(graph, "int8")
+    in_memory = tflite.convert(graph, "ptq")
     monkeypatch.setattr(tflite, "IN_MEMORY_WEIGHTS", 0)
-    saved = tflite.convert(graph, "int8")
+    saved = tflite.convert(graph, "ptq")
     x = pixels(rng, 4).astype(np.uint8)
     outputs = [[runtime.run(runtime.interpreter(flatbuffer), image) for image in x]
                for flatbuffer in (in_memory, saved)]
@@ -82,7 +84,7 @@ def test_write_is_atomic(tmp_path):
     with pytest.raises(TypeError):
         tflite.write(None, str(path))  # fails mid-write
     assert not path.exists() and not list(tmp_path.iterdir())
-    with pytest.raises(ValueError, match="conversion must be one of"):
+    with pytest.raises(ValueError, match="mode must be one of"):
         tflite.convert(None, "int4")
 
 
@@ -95,7 +97,7 @@ def test_delegation_finds_partitions_and_ops_left_outside(rng, io, requantize):
     h = wrap(Gelu())(h)
     graph = tf_keras.Model(x, wrap(tf_keras.layers.Dense(4))(h))
     calibrate(graph, rng.normal(size=(8, 8, 16)).astype(np.float32))
-    found = runtime.delegation(runtime.interpreter(tflite.convert(graph, "int8", io=io)))
+    found = runtime.delegation(runtime.interpreter(tflite.convert(graph, "ptq", io=io)))
     # XNNPACK runs int8 FULLY_CONNECTED but neither int8 GELU nor the uint8<->int8
     # requantisation at the edges: Dense | GELU | Dense.
     assert found == {"partitions": 2, "ops_outside": {"GELU": 1, **requantize}}
