@@ -4,7 +4,7 @@ into it (again only when setup.cfg or pyproject.toml changed) and runs a job.
 
     python3 run.py demo [ARGS...]   the main job end to end: train on the digits, then int8
     python3 run.py test [ARGS...]   the test suite (ARGS go to pytest, e.g. -m slow)
-    python3 run.py lint [ARGS...]   ruff (lint and import order), configured in pyproject.toml
+    python3 run.py lint [ARGS...]   ruff check and ruff format --check, configured in pyproject.toml
 """
 
 import hashlib
@@ -26,11 +26,20 @@ OTHER_BACKENDS = ["jax", "torch==2.13.0"]
 JOBS = {
     "demo": [
         ["-m", "training", "--config", "digits", "--output", "runs/digits"],
-        ["-m", "convert", "runs/digits/model.keras", "--int8", "--data", "digits",
-         "-o", "runs/digits/model_int8.tflite"],
+        [
+            "-m",
+            "convert",
+            "runs/digits/model.keras",
+            "--int8",
+            "--data",
+            "digits",
+            "-o",
+            "runs/digits/model_int8.tflite",
+        ],
     ],
     "test": [["-m", "pytest"]],
-    "lint": [["-m", "ruff", "check", "."]],  # CI runs it before the tests
+    # CI runs it before the tests: the rules and the formatting.
+    "lint": [["-m", "ruff", "check", "."], ["-m", "ruff", "format", "--check", "."]],
 }
 
 
@@ -48,16 +57,17 @@ def ensure_environment():
     if not venv_python().exists():
         print(f"run.py: creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
-    print("run.py: installing keras-mixer and its dependencies (first run: a few minutes)",
-          flush=True)
+    print(
+        "run.py: installing keras-mixer and its dependencies (first run: a few minutes)", flush=True
+    )
     pip = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
     # The tests load our models with MediaPipe Tasks, as an Android app does. MediaPipe
     # pins absl-py>=2.3 and TFMOT absl-py<2, so pip cannot resolve both in one go (it
     # would fall back to an old TFMOT); both work with either, so MediaPipe comes apart.
-    subprocess.run(pip + ["--no-deps", MEDIAPIPE], check=True)
-    subprocess.run(pip + ["opencv-contrib-python", "sounddevice"], check=True)
+    subprocess.run([*pip, "--no-deps", MEDIAPIPE], check=True)
+    subprocess.run([*pip, "opencv-contrib-python", "sounddevice"], check=True)
     subprocess.run(pip + OTHER_BACKENDS, check=True)
     STAMP.write_text(digest)
 

@@ -45,8 +45,19 @@ def timed_conversion(model, mode, output):
 
     recipe = MODES[mode]
     flags = [recipe.flags[0], *(QAT_STEPS if recipe.trains else [])]
-    command = [sys.executable, "-m", "convert", model, *flags, "--data", "digits",
-               "--eval-images", "50", "-o", output]
+    command = [
+        sys.executable,
+        "-m",
+        "convert",
+        model,
+        *flags,
+        "--data",
+        "digits",
+        "--eval-images",
+        "50",
+        "-o",
+        output,
+    ]
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
@@ -59,15 +70,25 @@ def timed_conversion(model, mode, output):
 
 
 def table(rows):
-    return text_table(rows, [
-        ("variant", -8, lambda row: row["variant"]),
-        ("mode", -5, lambda row: row["mode"]),
-        ("wall s", 7, lambda row: f"{row['wall_s']:.1f}"),
-        ("peak GB", 8, lambda row: f"{row['peak_gb']:.2f}"),
-        ("train s", 8, lambda row: f"{row['train_s']:.1f}"),
-        ("beyond training s", 18, lambda row: f"{row['beyond_training_s']:.1f}"),
-        (" stages (s)", 0, lambda row: " " + ", ".join(
-            f"{name} {seconds:.0f}" for name, seconds in row["stages"].items()))])
+    return text_table(
+        rows,
+        [
+            ("variant", -8, lambda row: row["variant"]),
+            ("mode", -5, lambda row: row["mode"]),
+            ("wall s", 7, lambda row: f"{row['wall_s']:.1f}"),
+            ("peak GB", 8, lambda row: f"{row['peak_gb']:.2f}"),
+            ("train s", 8, lambda row: f"{row['train_s']:.1f}"),
+            ("beyond training s", 18, lambda row: f"{row['beyond_training_s']:.1f}"),
+            (
+                " stages (s)",
+                0,
+                lambda row: (
+                    " "
+                    + ", ".join(f"{name} {seconds:.0f}" for name, seconds in row["stages"].items())
+                ),
+            ),
+        ],
+    )
 
 
 def plot(rows, path):
@@ -106,14 +127,24 @@ def main():
         for mode in args.modes.split(","):
             print(f"[conversion] Mixer-{variant} {mode}", flush=True)
             wall, peak, report = timed_conversion(
-                model, mode, os.path.join(folder, f"{variant}_{mode}.tflite"))
+                model, mode, os.path.join(folder, f"{variant}_{mode}.tflite")
+            )
             train = report["seconds"].get("train", 0.0)
-            rows.append({"variant": variant, "mode": mode, "wall_s": wall, "peak_gb": peak,
-                         "train_s": train, "beyond_training_s": wall - train,
-                         "stages": report["seconds"]})
+            rows.append(
+                {
+                    "variant": variant,
+                    "mode": mode,
+                    "wall_s": wall,
+                    "peak_gb": peak,
+                    "train_s": train,
+                    "beyond_training_s": wall - train,
+                    "stages": report["seconds"],
+                }
+            )
             print(table(rows), flush=True)
-    png = write_results({"cpu": cpu_description(), "rows": rows}, args.output,
-                        lambda path: plot(rows, path))
+    png = write_results(
+        {"cpu": cpu_description(), "rows": rows}, args.output, lambda path: plot(rows, path)
+    )
     print(f"wrote {args.output} and {png}")
 
 

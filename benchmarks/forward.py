@@ -110,16 +110,21 @@ def measure(variant, threads, implementations, args):
     rows = []
     for name in implementations:
         one, big = np.array(times[name][1]), np.array(times[name][32])
-        rows.append({
-            "model": f"Mixer-{variant}", "implementation": name, "threads": threads,
-            "batch1_ms_median": 1e3 * float(np.median(one)),
-            "batch1_ms_p10": 1e3 * float(np.percentile(one, 10)),
-            "batch1_ms_p90": 1e3 * float(np.percentile(one, 90)),
-            "batch32_img_per_s": 32 / float(np.median(big)),
-            "batch32_gflop_per_s": 32 * gflop / float(np.median(big)),
-            "gflop_per_image": gflop,
-            "batch1_runs": len(one), "batch32_runs": len(big),
-        })
+        rows.append(
+            {
+                "model": f"Mixer-{variant}",
+                "implementation": name,
+                "threads": threads,
+                "batch1_ms_median": 1e3 * float(np.median(one)),
+                "batch1_ms_p10": 1e3 * float(np.percentile(one, 10)),
+                "batch1_ms_p90": 1e3 * float(np.percentile(one, 90)),
+                "batch32_img_per_s": 32 / float(np.median(big)),
+                "batch32_gflop_per_s": 32 * gflop / float(np.median(big)),
+                "gflop_per_image": gflop,
+                "batch1_runs": len(one),
+                "batch32_runs": len(big),
+            }
+        )
     if PEER in implementations:
         peer = next(r for r in rows if r["implementation"] == PEER)
         for r in rows:
@@ -129,17 +134,21 @@ def measure(variant, threads, implementations, args):
 
 
 def print_table(rows):
-    header = (f"{'model':<11} {'implementation':<14} {'thr':>3} {'b1 median ms':>12} "
-              f"{'p10-p90':>13} {'b32 img/s':>9} {'GFLOP/s':>8} {'b1 vs timm':>10}")
+    header = (
+        f"{'model':<11} {'implementation':<14} {'thr':>3} {'b1 median ms':>12} "
+        f"{'p10-p90':>13} {'b32 img/s':>9} {'GFLOP/s':>8} {'b1 vs timm':>10}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         ratio = r.get("batch1_latency_vs_timm")
-        print(f"{r['model']:<11} {r['implementation']:<14} {r['threads']:>3} "
-              f"{r['batch1_ms_median']:>12.1f} "
-              f"{r['batch1_ms_p10']:>6.1f}-{r['batch1_ms_p90']:<6.1f} "
-              f"{r['batch32_img_per_s']:>9.2f} {r['batch32_gflop_per_s']:>8.1f} "
-              f"{'' if ratio is None else f'{ratio:.2f}x':>10}")
+        print(
+            f"{r['model']:<11} {r['implementation']:<14} {r['threads']:>3} "
+            f"{r['batch1_ms_median']:>12.1f} "
+            f"{r['batch1_ms_p10']:>6.1f}-{r['batch1_ms_p90']:<6.1f} "
+            f"{r['batch32_img_per_s']:>9.2f} {r['batch32_gflop_per_s']:>8.1f} "
+            f"{'' if ratio is None else f'{ratio:.2f}x':>10}"
+        )
 
 
 def plot(rows, path):
@@ -156,11 +165,22 @@ def plot(rows, path):
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         for ax, key in zip(axes, ("batch1_ms_median", "batch32_img_per_s")):
-            values = [next((r[key] for r in rows if (r["model"], r["threads"]) == g
-                            and r["implementation"] == name), 0) for g in groups]
+            values = [
+                next(
+                    (
+                        r[key]
+                        for r in rows
+                        if (r["model"], r["threads"]) == g and r["implementation"] == name
+                    ),
+                    0,
+                )
+                for g in groups
+            ]
             ax.bar(np.arange(len(groups)) + i * width, values, width, label=name)
-    for ax, title in zip(axes, ("batch-1 latency, ms (lower is better)",
-                                "batch-32 throughput, img/s (higher is better)")):
+    for ax, title in zip(
+        axes,
+        ("batch-1 latency, ms (lower is better)", "batch-32 throughput, img/s (higher is better)"),
+    ):
         ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2)
         ax.set_xticklabels([f"{m}\n{t} threads" for m, t in groups])
         ax.set_title(title)
@@ -185,8 +205,10 @@ def main():
 
     unknown = set(args.implementations.split(",")) - set(IMPLEMENTATIONS)
     if unknown:
-        parser.error(f"unknown implementations {', '.join(sorted(unknown))}; known: "
-                     f"{', '.join(IMPLEMENTATIONS)}")
+        parser.error(
+            f"unknown implementations {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(IMPLEMENTATIONS)}"
+        )
     rows = []
     for variant in args.models.split(","):
         for threads in map(int, args.threads.split(",")):
@@ -198,10 +220,15 @@ def main():
 
     from keras_mixer.files import write_json  # not at the top: timm workers must not load TF
 
-    report = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "processor": platform.processor()},
-              "runs": {"batch1": args.runs, "batch32": args.runs_batch32},
-              "results": rows}
+    report = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+        },
+        "runs": {"batch1": args.runs, "batch32": args.runs_batch32},
+        "results": rows,
+    }
     write_json(report, args.output)
     png = os.path.splitext(args.output)[0] + ".png"
     plot(rows, png)

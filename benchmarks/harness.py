@@ -46,6 +46,7 @@ def random_classifier(variant, classes=10, seed=0):
 def text_table(rows, columns):
     """Rows as aligned text. ``columns``: [(header, width, cell)], ``cell(row)``
     the cell's text; a negative width aligns the column left."""
+
     def aligned(text, width):
         return f"{text:<{-width}}" if width < 0 else f"{text:>{width}}"
 
@@ -76,7 +77,8 @@ class Worker:
             [script, "--worker", implementation, variant, threads],
             env={"KERAS_BACKEND": "tensorflow"},
             what=f"{implementation} worker for {variant} (is the bench extra installed? "
-                 "pip install -e .[bench])")
+            "pip install -e .[bench])",
+        )
 
     def time(self, batch, runs):
         return self.worker.ask(f"{batch} {runs}")

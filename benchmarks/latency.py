@@ -43,12 +43,16 @@ def build_models(variant, folder, calibration_images=8):
     plain = build_graph(spec, values, batch_size=None)
     variances = layer_norm_variances(plain, images)
     skeleton_variances = layer_norm_variances(  # its 1/sqrt fits need this graph's variances
-        matrix_skeleton(spec, norm=PlainForm(), quantised=False), images)
-    graphs = {"float32": plain, "int8_plain": quantised_graph(spec, values, PlainForm()),
-              "int8_xnnpack": quantised_graph(spec, values, XnnpackForm(variances)),
-              "int8_skeleton": matrix_skeleton(spec),
-              "int8_skeleton_gelu": matrix_skeleton(spec, gelu=True),
-              "int8_skeleton_norm": matrix_skeleton(spec, XnnpackForm(skeleton_variances))}
+        matrix_skeleton(spec, norm=PlainForm(), quantised=False), images
+    )
+    graphs = {
+        "float32": plain,
+        "int8_plain": quantised_graph(spec, values, PlainForm()),
+        "int8_xnnpack": quantised_graph(spec, values, XnnpackForm(variances)),
+        "int8_skeleton": matrix_skeleton(spec),
+        "int8_skeleton_gelu": matrix_skeleton(spec, gelu=True),
+        "int8_skeleton_norm": matrix_skeleton(spec, XnnpackForm(skeleton_variances)),
+    }
     paths = {}
     for kind, graph in graphs.items():
         print(f"[latency] {variant}: converting {kind}", flush=True)
@@ -91,13 +95,20 @@ def matrix_skeleton(spec, norm=None, gelu=False, quantised=True):
     def mlp(x, hidden_units, units, name):
         x = wrap(L.Dense(hidden_units, kernel_initializer="lecun_normal"))(x)
         x = XnnpackForm({}).gelu(x, f"{name}_gelu", True, wrap) if gelu else x
-        return wrap(L.Dense(units, kernel_initializer=tf_keras.initializers.VarianceScaling(
-            1e-2)))(x)
+        return wrap(L.Dense(units, kernel_initializer=tf_keras.initializers.VarianceScaling(1e-2)))(
+            x
+        )
 
     images = tf_keras.Input(spec["image_shape"])
     x = wrap(Pixels(PIXEL_RANGE))(images)
-    x = wrap(L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"],
-                      kernel_initializer=tf_keras.initializers.VarianceScaling(1 / 127.5**2)))(x)
+    x = wrap(
+        L.Conv2D(
+            spec["hidden_size"],
+            spec["patch_size"],
+            strides=spec["patch_size"],
+            kernel_initializer=tf_keras.initializers.VarianceScaling(1 / 127.5**2),
+        )
+    )(x)
     x = L.Reshape((tokens, spec["hidden_size"]))(x)
     for i in range(spec["num_blocks"]):
         y = L.Permute((2, 1))(normalise(x, f"block{i}_norm0", affine=True))
@@ -135,20 +146,33 @@ def sgemm_gflops(threads):
         "    for _ in range(10):\n"
         "        t = time.perf_counter(); a @ b\n"
         "        best = max(best, 2*m*k*n / (time.perf_counter() - t) / 1e9)\n"
-        "print(best)\n")
-    env = {**os.environ, **{name: str(threads) for name in (
-        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
-    return float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                text=True, check=True).stdout)
+        "print(best)\n"
+    )
+    env = {
+        **os.environ,
+        **{
+            name: str(threads)
+            for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        },
+    }
+    return float(
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="B/16,S/16,S/32")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=20,
-                        help="LiteRT runs per model for B/16; smaller variants get more, in "
-                             "proportion to their GFLOP, so each model is timed for as long")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=20,
+        help="LiteRT runs per model for B/16; smaller variants get more, in "
+        "proportion to their GFLOP, so each model is timed for as long",
+    )
     parser.add_argument("--output", default=os.path.join(RESULTS, "latency.json"))
     args = parser.parse_args()
     print(cpu_description(), flush=True)
@@ -163,15 +187,18 @@ def main():
         paths = build_models(variant, folder)
         gflop = gflop_per_image(variant)
         runs = max(args.runs, round(args.runs * gflop_per_image("B/16") / gflop))
-        found = benchmark.benchmark(list(paths.values()), threads=(args.threads,),
-                                    runs=runs, rounds=5)["results"]
+        found = benchmark.benchmark(
+            list(paths.values()), threads=(args.threads,), runs=runs, rounds=5
+        )["results"]
         rows += found
         print(f"[latency] {variant}: Keras (XLA)", flush=True)
         keras_seconds = keras_latency(variant, args.threads, args.runs)
-        summary.append(variant_summary(variant, dict(zip(paths, found)), keras_seconds, peak,
-                                       args.threads, runs))
-    results = {"summary": summary, "results": rows, "threads": [args.threads],
-               "runs": args.runs}
+        summary.append(
+            variant_summary(
+                variant, dict(zip(paths, found)), keras_seconds, peak, args.threads, runs
+            )
+        )
+    results = {"summary": summary, "results": rows, "threads": [args.threads], "runs": args.runs}
     print(benchmark.table(results))
     print()
     print(summary_table(summary))
@@ -186,27 +213,36 @@ def variant_summary(variant, found, keras_seconds, peak, threads, runs):
     ms = {kind: row["median_ms"] for kind, row in found.items()}
     keras_b1, keras_b32 = keras_seconds
     return {
-        "variant": variant, "threads": threads, "gflop_per_image": gflop, "litert_runs": runs,
+        "variant": variant,
+        "threads": threads,
+        "gflop_per_image": gflop,
+        "litert_runs": runs,
         **{f"{kind}_ms": value for kind, value in ms.items()},
         "keras_xla_batch1_ms": keras_b1 * 1000,
         "keras_xla_batch32_ms_per_image": keras_b32 * 1000,
-        "keras_batch1_gflops": gflop / keras_b1, "keras_batch32_gflops": gflop / keras_b32,
-        "sgemm_gflops": peak, "keras_batch1_of_sgemm": gflop / keras_b1 / peak,
+        "keras_batch1_gflops": gflop / keras_b1,
+        "keras_batch32_gflops": gflop / keras_b32,
+        "sgemm_gflops": peak,
+        "keras_batch1_of_sgemm": gflop / keras_b1 / peak,
         "keras_batch32_of_sgemm": gflop / keras_b32 / peak,
         "xnnpack_vs_skeleton": ms["int8_xnnpack"] / ms["int8_skeleton"],
         "gelu_vs_skeleton": ms["int8_skeleton_gelu"] / ms["int8_skeleton"],
         "norm_vs_skeleton": ms["int8_skeleton_norm"] / ms["int8_skeleton"],
         "xnnpack_vs_float32": ms["int8_xnnpack"] / ms["float32"],
         "plain_vs_float32": ms["int8_plain"] / ms["float32"],
-        "delegation": {kind: {"partitions": row["partitions"], "ops_outside": row["ops_outside"]}
-                       for kind, row in found.items()},
+        "delegation": {
+            kind: {"partitions": row["partitions"], "ops_outside": row["ops_outside"]}
+            for kind, row in found.items()
+        },
     }
 
 
 def summary_table(summary):
-    lines = [f"{'variant':<6} {'fp32':>8} {'int8 plain':>10} {'int8 xnn':>9} {'skeleton':>9} "
-             f"{'xnn/skel':>8} {'+gelu':>6} {'+norm':>6} {'xnn/fp32':>8} {'Keras b1':>9} "
-             f"{'b32/img':>8} {'Keras/sgemm':>11}"]
+    lines = [
+        f"{'variant':<6} {'fp32':>8} {'int8 plain':>10} {'int8 xnn':>9} {'skeleton':>9} "
+        f"{'xnn/skel':>8} {'+gelu':>6} {'+norm':>6} {'xnn/fp32':>8} {'Keras b1':>9} "
+        f"{'b32/img':>8} {'Keras/sgemm':>11}"
+    ]
     for s in summary:
         lines.append(
             f"{s['variant']:<6} {s['float32_ms']:>6.1f}ms {s['int8_plain_ms']:>8.1f}ms "
@@ -214,7 +250,8 @@ def summary_table(summary):
             f"{s['xnnpack_vs_skeleton']:>7.2f}x {s['gelu_vs_skeleton']:>5.2f}x "
             f"{s['norm_vs_skeleton']:>5.2f}x {s['xnnpack_vs_float32']:>7.2f}x "
             f"{s['keras_xla_batch1_ms']:>7.1f}ms {s['keras_xla_batch32_ms_per_image']:>6.1f}ms "
-            f"{s['keras_batch1_of_sgemm']:>5.0%}/{s['keras_batch32_of_sgemm']:>4.0%}")
+            f"{s['keras_batch1_of_sgemm']:>5.0%}/{s['keras_batch32_of_sgemm']:>4.0%}"
+        )
     return "\n".join(lines)
 
 

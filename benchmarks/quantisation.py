@@ -43,15 +43,33 @@ from harness import cpu_description, random_classifier, text_table, write_result
 # "mnist_h64" sits between it and the shipped 8-block "mnist".
 ZOO = {
     "mnist": ("mnist", []),
-    "mnist_h64": ("mnist", ["model.hidden_size=64", "model.num_blocks=4",
-                            "model.tokens_mlp_dim=32", "model.channels_mlp_dim=256",
-                            "train.epochs=3"]),
-    "mnist_narrow": ("mnist", ["model.patch_size=7", "model.hidden_size=32",
-                               "model.num_blocks=2", "model.tokens_mlp_dim=32",
-                               "model.channels_mlp_dim=32", "model.gelu_approximate=False",
-                               "model.drop_path_rate=0.0", "train.epochs=1",
-                               "train.batch_size=8", "train.label_smoothing=0.0",
-                               "optimizer.learning_rate=5e-3", "optimizer.warmup_steps=20"]),
+    "mnist_h64": (
+        "mnist",
+        [
+            "model.hidden_size=64",
+            "model.num_blocks=4",
+            "model.tokens_mlp_dim=32",
+            "model.channels_mlp_dim=256",
+            "train.epochs=3",
+        ],
+    ),
+    "mnist_narrow": (
+        "mnist",
+        [
+            "model.patch_size=7",
+            "model.hidden_size=32",
+            "model.num_blocks=2",
+            "model.tokens_mlp_dim=32",
+            "model.channels_mlp_dim=32",
+            "model.gelu_approximate=False",
+            "model.drop_path_rate=0.0",
+            "train.epochs=1",
+            "train.batch_size=8",
+            "train.label_smoothing=0.0",
+            "optimizer.learning_rate=5e-3",
+            "optimizer.warmup_steps=20",
+        ],
+    ),
     "digits": ("digits", []),
 }
 
@@ -65,8 +83,12 @@ def trained(name, folder, seed=0):
         print(f"[quantisation] training {name} into {folder}", flush=True)
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
         sets = [arg for item in [*overrides, f"train.seed={seed}"] for arg in ("--set", item)]
-        subprocess.run([sys.executable, "-m", "training", "--config", config, *sets,
-                        "--output", folder], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "training", "--config", config, *sets, "--output", folder],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
     return model
 
 
@@ -81,10 +103,13 @@ def methods(estimators, flip_techniques=True):
         rows.append((f"PTQ {name}", {"mode": "ptq", "calibration": name}))
         for technique in TECHNIQUES.values() if flip_techniques else ():
             sign = "-" if technique.default else "+"
-            rows.append((f"PTQ {name} {sign}{technique.name}",
-                         {"mode": "ptq", "calibration": name,
-                          technique.name: not technique.default}))
-    return rows + [("QAT", {"mode": "qat"})]
+            rows.append(
+                (
+                    f"PTQ {name} {sign}{technique.name}",
+                    {"mode": "ptq", "calibration": name, technique.name: not technique.default},
+                )
+            )
+    return [*rows, ("QAT", {"mode": "qat"})]
 
 
 def zoo_rows(name, graph, estimators, models, seeds, flip_techniques=True):
@@ -97,38 +122,61 @@ def zoo_rows(name, graph, estimators, models, seeds, flip_techniques=True):
     dataset = ZOO[name][0]
     rows = []
     for trained_seed in range(models):
-        folder = os.path.join(RESULTS, "quantisation",
-                              name if trained_seed == 0 else f"{name}_seed{trained_seed}")
+        folder = os.path.join(
+            RESULTS, "quantisation", name if trained_seed == 0 else f"{name}_seed{trained_seed}"
+        )
         path = trained(name, folder, trained_seed)
         first = True
         for seed in range(seeds):
             for method, settings in methods(estimators, flip_techniques):
-                print(f"[quantisation] {name} model {trained_seed}: {method}, seed {seed}",
-                      flush=True)
+                print(
+                    f"[quantisation] {name} model {trained_seed}: {method}, seed {seed}", flush=True
+                )
                 output = os.path.join(folder, f"{method.replace(' ', '_').lower()}_{seed}.tflite")
-                report = to_tflite(path, output, graph=graph, dataset=dataset, seed=seed,
-                                   log=lambda text: print(f"    {text}", flush=True),
-                                   **settings)
+                report = to_tflite(
+                    path,
+                    output,
+                    graph=graph,
+                    dataset=dataset,
+                    seed=seed,
+                    log=lambda text: print(f"    {text}", flush=True),
+                    **settings,
+                )
                 if first:  # every report holds the float model's top-1
                     first = False
-                    rows.append({"zoo": name, "method": "float", "model": trained_seed,
-                                 "top1": report["accuracy"]["float"],
-                                 "eval_images": report["eval_images"]})
+                    rows.append(
+                        {
+                            "zoo": name,
+                            "method": "float",
+                            "model": trained_seed,
+                            "top1": report["accuracy"]["float"],
+                            "eval_images": report["eval_images"],
+                        }
+                    )
                 key = MODES[settings["mode"]].report_key
                 rows.append(_row(name, method, trained_seed, seed, key, report))
     return rows
 
 
 def _row(name, method, trained_seed, seed, key, report):
-    return {"zoo": name, "method": method, "model": trained_seed, "seed": seed,
-            "top1": report["accuracy"][key], "top1_agreement": report["top1_agreement"],
-            "output_floor": report["output_floor"]["top1_agreement"],
-            "mean_abs_prob_error": report["mean_abs_prob_error"],
-            "relative_l2": report["relative_l2"], "graph_fidelity": report["graph_fidelity"],
-            "eval_images": report["eval_images"],
-            "worst_layers": [f"{row['layer']} ({row['rmse_per_scale']:.2f})"
-                             for row in report["layer_errors"][:3]],
-            "qat": report.get("qat"), "seconds": report["seconds"]}
+    return {
+        "zoo": name,
+        "method": method,
+        "model": trained_seed,
+        "seed": seed,
+        "top1": report["accuracy"][key],
+        "top1_agreement": report["top1_agreement"],
+        "output_floor": report["output_floor"]["top1_agreement"],
+        "mean_abs_prob_error": report["mean_abs_prob_error"],
+        "relative_l2": report["relative_l2"],
+        "graph_fidelity": report["graph_fidelity"],
+        "eval_images": report["eval_images"],
+        "worst_layers": [
+            f"{row['layer']} ({row['rmse_per_scale']:.2f})" for row in report["layer_errors"][:3]
+        ],
+        "qat": report.get("qat"),
+        "seconds": report["seconds"],
+    }
 
 
 def summary(rows):
@@ -140,10 +188,13 @@ def summary(rows):
         found.setdefault((row["zoo"], row["method"]), []).append(row)
     summarised = []
     for (name, method), chosen in found.items():
-        row = {"zoo": name, "method": method, "conversions": len(chosen),
-               "worst_layers": chosen[0].get("worst_layers", [])}
-        for key in ("top1", "top1_agreement", "output_floor", "mean_abs_prob_error",
-                    "relative_l2"):
+        row = {
+            "zoo": name,
+            "method": method,
+            "conversions": len(chosen),
+            "worst_layers": chosen[0].get("worst_layers", []),
+        }
+        for key in ("top1", "top1_agreement", "output_floor", "mean_abs_prob_error", "relative_l2"):
             values = [r[key] for r in chosen if r.get(key) is not None]
             if values:
                 row[key] = sum(values) / len(values)
@@ -167,12 +218,25 @@ def random_s16_rows(estimators, graph):
     rows = []
     for name in estimators:
         print(f"[quantisation] Mixer-S/16 (random): PTQ {name}", flush=True)
-        report = to_tflite(model, os.path.join(folder, f"ptq_{name}.tflite"), mode="ptq",
-                           calibration=name, graph=graph, dataset="digits", eval_images=20,
-                           debug_images=0, log=lambda text: print(f"    {text}", flush=True))
-        rows.append({"zoo": "S/16 random", "method": f"PTQ {name}",
-                     "relative_l2": report["relative_l2"],
-                     "top1_agreement": report["top1_agreement"]})
+        report = to_tflite(
+            model,
+            os.path.join(folder, f"ptq_{name}.tflite"),
+            mode="ptq",
+            calibration=name,
+            graph=graph,
+            dataset="digits",
+            eval_images=20,
+            debug_images=0,
+            log=lambda text: print(f"    {text}", flush=True),
+        )
+        rows.append(
+            {
+                "zoo": "S/16 random",
+                "method": f"PTQ {name}",
+                "relative_l2": report["relative_l2"],
+                "top1_agreement": report["top1_agreement"],
+            }
+        )
     return rows
 
 
@@ -194,8 +258,12 @@ def paired(rows):
                 spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
                 entry[key] = (statistics.mean(differences), spread / len(differences) ** 0.5)
             entry["most_images_below"] = max(
-                round((run[method]["top1_agreement"] - run["QAT"]["top1_agreement"])
-                      * run["QAT"]["eval_images"]) for run in by_run.values())
+                round(
+                    (run[method]["top1_agreement"] - run["QAT"]["top1_agreement"])
+                    * run["QAT"]["eval_images"]
+                )
+                for run in by_run.values()
+            )
             found.append(entry)
     return found
 
@@ -204,12 +272,17 @@ def paired_table(found):
     def cell(key):
         return lambda entry: "{:+.5f} +- {:.5f}".format(*entry[key])
 
-    return text_table(found, [
-        ("zoo", -13, lambda entry: entry["zoo"]),
-        ("QAT minus", -30, lambda entry: entry["versus"]),
-        ("top-1", 20, cell("top1")), ("agreement", 20, cell("top1_agreement")),
-        ("rel L2", 20, cell("relative_l2")),
-        ("most below", 10, lambda entry: str(entry["most_images_below"]))])
+    return text_table(
+        found,
+        [
+            ("zoo", -13, lambda entry: entry["zoo"]),
+            ("QAT minus", -30, lambda entry: entry["versus"]),
+            ("top-1", 20, cell("top1")),
+            ("agreement", 20, cell("top1_agreement")),
+            ("rel L2", 20, cell("relative_l2")),
+            ("most below", 10, lambda entry: str(entry["most_images_below"])),
+        ],
+    )
 
 
 def table(rows):
@@ -217,21 +290,31 @@ def table(rows):
         return lambda row: "" if row.get(key) is None else f"{row[key]:{fmt}}"
 
     def spread(key):
-        return lambda row: "" if f"{key}_range" not in row or row[f"{key}_range"][0] == \
-            row[f"{key}_range"][1] else "{:.4f}-{:.4f}".format(*row[f"{key}_range"])
+        return lambda row: (
+            ""
+            if f"{key}_range" not in row or row[f"{key}_range"][0] == row[f"{key}_range"][1]
+            else "{:.4f}-{:.4f}".format(*row[f"{key}_range"])
+        )
 
-    return text_table(rows, [
-        ("zoo", -13, lambda row: row["zoo"]),
-        ("method", -30, lambda row: row["method"]),
-        ("top-1", 7, number("top1", ".4f")),
-        ("range", 14, spread("top1")),
-        ("agree", 7, number("top1_agreement", ".4f")),
-        ("range", 14, spread("top1_agreement")),
-        ("floor", 7, number("output_floor", ".4f")),
-        ("prob err", 9, number("mean_abs_prob_error", ".5f")),
-        ("rel L2", 7, number("relative_l2", ".4f")),
-        (" worst layers (RMSE in steps)", 0,
-         lambda row: " " + ", ".join(row.get("worst_layers", [])))])
+    return text_table(
+        rows,
+        [
+            ("zoo", -13, lambda row: row["zoo"]),
+            ("method", -30, lambda row: row["method"]),
+            ("top-1", 7, number("top1", ".4f")),
+            ("range", 14, spread("top1")),
+            ("agree", 7, number("top1_agreement", ".4f")),
+            ("range", 14, spread("top1_agreement")),
+            ("floor", 7, number("output_floor", ".4f")),
+            ("prob err", 9, number("mean_abs_prob_error", ".5f")),
+            ("rel L2", 7, number("relative_l2", ".4f")),
+            (
+                " worst layers (RMSE in steps)",
+                0,
+                lambda row: " " + ", ".join(row.get("worst_layers", [])),
+            ),
+        ],
+    )
 
 
 def plot(rows, path):
@@ -246,18 +329,26 @@ def plot(rows, path):
 
     names = list(dict.fromkeys(row["zoo"] for row in rows))
     trained_names = [name for name in names if name != "S/16 random"]
-    figure, axes = plt.subplots(1, len(trained_names) + 1,
-                                figsize=(5.5 * (len(trained_names) + 1), 5))
+    figure, axes = plt.subplots(
+        1, len(trained_names) + 1, figsize=(5.5 * (len(trained_names) + 1), 5)
+    )
     for axis, name in zip(axes, trained_names):
         chosen = [row for row in rows if row["zoo"] == name and row["method"] != "float"]
         values = [row["top1_agreement"] for row in chosen]
-        spread = [[row["top1_agreement"] - row["top1_agreement_range"][0] for row in chosen],
-                  [row["top1_agreement_range"][1] - row["top1_agreement"] for row in chosen]]
+        spread = [
+            [row["top1_agreement"] - row["top1_agreement_range"][0] for row in chosen],
+            [row["top1_agreement_range"][1] - row["top1_agreement"] for row in chosen],
+        ]
         axis.bar([row["method"] for row in chosen], values, yerr=spread, capsize=3)
         floor = [row["output_floor"] for row in chosen if row.get("output_floor")]
         if floor:
-            axis.axhline(np.mean(floor), color="k", linestyle="--", linewidth=1,
-                         label="output floor (float logits at int8 output steps)")
+            axis.axhline(
+                np.mean(floor),
+                color="k",
+                linestyle="--",
+                linewidth=1,
+                label="output floor (float logits at int8 output steps)",
+            )
             axis.legend(loc="lower right", fontsize=8)
         low = min(row["top1_agreement_range"][0] for row in chosen)
         axis.set_ylim(max(0.0, low - 0.005), 1.0005)
@@ -267,10 +358,15 @@ def plot(rows, path):
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         found = {row["method"]: row.get("relative_l2") for row in rows if row["zoo"] == name}
-        axes[-1].bar(np.arange(len(methods)) + i * width,
-                     [found.get(m) or 0.0 for m in methods], width, label=name)
-    axes[-1].set_xticks(np.arange(len(methods)) + width * (len(names) - 1) / 2, methods,
-                        rotation=90, fontsize=7)
+        axes[-1].bar(
+            np.arange(len(methods)) + i * width,
+            [found.get(m) or 0.0 for m in methods],
+            width,
+            label=name,
+        )
+    axes[-1].set_xticks(
+        np.arange(len(methods)) + width * (len(names) - 1) / 2, methods, rotation=90, fontsize=7
+    )
     axes[-1].set_title("relative L2 of the int8 logits from float (mean)")
     axes[-1].legend(fontsize=8)
     figure.tight_layout()
@@ -281,14 +377,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", default=",".join(ZOO), help=f"entries of {', '.join(ZOO)}")
     parser.add_argument("--graph", default="xnnpack", choices=("xnnpack", "plain"))
-    parser.add_argument("--models", type=int, default=4,
-                        help="models trained per zoo entry (train.seed 0..N-1)")
-    parser.add_argument("--seeds", type=int, default=2,
-                        help="conversions per model and method (seeds 0..N-1)")
-    parser.add_argument("--estimators", default=None,
-                        help="PTQ range estimators compared (default: all)")
-    parser.add_argument("--techniques", action=argparse.BooleanOptionalAction, default=True,
-                        help="also PTQ with each technique flipped from its default")
+    parser.add_argument(
+        "--models", type=int, default=4, help="models trained per zoo entry (train.seed 0..N-1)"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=2, help="conversions per model and method (seeds 0..N-1)"
+    )
+    parser.add_argument(
+        "--estimators", default=None, help="PTQ range estimators compared (default: all)"
+    )
+    parser.add_argument(
+        "--techniques",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also PTQ with each technique flipped from its default",
+    )
     parser.add_argument("--skip-s16", action="store_true", help="leave out the Mixer-S/16 rows")
     parser.add_argument("--output", default=os.path.join(RESULTS, "quantisation.json"))
     args = parser.parse_args()
@@ -310,11 +413,20 @@ def main():
     print(table(summarised))
     print("QAT against each PTQ method, conversion by conversion (mean +- standard error):")
     print(paired_table(differences))
-    png = write_results({"cpu": cpu_description(), "graph": args.graph, "models": args.models,
-                         "seeds": args.seeds, "zoo": {name: ZOO[name] for name in
-                                                      args.zoo.split(",")},
-                         "summary": summarised, "paired": differences, "rows": rows},
-                        args.output, lambda path: plot(summarised, path))
+    png = write_results(
+        {
+            "cpu": cpu_description(),
+            "graph": args.graph,
+            "models": args.models,
+            "seeds": args.seeds,
+            "zoo": {name: ZOO[name] for name in args.zoo.split(",")},
+            "summary": summarised,
+            "paired": differences,
+            "rows": rows,
+        },
+        args.output,
+        lambda path: plot(summarised, path),
+    )
     print(f"wrote {args.output} and {png}")
 
 

@@ -18,15 +18,22 @@ import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-from harness import cpu_description  # noqa: E402
+import keras
+from harness import cpu_description
 
-import keras_mixer  # noqa: E402
-from keras_mixer.files import atomic_path, write_json  # noqa: E402
+import keras_mixer
+from keras_mixer.files import atomic_path, write_json
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-CONFIG = dict(patch_size=4, hidden_size=64, num_blocks=4, tokens_mlp_dim=32,
-              channels_mlp_dim=128, classes=10, classifier_activation=None)
+CONFIG = dict(
+    patch_size=4,
+    hidden_size=64,
+    num_blocks=4,
+    tokens_mlp_dim=32,
+    channels_mlp_dim=128,
+    classes=10,
+    classifier_activation=None,
+)
 BASE = 32
 
 
@@ -36,8 +43,9 @@ def digits(size):
 
     data = load_digits()
     pixels = data.images[..., None].repeat(3, axis=-1) * (255.0 / 16.0)
-    resized = keras.ops.image.resize(pixels.astype(np.float32), (size, size),
-                                     interpolation="bilinear", antialias=True)
+    resized = keras.ops.image.resize(
+        pixels.astype(np.float32), (size, size), interpolation="bilinear", antialias=True
+    )
     return np.clip(keras.ops.convert_to_numpy(resized), 0, 255), data.target
 
 
@@ -60,19 +68,33 @@ def main():
     train, test = order[:1400], order[1400:]
     print(f"[1/2] training at {BASE}x{BASE} on {len(train)} digits", flush=True)
     model = keras_mixer.MlpMixer(**CONFIG, input_shape=(BASE, BASE, 3))
-    model.compile(keras.optimizers.Adam(1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(keras_mixer.preprocess_input(x[train]), y[train], epochs=args.epochs,
-              batch_size=64, verbose=2)
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        keras_mixer.preprocess_input(x[train]),
+        y[train],
+        epochs=args.epochs,
+        batch_size=64,
+        verbose=2,
+    )
     reference = model.predict(keras_mixer.preprocess_input(x[test]), verbose=0)
     path = os.path.join(tempfile.mkdtemp(), "digits.weights.h5")
     model.save_weights(path)
 
     print("[2/2] adapting to other sizes", flush=True)
-    rows = [{"size": BASE, "method": "original", "tokens_mlp_dim": CONFIG["tokens_mlp_dim"],
-             "accuracy": float((reference.argmax(-1) == y[test]).mean()),
-             "top1_agreement": 1.0, "mean_abs_prob_diff": 0.0}]
+    rows = [
+        {
+            "size": BASE,
+            "method": "original",
+            "tokens_mlp_dim": CONFIG["tokens_mlp_dim"],
+            "accuracy": float((reference.argmax(-1) == y[test]).mean()),
+            "top1_agreement": 1.0,
+            "mean_abs_prob_diff": 0.0,
+        }
+    ]
     for size in map(int, args.sizes.split(",")):
         x_size, _ = digits(size)
         inputs = keras_mixer.preprocess_input(x_size[test])
@@ -80,26 +102,45 @@ def main():
         if size % BASE == 0:
             methods.insert(0, ("tiles", CONFIG["tokens_mlp_dim"] * (size // BASE) ** 2))
         for method, width in methods:
-            adapted = keras_mixer.MlpMixer(**{**CONFIG, "tokens_mlp_dim": width},
-                                           input_shape=(size, size, 3))
+            adapted = keras_mixer.MlpMixer(
+                **{**CONFIG, "tokens_mlp_dim": width}, input_shape=(size, size, 3)
+            )
             keras_mixer.load_weights(adapted, path)
             logits = adapted.predict(inputs, verbose=0)
-            rows.append({
-                "size": size, "method": method, "tokens_mlp_dim": width,
-                "accuracy": float((logits.argmax(-1) == y[test]).mean()),
-                "top1_agreement": float((logits.argmax(-1) == reference.argmax(-1)).mean()),
-                "mean_abs_prob_diff": float(np.abs(softmax(logits) - softmax(reference)).mean()),
-            })
+            rows.append(
+                {
+                    "size": size,
+                    "method": method,
+                    "tokens_mlp_dim": width,
+                    "accuracy": float((logits.argmax(-1) == y[test]).mean()),
+                    "top1_agreement": float((logits.argmax(-1) == reference.argmax(-1)).mean()),
+                    "mean_abs_prob_diff": float(
+                        np.abs(softmax(logits) - softmax(reference)).mean()
+                    ),
+                }
+            )
             print(f"      {size}x{size} {method}: done", flush=True)
 
-    print(f"\n{'size':>5} {'method':<9} {'D_S':>4} {'accuracy':>9} {'agreement':>10} "
-          f"{'mean |dp|':>10}")
+    print(
+        f"\n{'size':>5} {'method':<9} {'D_S':>4} {'accuracy':>9} {'agreement':>10} "
+        f"{'mean |dp|':>10}"
+    )
     for r in rows:
-        print(f"{r['size']:>5} {r['method']:<9} {r['tokens_mlp_dim']:>4} {r['accuracy']:>9.3f} "
-              f"{r['top1_agreement']:>10.3f} {r['mean_abs_prob_diff']:>10.4f}")
+        print(
+            f"{r['size']:>5} {r['method']:<9} {r['tokens_mlp_dim']:>4} {r['accuracy']:>9.3f} "
+            f"{r['top1_agreement']:>10.3f} {r['mean_abs_prob_diff']:>10.4f}"
+        )
 
-    write_json({"config": CONFIG, "base_size": BASE, "epochs": args.epochs,
-                "test_images": len(test), "results": rows}, args.output)
+    write_json(
+        {
+            "config": CONFIG,
+            "base_size": BASE,
+            "epochs": args.epochs,
+            "test_images": len(test),
+            "results": rows,
+        },
+        args.output,
+    )
     png = os.path.splitext(args.output)[0] + ".png"
     plot(rows, png)
     print(f"\nwrote {args.output} and {png}")
@@ -115,8 +156,13 @@ def plot(rows, path):
     for method, marker in (("resample", "o"), ("tiles", "s"), ("original", "*")):
         points = [(r["size"], r["accuracy"]) for r in rows if r["method"] == method]
         if points:
-            ax.plot(*zip(*points), marker=marker, linestyle="-" if len(points) > 1 else "",
-                    markersize=10 if method == "original" else 6, label=method)
+            ax.plot(
+                *zip(*points),
+                marker=marker,
+                linestyle="-" if len(points) > 1 else "",
+                markersize=10 if method == "original" else 6,
+                label=method,
+            )
     ax.set_xlabel("input size (pixels; trained at 32)")
     ax.set_ylabel("test accuracy, no fine-tuning")
     ax.set_title("Mixer weights adapted to other resolutions (digits)")

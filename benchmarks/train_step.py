@@ -35,8 +35,9 @@ def make_runner(implementation, variant, threads):
         data = {}
 
         def run(batch):
-            x, y = data.setdefault(batch, (torch.randn(batch, 3, 224, 224),
-                                           torch.randint(0, 1000, (batch,))))
+            x, y = data.setdefault(
+                batch, (torch.randn(batch, 3, 224, 224), torch.randint(0, 1000, (batch,)))
+            )
             start = time.perf_counter()
             optimizer.zero_grad()
             loss = loss_fn(model(x), y)
@@ -66,8 +67,10 @@ def make_runner(implementation, variant, threads):
 
     def run(batch):
         rng = np.random.default_rng(0)
-        x, y = data.setdefault(batch, (rng.standard_normal((batch, 224, 224, 3), np.float32),
-                                       rng.integers(0, 1000, batch)))
+        x, y = data.setdefault(
+            batch,
+            (rng.standard_normal((batch, 224, 224, 3), np.float32), rng.integers(0, 1000, batch)),
+        )
         start = time.perf_counter()
         model.train_on_batch(x, y)
         return time.perf_counter() - start
@@ -103,10 +106,18 @@ def main():
     for worker in workers.values():
         worker.close()
 
-    rows = [{"model": f"Mixer-{args.model}", "implementation": name, "threads": args.threads,
-             "batch": args.batch, "step_s_median": float(np.median(times[name])),
-             "images_per_s": args.batch / float(np.median(times[name])), "runs": args.runs}
-            for name in names]
+    rows = [
+        {
+            "model": f"Mixer-{args.model}",
+            "implementation": name,
+            "threads": args.threads,
+            "batch": args.batch,
+            "step_s_median": float(np.median(times[name])),
+            "images_per_s": args.batch / float(np.median(times[name])),
+            "runs": args.runs,
+        }
+        for name in names
+    ]
     if "timm" in names:
         peer = next(r for r in rows if r["implementation"] == "timm")
         for r in rows:
@@ -114,8 +125,10 @@ def main():
     print(f"\n{'implementation':<12} {'step s':>8} {'img/s':>8} {'vs timm':>8}")
     for r in rows:
         ratio = r.get("throughput_vs_timm")
-        print(f"{r['implementation']:<12} {r['step_s_median']:>8.2f} {r['images_per_s']:>8.2f} "
-              f"{'' if ratio is None else f'{ratio:.2f}x':>8}")
+        print(
+            f"{r['implementation']:<12} {r['step_s_median']:>8.2f} {r['images_per_s']:>8.2f} "
+            f"{'' if ratio is None else f'{ratio:.2f}x':>8}"
+        )
     from keras_mixer.files import write_json  # not at the top: timm workers must not load TF
 
     write_json({"results": rows}, args.output)

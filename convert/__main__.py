@@ -1,11 +1,10 @@
 """``python -m convert``, and the ``convert`` and ``mixer-convert`` commands."""
 
-import signal
+from training.commands import start_command
 
 
 def main() -> None:
-    # Held until run_command (keras_mixer.commands): Keras imports for seconds first.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    start_command()
     from convert.cli import main as convert
 
     convert()

@@ -25,11 +25,17 @@ import numpy as np
 from convert import runtime
 from convert.modes import MODES
 from convert.worker import Worker, serve
-from keras_mixer.commands import EXPECTED_FAILURE, add_debug_flag, run_command
+from training.commands import EXPECTED_FAILURE, add_debug_flag, run_command
 
 
-def benchmark(paths: list[str], threads: tuple[int, ...] = (1, 2, 4), runs: int = 30,
-              warmup: int = 5, rounds: int = 5, log=print) -> dict:
+def benchmark(
+    paths: list[str],
+    threads: tuple[int, ...] = (1, 2, 4),
+    runs: int = 30,
+    warmup: int = 5,
+    rounds: int = 5,
+    log=print,
+) -> dict:
     """Measures every model at every thread count; returns the results dict."""
     for path in paths:
         if not os.path.isfile(path):
@@ -52,21 +58,29 @@ def benchmark(paths: list[str], threads: tuple[int, ...] = (1, 2, 4), runs: int 
         finally:
             for worker in workers:
                 worker.close()
-    return {"threads": list(threads), "runs": runs, "warmup": warmup, "results": rows,
-            "machine": _machine()}
+    return {
+        "threads": list(threads),
+        "runs": runs,
+        "warmup": warmup,
+        "results": rows,
+        "machine": _machine(),
+    }
 
 
 def table(results):
     """The results as a fixed-width text table."""
-    lines = [f"{'model':<32} {'thr':>3} {'median':>9} {'p10':>9} {'p90':>9} {'load':>8} "
-             f"{'memory':>8} {'parts':>5} {'top-1':>6}  ops outside XNNPACK"]
+    lines = [
+        f"{'model':<32} {'thr':>3} {'median':>9} {'p10':>9} {'p90':>9} {'load':>8} "
+        f"{'memory':>8} {'parts':>5} {'top-1':>6}  ops outside XNNPACK"
+    ]
     for row in results["results"]:
         accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
         outside = ", ".join(f"{op} x{n}" for op, n in row["ops_outside"].items()) or "none"
         lines.append(
             f"{row['name'][:32]:<32} {row['threads']:>3} {row['median_ms']:>7.2f}ms "
             f"{row['p10_ms']:>7.2f}ms {row['p90_ms']:>7.2f}ms {row['load_ms']:>6.0f}ms "
-            f"{row['peak_memory_mb']:>6.1f}MB {row['partitions']:>5} {accuracy:>6}  {outside}")
+            f"{row['peak_memory_mb']:>6.1f}MB {row['partitions']:>5} {accuracy:>6}  {outside}"
+        )
     return "\n".join(lines)
 
 
@@ -90,8 +104,10 @@ def output_files(json_path):
     writes, for ``keras_mixer.files.check_outputs``."""
     from keras_mixer.files import PNG, json_with
 
-    return [(json_path, ".json", json_with("threads", "results"), "a benchmark result"),
-            (plot_path(json_path), ".png", PNG, "a PNG image")]
+    return [
+        (json_path, ".json", json_with("threads", "results"), "a benchmark result"),
+        (plot_path(json_path), ".png", PNG, "a PNG image"),
+    ]
 
 
 def plot(results, path):
@@ -105,13 +121,16 @@ def plot(results, path):
     rows = results["results"]
     names = list(dict.fromkeys(row["name"] for row in rows))
     with_accuracy = [row for row in rows if row["accuracy"] is not None]
-    fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(12 if with_accuracy else 7, 4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if with_accuracy else 1, figsize=(12 if with_accuracy else 7, 4), squeeze=False
+    )
     bars = axes[0][0]
     width = 0.8 / len(results["threads"])
     for i, count in enumerate(results["threads"]):
-        medians = [next(r["median_ms"] for r in rows if r["name"] == n and r["threads"] == count)
-                   for n in names]
+        medians = [
+            next(r["median_ms"] for r in rows if r["name"] == n and r["threads"] == count)
+            for n in names
+        ]
         bars.bar(np.arange(len(names)) + i * width, medians, width, label=f"{count} thread(s)")
     bars.set_xticks(np.arange(len(names)) + width * (len(results["threads"]) - 1) / 2)
     bars.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
@@ -121,8 +140,12 @@ def plot(results, path):
         scatter = axes[0][1]
         for count in results["threads"]:
             chosen = [r for r in with_accuracy if r["threads"] == count]
-            scatter.plot([r["median_ms"] for r in chosen], [r["accuracy"] for r in chosen], "o",
-                         label=f"{count} thread(s)")
+            scatter.plot(
+                [r["median_ms"] for r in chosen],
+                [r["accuracy"] for r in chosen],
+                "o",
+                label=f"{count} thread(s)",
+            )
             for r in chosen:
                 scatter.annotate(r["name"], (r["median_ms"], r["accuracy"]), fontsize=7)
         scatter.set_xlabel("median latency (ms)")
@@ -136,7 +159,8 @@ def plot(results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="convert benchmark",
-        description="LiteRT latency of TFLite models, side by side, with XNNPACK partitions.")
+        description="LiteRT latency of TFLite models, side by side, with XNNPACK partitions.",
+    )
     parser.add_argument("models", nargs="+", help=".tflite files")
     parser.add_argument("--threads", default="1,2,4", help="comma-separated thread counts")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per model and count")
@@ -155,8 +179,7 @@ def main(argv=None):
             print(f"wrote {args.json} and {save(results, args.json)}")
         return results
 
-    return run_command(measured, (ValueError, RuntimeError, OSError), args.debug,
-                       extra="convert")
+    return run_command(measured, (ValueError, RuntimeError, OSError), args.debug, extra="convert")
 
 
 def check_outputs(json_path):
@@ -175,8 +198,9 @@ def parse_threads(text):
     except ValueError:
         counts = []
     if not counts or min(counts) < 1:
-        print(f"error: thread counts are positive integers like 1,2,4; got {text!r}",
-              file=sys.stderr)
+        print(
+            f"error: thread counts are positive integers like 1,2,4; got {text!r}", file=sys.stderr
+        )
         sys.exit(EXPECTED_FAILURE)
     return counts
 
@@ -190,8 +214,10 @@ class _Worker:
 
     def __init__(self, path, threads):
         self.path, self.threads = path, threads
-        self.worker = Worker(["-m", "convert.benchmark", "--worker", path, threads],
-                             what=f"LiteRT could not load {path!r}")
+        self.worker = Worker(
+            ["-m", "convert.benchmark", "--worker", path, threads],
+            what=f"LiteRT could not load {path!r}",
+        )
         self.info = self.worker.hello
 
     def call(self, runs):
@@ -210,13 +236,19 @@ def _row(worker, seconds):
     mode = MODES.get(report.get("mode"))
     key = mode.report_key if mode else None
     return {
-        "name": os.path.splitext(os.path.basename(worker.path))[0], "path": worker.path,
-        "threads": worker.threads, "median_ms": float(np.median(ms)),
-        "p10_ms": float(np.percentile(ms, 10)), "p90_ms": float(np.percentile(ms, 90)),
-        "runs": len(ms), "load_ms": worker.info["load_s"] * 1000,
+        "name": os.path.splitext(os.path.basename(worker.path))[0],
+        "path": worker.path,
+        "threads": worker.threads,
+        "median_ms": float(np.median(ms)),
+        "p10_ms": float(np.percentile(ms, 10)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "runs": len(ms),
+        "load_ms": worker.info["load_s"] * 1000,
         "peak_memory_mb": (worker.info["peak_kb"] - worker.info["baseline_kb"]) / 1024,
-        "partitions": worker.info["partitions"], "ops_outside": worker.info["ops_outside"],
-        "input_dtype": worker.info["input_dtype"], "size_bytes": os.path.getsize(worker.path),
+        "partitions": worker.info["partitions"],
+        "ops_outside": worker.info["ops_outside"],
+        "input_dtype": worker.info["input_dtype"],
+        "size_bytes": os.path.getsize(worker.path),
         "accuracy": report.get("accuracy", {}).get(key),
     }
 
@@ -269,15 +301,26 @@ def _serve(path, threads):
             seconds.append(time.perf_counter() - start)
         return seconds
 
-    serve({"load_s": load, "baseline_kb": baseline,
-           "input_dtype": np.dtype(detail["dtype"]).name, **runtime.delegation(runner)}, answer)
+    serve(
+        {
+            "load_s": load,
+            "baseline_kb": baseline,
+            "input_dtype": np.dtype(detail["dtype"]).name,
+            **runtime.delegation(runner),
+        },
+        answer,
+    )
 
 
 def _machine():
     import platform
 
-    return {"platform": platform.platform(), "processor": platform.processor(),
-            "cpus": os.cpu_count(), "python": platform.python_version()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
 if __name__ == "__main__":

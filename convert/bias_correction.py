@@ -43,8 +43,12 @@ def input_means(quantised, layers, images, batch_size=16):
     """The float mean of each layer's input over ``images``: over every axis
     but the last for Dense, over the batch for Conv2D (a mean image)."""
     probe = tf_keras.Model(quantised.inputs, [layer.input for layer in layers])
-    axes = [tuple(range(len(layer.input.shape) - 1))
-            if isinstance(layer.layer, tf_keras.layers.Dense) else (0,) for layer in layers]
+    axes = [
+        tuple(range(len(layer.input.shape) - 1))
+        if isinstance(layer.layer, tf_keras.layers.Dense)
+        else (0,)
+        for layer in layers
+    ]
     tap = _FloatTap()
 
     @tf.function(input_signature=[tf.TensorSpec((None, *quantised.input_shape[1:]))])
@@ -56,12 +60,11 @@ def input_means(quantised, layers, images, batch_size=16):
 
     totals, counts = None, [0] * len(layers)
     for start in range(0, len(images), batch_size):
-        batch = np.asarray(images[start:start + batch_size], np.float32)
+        batch = np.asarray(images[start : start + batch_size], np.float32)
         found = [value.numpy().astype(np.float64) for value in sums(batch)]
         totals = found if totals is None else [a + b for a, b in zip(totals, found)]
         for i, layer in enumerate(layers):
-            counts[i] += len(batch) * int(np.prod([layer.input.shape[a] or 1
-                                                   for a in axes[i][1:]]))
+            counts[i] += len(batch) * int(np.prod([layer.input.shape[a] or 1 for a in axes[i][1:]]))
     return [total / count for total, count in zip(totals, counts)]
 
 
@@ -70,6 +73,10 @@ def _output_shift(layer, mean, kernel_error):
     ``kernel_error``, for an input of mean ``mean``."""
     if isinstance(layer, tf_keras.layers.Dense):
         return mean @ kernel_error
-    shifted = tf.nn.conv2d(mean[None].astype(np.float32), kernel_error.astype(np.float32),
-                           layer.strides, layer.padding.upper())
+    shifted = tf.nn.conv2d(
+        mean[None].astype(np.float32),
+        kernel_error.astype(np.float32),
+        layer.strides,
+        layer.padding.upper(),
+    )
     return tf.reduce_mean(shifted, axis=(0, 1, 2)).numpy()

@@ -48,8 +48,10 @@ class _Observer:
             self.outputs[quantizer.name] = {"span": _span(tensor)}
             return tensor
         sample = sampled(tensor)
-        self.outputs[quantizer.name] = {"span": _span(sample), "counts": (
-            tf.histogram_fixed_width(sample, self.bins[quantizer.name], nbins=BINS))}
+        self.outputs[quantizer.name] = {
+            "span": _span(sample),
+            "counts": (tf.histogram_fixed_width(sample, self.bins[quantizer.name], nbins=BINS)),
+        }
         return tensor
 
 
@@ -72,8 +74,12 @@ def observer(quantised, histograms):
     names = [name for name, q in range_quantizers(quantised).items() if q.fixed_range is None]
     tap = _Observer(histograms)
 
-    @tf.function(input_signature=[tf.TensorSpec((None, *quantised.input_shape[1:])),
-                                  {name: tf.TensorSpec([2]) for name in names}])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None, *quantised.input_shape[1:])),
+            {name: tf.TensorSpec([2]) for name in names},
+        ]
+    )
     def traced(batch, bins):
         tap.bins = bins
         with tapped(quantised, tap):
@@ -91,8 +97,7 @@ def calibrate(quantised, images, estimator="minmax", batch_size=16):
     """Sets every trainable range of ``quantised`` from ``images`` (raw
     pixels) with ``estimator``; returns {tensor name: (min, max)}."""
     if estimator not in ESTIMATORS:
-        raise ValueError(f"Calibration must be one of {', '.join(ESTIMATORS)}; got "
-                         f"{estimator!r}.")
+        raise ValueError(f"Calibration must be one of {', '.join(ESTIMATORS)}; got {estimator!r}.")
     if len(images) == 0:
         raise ValueError("Calibration needs at least one image.")
     choose = {"percentile": percentile_range, "mse": mse_range}.get(estimator)
@@ -103,12 +108,13 @@ def calibrate(quantised, images, estimator="minmax", batch_size=16):
         for name, values in run(images[:batch_size], bins).items():
             spans[name] = values["span"]
             low, high = _with_zero(*values["span"])
-            bins[name] = np.array([low - (high - low) / 2 if low < 0 else 0.0,
-                                   high + (high - low) / 2], np.float32)
+            bins[name] = np.array(
+                [low - (high - low) / 2 if low < 0 else 0.0, high + (high - low) / 2], np.float32
+            )
         # The histograms count the other batches (the first one if it is all there is).
         counted_from = batch_size if len(images) > batch_size else 0
     for start in range(counted_from, len(images), batch_size):
-        for name, values in run(images[start:start + batch_size], bins).items():
+        for name, values in run(images[start : start + batch_size], bins).items():
             low, high = values["span"]
             old = spans.get(name, (np.inf, -np.inf))
             spans[name] = (min(old[0], low), max(old[1], high))
@@ -119,8 +125,13 @@ def calibrate(quantised, images, estimator="minmax", batch_size=16):
         for name, (low, high) in list(chosen.items()):
             found = choose(histograms[name], *bins[name])
             chosen[name] = _with_zero(max(found[0], low), min(found[1], high))
-    chosen.update({name: q.fixed_range for name, q in range_quantizers(quantised).items()
-                   if q.fixed_range is not None})
+    chosen.update(
+        {
+            name: q.fixed_range
+            for name, q in range_quantizers(quantised).items()
+            if q.fixed_range is not None
+        }
+    )
     set_ranges(quantised, chosen)
     return chosen
 
@@ -153,6 +164,6 @@ def mse_range(counts, low, high, candidates=24):
     for i, candidate_low in enumerate(lows[:, 0]):
         clipped = np.clip(centres[None, :], candidate_low, highs.T)  # (b, bins)
         steps = (highs[0] - candidate_low) / INT8_LEVELS
-        errors[i] = ((centres - clipped) ** 2 @ weights) + steps ** 2 / 12
+        errors[i] = ((centres - clipped) ** 2 @ weights) + steps**2 / 12
     i, j = np.unravel_index(np.argmin(errors), errors.shape)
     return _with_zero(lows[i, 0], highs[0, j])

@@ -10,7 +10,8 @@ kernels; ``form`` builds either by name.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import tf_keras
 
@@ -91,7 +92,8 @@ def normalise(centred, inverse_std, name, affine, wrap):
     input times 1/sqrt(variance + eps), then (``affine``) gamma's MUL and
     beta's ADD."""
     normalised = wrap(Product(name=f"{name}_normalised" if affine else name))(
-        [centred, inverse_std])
+        [centred, inverse_std]
+    )
     if not affine:
         return normalised
     scaled = wrap(ChannelScale(name=f"{name}_gamma"))(normalised)

@@ -62,8 +62,9 @@ def axis_weights(in_size, out_size, first, count):
         end = int(np.floor(sample + kernel_scale - f32(0.5)))
         start, end = min(max(start, 0), in_size - 1), min(max(end, 0), in_size - 1) + 1
         sources = np.arange(start, end, dtype=f32)
-        weights = np.maximum(f32(0), f32(1) - np.abs((sources + f32(0.5) - sample)
-                                                     * (f32(1) / kernel_scale)))
+        weights = np.maximum(
+            f32(0), f32(1) - np.abs((sources + f32(0.5) - sample) * (f32(1) / kernel_scale))
+        )
         total = f32(0)
         for weight in weights:  # summed in order, as the Java core does
             total = f32(total + weight)
@@ -80,10 +81,10 @@ def resized_pixels(argb, out_height, out_width, crop=1.0):
     rgb = np.stack([(argb >> shift) & 0xFF for shift in (16, 8, 0)], -1).astype(np.float64)
     rows = np.zeros((out_height, height))
     for i, (start, weights) in enumerate(axis_weights(height, covered[0], top, out_height)):
-        rows[i, start:start + len(weights)] = weights
+        rows[i, start : start + len(weights)] = weights
     cols = np.zeros((out_width, width))
     for j, (start, weights) in enumerate(axis_weights(width, covered[1], left, out_width)):
-        cols[j, start:start + len(weights)] = weights
+        cols[j, start : start + len(weights)] = weights
     value = np.einsum("jx,ixc->ijc", cols, np.einsum("iy,yxc->ixc", rows, rgb))
     return np.clip(np.floor(value + 0.5), 0, 255).astype(np.int64)
 
@@ -97,8 +98,9 @@ def write_case(model_path, image_path, folder, top_k=3):
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
     argb, width, height = argb_pixels(image_path)
     crop = (metadata["preprocessing"] or {}).get("eval_crop", 1.0)
-    tensor = runtime.quantize(resized_pixels(argb.reshape(height, width), *inp["shape"][1:3],
-                                             crop), inp, raw_pixels=True)
+    tensor = runtime.quantize(
+        resized_pixels(argb.reshape(height, width), *inp["shape"][1:3], crop), inp, raw_pixels=True
+    )
     runner.set_tensor(inp["index"], tensor[None])
     runner.invoke()
     raw = runner.get_tensor(out["index"])[0]
@@ -114,13 +116,18 @@ def write_case(model_path, image_path, folder, top_k=3):
     tensor.astype(tensor.dtype.newbyteorder("<")).tofile(os.path.join(folder, "input.bin"))
     raw.astype(raw.dtype.newbyteorder("<")).tofile(os.path.join(folder, "output.bin"))
     properties = {
-        "image_width": width, "image_height": height,
-        "input_type": inp["dtype"].__name__, "input_height": inp["shape"][1],
-        "input_width": inp["shape"][2], "input_scale": repr(float(inp["quantization"][0])),
+        "image_width": width,
+        "image_height": height,
+        "input_type": inp["dtype"].__name__,
+        "input_height": inp["shape"][1],
+        "input_width": inp["shape"][2],
+        "input_scale": repr(float(inp["quantization"][0])),
         "input_zero_point": inp["quantization"][1],
-        "output_type": out["dtype"].__name__, "output_count": out["shape"][-1],
+        "output_type": out["dtype"].__name__,
+        "output_count": out["shape"][-1],
         "output_scale": repr(float(out["quantization"][0])),
-        "output_zero_point": out["quantization"][1], "logits": str(logits).lower(),
+        "output_zero_point": out["quantization"][1],
+        "logits": str(logits).lower(),
         "eval_crop": repr(float(crop)),
         "top_indices": ",".join(str(i) for i in best),
         "top_labels": ",".join(metadata["labels"][i] for i in best),

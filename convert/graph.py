@@ -41,18 +41,28 @@ def mixer_spec(model):
     """What the deployment graph needs of a keras_mixer model: its
     architecture (``keras_mixer.architecture``), input and head."""
     found = keras_mixer.architecture(model)  # a ValueError for other models
-    known = {"InputLayer", "PatchEmbedding", "MixerBlock", "LayerNormalization",
-             "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Dropout", "Dense"}
+    known = {
+        "InputLayer",
+        "PatchEmbedding",
+        "MixerBlock",
+        "LayerNormalization",
+        "GlobalAveragePooling1D",
+        "GlobalMaxPooling1D",
+        "Dropout",
+        "Dense",
+    }
     for layer in model.layers:
         if type(layer).__name__ not in known:
             raise ValueError(
                 f"Cannot convert layer {layer.name!r} ({type(layer).__name__}): the deployment "
                 f"graph (and QAT) knows only the layers of keras_mixer models "
-                f"({', '.join(sorted(known))}).")
+                f"({', '.join(sorted(known))})."
+            )
     activation = None
     if found.classes is not None:
-        activation = tf_keras.activations.serialize(tf_keras.activations.get(
-            model.get_layer(HEAD).get_config()["activation"]))
+        activation = tf_keras.activations.serialize(
+            tf_keras.activations.get(model.get_layer(HEAD).get_config()["activation"])
+        )
     return {
         **dataclasses.asdict(found),
         "name": model.name,
@@ -66,11 +76,18 @@ def mixer_spec(model):
 def layer_norm_names(num_blocks):
     """The LayerNorms of a Mixer, by their names in the graph."""
     return [f"block{i}_norm{j}" for i in range(num_blocks) for j in (0, 1)] + [
-        "pre_head_layer_norm"]
+        "pre_head_layer_norm"
+    ]
 
 
-def build_graph(spec: dict, values: dict, form: Form | None = None, batch_size: int | None = 1,
-                wrap: Wrap | None = None, logits: bool = False) -> tf_keras.Model:
+def build_graph(
+    spec: dict,
+    values: dict,
+    form: Form | None = None,
+    batch_size: int | None = 1,
+    wrap: Wrap | None = None,
+    logits: bool = False,
+) -> tf_keras.Model:
     """The tf_keras twin of a Mixer, with its weights.
 
     Args:
@@ -103,16 +120,21 @@ def build_graph(spec: dict, values: dict, form: Form | None = None, batch_size: 
 
     images = tf_keras.Input(spec["image_shape"], batch_size=batch_size, name="images")
     x = wrap(Pixels(PIXEL_RANGE, name="pixels"))(images)
-    x = wrap(L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"],
-                      name="stem"))(x)
+    x = wrap(
+        L.Conv2D(spec["hidden_size"], spec["patch_size"], strides=spec["patch_size"], name="stem")
+    )(x)
     x = L.Reshape((tokens, spec["hidden_size"]), name="tokens")(x)
     for i in range(spec["num_blocks"]):
         y = L.Permute((2, 1), name=f"block{i}_to_channels")(norm(x, f"block{i}_norm0", True))
         y = mlp(y, f"block{i}_token", spec["tokens_mlp_dim"], tokens)
         y = L.Permute((2, 1), name=f"block{i}_to_tokens")(y)
         x = wrap(L.Add(name=f"block{i}_token_residual"))([x, y])
-        y = mlp(norm(x, f"block{i}_norm1", not form.folds_affines), f"block{i}_channel",
-                spec["channels_mlp_dim"], spec["hidden_size"])
+        y = mlp(
+            norm(x, f"block{i}_norm1", not form.folds_affines),
+            f"block{i}_channel",
+            spec["channels_mlp_dim"],
+            spec["hidden_size"],
+        )
         x = wrap(L.Add(name=f"block{i}_channel_residual"))([x, y])
     x = norm(x, "pre_head_layer_norm", not form.folds_affines)
     x = wrap(L.GlobalAveragePooling1D(name="avg_pool"))(x)
@@ -134,17 +156,21 @@ def layer_norm_variances(plain_graph, images, batch_size=32):
     of a plain-form graph (``batch_size=None``) sees on ``images``: what the
     XNNPACK form's 1/sqrt interpolation is fitted to."""
     names = [name for name in layer_norm_names(_num_blocks(plain_graph))]
-    probe = tf.function(tf_keras.Model(
-        plain_graph.inputs,
-        [tf.reduce_min(plain_graph.get_layer(f"{n}_variance").output) for n in names]
-        + [tf.reduce_max(plain_graph.get_layer(f"{n}_variance").output) for n in names]))
+    probe = tf.function(
+        tf_keras.Model(
+            plain_graph.inputs,
+            [tf.reduce_min(plain_graph.get_layer(f"{n}_variance").output) for n in names]
+            + [tf.reduce_max(plain_graph.get_layer(f"{n}_variance").output) for n in names],
+        )
+    )
     low = np.full(len(names), np.inf)
     high = np.zeros(len(names))
     for start in range(0, len(images), batch_size):
-        found = np.array([v.numpy() for v in probe(np.asarray(
-            images[start:start + batch_size], np.float32))])
-        low = np.minimum(low, found[:len(names)])
-        high = np.maximum(high, found[len(names):])
+        found = np.array(
+            [v.numpy() for v in probe(np.asarray(images[start : start + batch_size], np.float32))]
+        )
+        low = np.minimum(low, found[: len(names)])
+        high = np.maximum(high, found[len(names) :])
     return {name: (float(lo), float(hi)) for name, lo, hi in zip(names, low, high)}
 
 
@@ -173,11 +199,15 @@ def weight_table(num_blocks: int, form: Form | None = None) -> list:
             if not (folds and j == 1):
                 affine(f"block{i}_norm{j}", f"{src}/LayerNorm_{j}")
             for mlp, name in (("token_mixing", "token"), ("channel_mixing", "channel")):
-                table.append((f"block{i}_{name}_dense{j}",
-                              [f"{src}/{mlp}/Dense_{j}/kernel", f"{src}/{mlp}/Dense_{j}/bias"]))
+                table.append(
+                    (
+                        f"block{i}_{name}_dense{j}",
+                        [f"{src}/{mlp}/Dense_{j}/kernel", f"{src}/{mlp}/Dense_{j}/bias"],
+                    )
+                )
     if not folds:
         affine("pre_head_layer_norm", "pre_head_layer_norm")
-    return table + [("head", ["head/kernel", "head/bias"])]
+    return [*table, ("head", ["head/kernel", "head/bias"])]
 
 
 def deployment_values(values: dict, num_blocks: int, form: Form | None = None) -> dict:

@@ -134,11 +134,21 @@ class ChannelShift(OpLayer):
 
 
 # The TFLite op each layer becomes (for reports).
-_TFLITE_OPS = {"Mean": "MEAN", "Difference": "SUB", "Product": "MUL",
-               "SquaredDifference": "SQUARED_DIFFERENCE", "AddConstant": "ADD", "Rsqrt": "RSQRT",
-               "Gelu": "GELU", "ChannelScale": "MUL", "ChannelShift": "ADD",
-               "Dense": "FULLY_CONNECTED", "Conv2D": "CONV_2D", "Add": "ADD",
-               "GlobalAveragePooling1D": "MEAN"}
+_TFLITE_OPS = {
+    "Mean": "MEAN",
+    "Difference": "SUB",
+    "Product": "MUL",
+    "SquaredDifference": "SQUARED_DIFFERENCE",
+    "AddConstant": "ADD",
+    "Rsqrt": "RSQRT",
+    "Gelu": "GELU",
+    "ChannelScale": "MUL",
+    "ChannelShift": "ADD",
+    "Dense": "FULLY_CONNECTED",
+    "Conv2D": "CONV_2D",
+    "Add": "ADD",
+    "GlobalAveragePooling1D": "MEAN",
+}
 _ACTIVATION_OPS = {"tanh": "TANH", "sigmoid": "LOGISTIC", "softmax": "SOFTMAX"}
 
 

@@ -36,8 +36,17 @@ FEATURE_PROPERTIES, IMAGE_PROPERTIES = 1, 2  # union ContentProperties
 NORMALIZATION_OPTIONS = 1  # union ProcessUnitOptions
 
 
-def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, std=1.0,
-                 version="1", preprocessing=None):
+def add_metadata(
+    flatbuffer,
+    name,
+    description,
+    labels,
+    logits=False,
+    mean=0.0,
+    std=1.0,
+    version="1",
+    preprocessing=None,
+):
     """``flatbuffer`` (a single-input image classifier) with metadata and labels.
 
     ``logits``: the output is class logits (softmax left to the app), not
@@ -53,8 +62,9 @@ def add_metadata(flatbuffer, name, description, labels, logits=False, mean=0.0, 
         raise ValueError(f"{len(labels)} labels for a model with {classes} outputs.")
 
     buffer = schema.BufferT()
-    buffer.data = list(_model_metadata(name, description, logits, mean, std, version,
-                                       preprocessing is not None))
+    buffer.data = list(
+        _model_metadata(name, description, logits, mean, std, version, preprocessing is not None)
+    )
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
@@ -89,9 +99,15 @@ def read_metadata(flatbuffer: bytes) -> dict:
         preprocessing = None
         if PREPROCESSING_FILE in archive.namelist():
             preprocessing = json.loads(archive.read(PREPROCESSING_FILE))
-    return {"name": info.string(0), "description": info.string(1), "labels": labels,
-            "mean": options.floats(0), "std": options.floats(1),
-            "output": subgraph.tables(3)[0].string(0), "preprocessing": preprocessing}
+    return {
+        "name": info.string(0),
+        "description": info.string(1),
+        "labels": labels,
+        "mean": options.floats(0),
+        "std": options.floats(1),
+        "output": subgraph.tables(3)[0].string(0),
+        "preprocessing": preprocessing,
+    }
 
 
 # ------------------------------------------------------------------ writing
@@ -100,41 +116,90 @@ def read_metadata(flatbuffer: bytes) -> dict:
 def _model_metadata(name, description, logits, mean, std, version, preprocessing=False):
     """The ModelMetadata flatbuffer (file identifier M001)."""
     b = flatbuffers.Builder(1024)
-    image_properties = _table(b, [("byte", RGB)])                        # ImageProperties
+    image_properties = _table(b, [("byte", RGB)])  # ImageProperties
     image_content = _table(b, [("byte", IMAGE_PROPERTIES), ("ref", image_properties)])
     normalisation = _table(b, [("ref", _floats(b, [mean])), ("ref", _floats(b, [std]))])
     process_unit = _table(b, [("byte", NORMALIZATION_OPTIONS), ("ref", normalisation)])
-    image = _table(b, [                                                  # TensorMetadata
-        ("ref", b.CreateString("image")),
-        ("ref", b.CreateString("RGB image, raw pixel values 0-255.")),
-        None, ("ref", image_content), ("ref", _refs(b, [process_unit])),
-        ("ref", _stats(b, 0.0, 255.0))])
+    image = _table(
+        b,
+        [  # TensorMetadata
+            ("ref", b.CreateString("image")),
+            ("ref", b.CreateString("RGB image, raw pixel values 0-255.")),
+            None,
+            ("ref", image_content),
+            ("ref", _refs(b, [process_unit])),
+            ("ref", _stats(b, 0.0, 255.0)),
+        ],
+    )
 
-    label_file = _table(b, [                                             # AssociatedFile
-        ("ref", b.CreateString(LABELS_FILE)),
-        ("ref", b.CreateString("Class names, one per line.")), ("byte", TENSOR_AXIS_LABELS)])
+    label_file = _table(
+        b,
+        [  # AssociatedFile
+            ("ref", b.CreateString(LABELS_FILE)),
+            ("ref", b.CreateString("Class names, one per line.")),
+            ("byte", TENSOR_AXIS_LABELS),
+        ],
+    )
     feature_content = _table(b, [("byte", FEATURE_PROPERTIES), ("ref", _table(b, []))])
     if logits:
         text, stats = ("logits", "Class logits: apply softmax for probabilities."), None
     else:
         text, stats = ("probability", "Probability of each class."), _stats(b, 0.0, 1.0)
-    scores = _table(b, [
-        ("ref", b.CreateString(text[0])), ("ref", b.CreateString(text[1])), None,
-        ("ref", feature_content), None, stats and ("ref", stats),
-        ("ref", _refs(b, [label_file]))])
+    scores = _table(
+        b,
+        [
+            ("ref", b.CreateString(text[0])),
+            ("ref", b.CreateString(text[1])),
+            None,
+            ("ref", feature_content),
+            None,
+            stats and ("ref", stats),
+            ("ref", _refs(b, [label_file])),
+        ],
+    )
 
-    subgraph = _table(b, [None, None, ("ref", _refs(b, [image])),        # SubGraphMetadata
-                          ("ref", _refs(b, [scores]))])
+    subgraph = _table(
+        b,
+        [
+            None,
+            None,
+            ("ref", _refs(b, [image])),  # SubGraphMetadata
+            ("ref", _refs(b, [scores])),
+        ],
+    )
     model_files = None
     if preprocessing:
-        model_files = ("ref", _refs(b, [_table(b, [
-            ("ref", b.CreateString(PREPROCESSING_FILE)),
-            ("ref", b.CreateString("How images are prepared: evaluation crop, resize."))])]))
-    root = _table(b, [                                                   # ModelMetadata
-        ("ref", b.CreateString(name)), ("ref", b.CreateString(description)),
-        ("ref", b.CreateString(version)), ("ref", _refs(b, [subgraph])),
-        ("ref", b.CreateString("keras-mixer")), None, model_files,
-        ("ref", b.CreateString(MIN_PARSER_VERSION))])
+        model_files = (
+            "ref",
+            _refs(
+                b,
+                [
+                    _table(
+                        b,
+                        [
+                            ("ref", b.CreateString(PREPROCESSING_FILE)),
+                            (
+                                "ref",
+                                b.CreateString("How images are prepared: evaluation crop, resize."),
+                            ),
+                        ],
+                    )
+                ],
+            ),
+        )
+    root = _table(
+        b,
+        [  # ModelMetadata
+            ("ref", b.CreateString(name)),
+            ("ref", b.CreateString(description)),
+            ("ref", b.CreateString(version)),
+            ("ref", _refs(b, [subgraph])),
+            ("ref", b.CreateString("keras-mixer")),
+            None,
+            model_files,
+            ("ref", b.CreateString(MIN_PARSER_VERSION)),
+        ],
+    )
     b.Finish(root, b"M001")
     return b.Output()
 
@@ -201,13 +266,17 @@ class _Table:
         if not o:
             return []
         start = self._t.Vector(o)
-        return [_Table(self._t.Bytes, self._t.Indirect(start + 4 * i))
-                for i in range(self._t.VectorLen(o))]
+        return [
+            _Table(self._t.Bytes, self._t.Indirect(start + 4 * i))
+            for i in range(self._t.VectorLen(o))
+        ]
 
     def floats(self, slot):
         o = self._offset(slot)
         if not o:
             return []
         start = self._t.Vector(o)
-        return [self._t.Get(number_types.Float32Flags, start + 4 * i)
-                for i in range(self._t.VectorLen(o))]
+        return [
+            self._t.Get(number_types.Float32Flags, start + 4 * i)
+            for i in range(self._t.VectorLen(o))
+        ]

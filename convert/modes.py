@@ -38,18 +38,58 @@ class Mode:
     float16: bool = False
 
 
-MODES = {mode.name: mode for mode in (
-    Mode("qat", True, True, "qat_int8", ("xnnpack", "plain"), ("--int8", "--qat"),
-         "quantisation-aware training (distilled from the float model), then full-integer int8"),
-    Mode("ptq", True, False, "ptq_int8", ("xnnpack", "plain"), ("--ptq",),
-         "post-training full-integer int8: ranges calibrated, no training"),
-    Mode("fp16", False, False, "fp16", ("plain",), ("--fp16",),
-         "float16 weights, float computation", float16=True),
-    Mode("dynamic", False, False, "dynamic", ("plain",), ("--dynamic-range",),
-         "int8 weights, float activations"),
-    Mode("float32", False, False, "float32", ("plain",), (),
-         "float32 (the default without a mode flag)", optimise=False),
-)}
+MODES = {
+    mode.name: mode
+    for mode in (
+        Mode(
+            "qat",
+            True,
+            True,
+            "qat_int8",
+            ("xnnpack", "plain"),
+            ("--int8", "--qat"),
+            "quantisation-aware training (distilled from the float model), then full-integer int8",
+        ),
+        Mode(
+            "ptq",
+            True,
+            False,
+            "ptq_int8",
+            ("xnnpack", "plain"),
+            ("--ptq",),
+            "post-training full-integer int8: ranges calibrated, no training",
+        ),
+        Mode(
+            "fp16",
+            False,
+            False,
+            "fp16",
+            ("plain",),
+            ("--fp16",),
+            "float16 weights, float computation",
+            float16=True,
+        ),
+        Mode(
+            "dynamic",
+            False,
+            False,
+            "dynamic",
+            ("plain",),
+            ("--dynamic-range",),
+            "int8 weights, float activations",
+        ),
+        Mode(
+            "float32",
+            False,
+            False,
+            "float32",
+            ("plain",),
+            (),
+            "float32 (the default without a mode flag)",
+            optimise=False,
+        ),
+    )
+}
 # Without a mode flag; also the reference ``convert --benchmark`` measures against.
 FLOAT32 = MODES["float32"]
 
@@ -69,14 +109,23 @@ class Technique:
         return "--" + self.name.replace("_", "-")
 
 
-TECHNIQUES = {technique.name: technique for technique in (
-    Technique("per_channel", True,
-              "one int8 weight scale per output unit of every Dense and convolution (TFLite's "
-              "FULLY_CONNECTED and XNNPACK take them); --no-per-channel: one per Dense matrix"),
-    Technique("bias_correction", False,
-              "fold into each layer's bias the mean shift quantising its weights gives its "
-              "outputs, measured on the calibration images"),
-)}
+TECHNIQUES = {
+    technique.name: technique
+    for technique in (
+        Technique(
+            "per_channel",
+            True,
+            "one int8 weight scale per output unit of every Dense and convolution (TFLite's "
+            "FULLY_CONNECTED and XNNPACK take them); --no-per-channel: one per Dense matrix",
+        ),
+        Technique(
+            "bias_correction",
+            False,
+            "fold into each layer's bias the mean shift quantising its weights gives its "
+            "outputs, measured on the calibration images",
+        ),
+    )
+}
 
 
 def get(name: str | Mode) -> Mode:

@@ -21,18 +21,18 @@ import dataclasses
 import gc
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from convert import forms, modes, runtime, tflite, verify
-from convert.benchmark import output_files as benchmark_outputs
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, TECHNIQUES
-from keras_mixer.files import check_outputs, json_with, starts_with, write_json
+from convert.outputs import check_output, keep_float_path, report_path
+from keras_mixer.files import write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,15 +83,23 @@ class ConvertOptions:
         mode = self.recipe
         graph = self.graph or mode.graphs[0]
         if graph not in mode.graphs:
-            raise ValueError(f"Mode {mode.name} writes the {' or '.join(mode.graphs)} graph; "
-                             f"got graph {graph!r}.")
+            raise ValueError(
+                f"Mode {mode.name} writes the {' or '.join(mode.graphs)} graph; "
+                f"got graph {graph!r}."
+            )
         if self.io not in modes.IO_TYPES:
             raise ValueError(f"io must be one of {', '.join(modes.IO_TYPES)}; got {self.io!r}.")
         if self.calibration not in ESTIMATORS:
-            raise ValueError(f"Calibration must be one of {', '.join(ESTIMATORS)}; got "
-                             f"{self.calibration!r}.")
-        for name in ("calibration_images", "calibration_batch_size", "qat_epochs",
-                     "qat_batch_size", "num_threads"):
+            raise ValueError(
+                f"Calibration must be one of {', '.join(ESTIMATORS)}; got {self.calibration!r}."
+            )
+        for name in (
+            "calibration_images",
+            "calibration_batch_size",
+            "qat_epochs",
+            "qat_batch_size",
+            "num_threads",
+        ):
             _positive(name, getattr(self, name))
         for name in ("qat_steps", "eval_images"):
             if getattr(self, name) is not None:
@@ -99,8 +107,10 @@ class ConvertOptions:
         if self.debug_images < 0 or self.keep_float < 0:
             raise ValueError("debug_images and keep_float must be 0 or more.")
         if self.keep_float and (not mode.integer or not self.debug_images):
-            raise ValueError("Keeping the worst layers in float needs an int8 mode (--int8 or "
-                             "--ptq) and debug images to rank the layers.")
+            raise ValueError(
+                "Keeping the worst layers in float needs an int8 mode (--int8 or "
+                "--ptq) and debug images to rank the layers."
+            )
         return dataclasses.replace(self, graph=graph)
 
 
@@ -142,8 +152,10 @@ class Clock:
         if os.environ.get("KERAS_MIXER_MEMORY"):  # development: peak memory per stage
             with open("/proc/self/status") as f:
                 status = dict(line.split(":", 1) for line in f)
-            self.log(f"    {name}: peak {int(status['VmHWM'].split()[0]) // 1024} MB, "
-                     f"now {int(status['VmRSS'].split()[0]) // 1024} MB")
+            self.log(
+                f"    {name}: peak {int(status['VmHWM'].split()[0]) // 1024} MB, "
+                f"now {int(status['VmRSS'].split()[0]) // 1024} MB"
+            )
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
 
@@ -160,8 +172,13 @@ class Converted:
     form: object = None  # a convert.forms.Form
 
 
-def to_tflite(model: keras.Model | str, output: str, options: ConvertOptions | None = None,
-              log: Callable[[str], None] = print, **settings) -> dict:
+def to_tflite(
+    model: keras.Model | str,
+    output: str,
+    options: ConvertOptions | None = None,
+    log: Callable[[str], None] = print,
+    **settings,
+) -> dict:
     """Converts ``model`` (a keras_mixer classifier, or the path of its
     ``.keras`` file: then its run's ``config.json`` beside it gives the data
     settings), writes ``output`` and, beside it, the report (same name,
@@ -183,29 +200,42 @@ def to_tflite(model: keras.Model | str, output: str, options: ConvertOptions | N
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
     if options.data is None:
-        options = dataclasses.replace(options, data=datasets.data_settings(
-            path, options.dataset, spec["image_shape"][:2], options.preprocessing))
+        options = dataclasses.replace(
+            options,
+            data=datasets.data_settings(
+                path, options.dataset, spec["image_shape"][:2], options.preprocessing
+            ),
+        )
     clock = Clock(log)
     clock(options.data.line())
     samples = load_samples(model, options, clock)
-    report = {"mode": mode.name, "dataset": options.dataset, "data": options.data.report(),
-              "io": options.io if mode.integer else "float32", "graph": options.graph,
-              "accuracy": {"float": verify.accuracy(samples.keras_scores,
-                                                    samples.eval_labels)}}
+    report = {
+        "mode": mode.name,
+        "dataset": options.dataset,
+        "data": options.data.report(),
+        "io": options.io if mode.integer else "float32",
+        "graph": options.graph,
+        "accuracy": {"float": verify.accuracy(samples.keras_scores, samples.eval_labels)},
+    }
     clock(f"Keras model: top-1 {report['accuracy']['float']:.4f}")
     clock.stage("samples")
     build = _integer_model if mode.integer else _float_model
     converted = build(model, spec, samples, options, clock, report)
     with _without_grappler():
-        flatbuffer = _with_metadata(converted.flatbuffer, spec, options, samples,
-                                    converted.logits, mode.report_key)
+        flatbuffer = _with_metadata(
+            converted.flatbuffer, spec, options, samples, converted.logits, mode.report_key
+        )
         report["output"] = "logits" if converted.logits else "probabilities"
         report.update(_verify(flatbuffer, converted, samples, options, clock, report))
         if options.keep_float:
-            report["keep_float"] = _keep_float(model, converted, samples, report["layer_errors"],
-                                               options, output, clock)
-    report.update(size_bytes=len(flatbuffer), weights=model.count_params(),
-                  bytes_per_weight=len(flatbuffer) / model.count_params())
+            report["keep_float"] = _keep_float(
+                model, converted, samples, report["layer_errors"], options, output, clock
+            )
+    report.update(
+        size_bytes=len(flatbuffer),
+        weights=model.count_params(),
+        bytes_per_weight=len(flatbuffer) / model.count_params(),
+    )
     clock.stage("verify")
     tflite.write(flatbuffer, output)
     json_path = report_path(output)
@@ -236,14 +266,15 @@ def load_samples(model, options, clock):
     size, read as ``options.data`` says."""
     from keras_mixer import datasets
 
-    settings = options.data or datasets.data_settings(None, options.dataset,
-                                                      model.input_shape[1:3])
+    settings = options.data or datasets.data_settings(None, options.dataset, model.input_shape[1:3])
     data_config = settings.config
     val = datasets.read_split(options.dataset, "val", data_config)
     classes = model.output_shape[-1]
     if val.num_classes != classes:
-        raise ValueError(f"Dataset {options.dataset} has {val.num_classes} classes; the model's "
-                         f"head has {classes}.")
+        raise ValueError(
+            f"Dataset {options.dataset} has {val.num_classes} classes; the model's "
+            f"head has {classes}."
+        )
 
     def drawn(split, limit, seed=0):
         """Up to ``limit`` images drawn across the split (files come sorted by class)."""
@@ -267,13 +298,21 @@ def load_samples(model, options, clock):
         samples.held_back_logits = keras_outputs(model, samples.held_back)[1]
         samples.train_steps = train.size // options.qat_batch_size
         if not samples.train_steps:
-            raise ValueError(f"QAT needs at least one batch of {options.qat_batch_size} "
-                             f"training images; {options.dataset} has {train.size} besides "
-                             f"the {held_back.size} it holds back to check the training.")
+            raise ValueError(
+                f"QAT needs at least one batch of {options.qat_batch_size} "
+                f"training images; {options.dataset} has {train.size} besides "
+                f"the {held_back.size} it holds back to check the training."
+            )
         # The images as the app sees them: no augmentation.
-        samples.train_batches = datasets.pipeline(train, True, data_config,
-                                                  options.qat_batch_size, options.seed,
-                                                  scale=False, augment=False)
+        samples.train_batches = datasets.pipeline(
+            train,
+            True,
+            data_config,
+            options.qat_batch_size,
+            options.seed,
+            scale=False,
+            augment=False,
+        )
     return samples
 
 
@@ -290,11 +329,14 @@ def held_back_split(split):
 
     def part(keep):
         return indexed.filter(lambda i, _: keep(i % HELD_BACK_EVERY == 0)).map(
-            lambda _, example: example)
+            lambda _, example: example
+        )
 
     held = -(-split.size // HELD_BACK_EVERY)
-    return (dataclasses.replace(split, examples=part(lambda chosen: chosen), size=held),
-            dataclasses.replace(split, examples=part(tf.logical_not), size=split.size - held))
+    return (
+        dataclasses.replace(split, examples=part(lambda chosen: chosen), size=held),
+        dataclasses.replace(split, examples=part(tf.logical_not), size=split.size - held),
+    )
 
 
 def keras_outputs(model, pixels, batch_size=16):
@@ -342,21 +384,26 @@ def _integer_model(model, spec, samples, options, clock, report):
     del values  # the graphs hold their own copies (B/16: 240 MB)
     clock.stage("graph")
     with _without_grappler():
-        calibrate(quantised, samples.calibration, options.calibration,
-                  options.calibration_batch_size)
-        report["calibration"] = {"estimator": options.calibration,
-                                 "images": len(samples.calibration),
-                                 "per_channel": options.per_channel}
-        clock(f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
-              f"{len(samples.calibration)} images; weights per "
-              f"{'output unit' if options.per_channel else 'Dense matrix'})")
+        calibrate(
+            quantised, samples.calibration, options.calibration, options.calibration_batch_size
+        )
+        report["calibration"] = {
+            "estimator": options.calibration,
+            "images": len(samples.calibration),
+            "per_channel": options.per_channel,
+        }
+        clock(
+            f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
+            f"{len(samples.calibration)} images; weights per "
+            f"{'output unit' if options.per_channel else 'Dense matrix'})"
+        )
         if options.bias_correction:
             from convert.bias_correction import correct_biases
 
             report["calibration"]["bias_correction"] = correct_biases(
-                quantised, samples.calibration, options.calibration_batch_size)
-            clock(f"bias correction: {report['calibration']['bias_correction']['layers']} "
-                  "layers")
+                quantised, samples.calibration, options.calibration_batch_size
+            )
+            clock(f"bias correction: {report['calibration']['bias_correction']['layers']} layers")
         samples.calibration = None  # not needed again: the converter's peak is the stage's
         gc.collect()
         clock.stage("calibrate")
@@ -383,21 +430,23 @@ def _train(quantised, teacher, samples, options, clock, report):
     before = held_back_score(quantised, samples.held_back, samples.held_back_logits)
     steps = options.qat_epochs * (options.qat_steps or samples.train_steps)
     clock(f"quantisation-aware training: {steps} steps of {options.qat_batch_size} images")
-    found = distil(quantised, teacher, samples.train_batches, steps,
-                   options.qat_learning_rate, log=clock)
+    found = distil(
+        quantised, teacher, samples.train_batches, steps, options.qat_learning_rate, log=clock
+    )
     after = held_back_score(quantised, samples.held_back, samples.held_back_logits)
     trained_wins, why = better(after, before)
     if not trained_wins:
         for variable, value in zip(quantised.weights, start):
             variable.assign(value)
-    found["held_back"] = {"images": len(samples.held_back), "calibrated": before,
-                          "trained": after}
+    found["held_back"] = {"images": len(samples.held_back), "calibrated": before, "trained": after}
     found["written"] = "trained" if trained_wins else "calibrated"
     found["why"] = why
-    clock(f"QAT on {len(samples.held_back)} held-back training images: calibrated agreement "
-          f"{before['top1_agreement']:.4f}, relative L2 {before['relative_l2']:.4f}; trained "
-          f"{after['top1_agreement']:.4f}, {after['relative_l2']:.4f}: writing the "
-          f"{found['written']} graph ({why})")
+    clock(
+        f"QAT on {len(samples.held_back)} held-back training images: calibrated agreement "
+        f"{before['top1_agreement']:.4f}, relative L2 {before['relative_l2']:.4f}; trained "
+        f"{after['top1_agreement']:.4f}, {after['relative_l2']:.4f}: writing the "
+        f"{found['written']} graph ({why})"
+    )
     return found
 
 
@@ -418,35 +467,46 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
     ops, float_ops = runtime.op_census(flatbuffer)
     report["accuracy"][mode.report_key] = verify.accuracy(probs, samples.eval_labels)
     found = {
-        "ops": ops, "float_ops": float_ops, "xnnpack": runtime.delegation(runner),
+        "ops": ops,
+        "float_ops": float_ops,
+        "xnnpack": runtime.delegation(runner),
         "top1_agreement": verify.agreement(probs, samples.keras_scores),
         "mean_abs_prob_error": float(np.abs(probs - samples.keras_scores).mean()),
-        "relative_l2": verify.relative_l2(scores, reference), "eval_images": len(scores)}
+        "relative_l2": verify.relative_l2(scores, reference),
+        "eval_images": len(scores),
+    }
     distance = found["relative_l2"]
-    clock(f"{mode.report_key}: top-1 {report['accuracy'][mode.report_key]:.4f}, agreement with "
-          f"Keras {found['top1_agreement']:.4f}, relative L2 from Keras "
-          + ("n/a (the Keras model's scores are all zero)" if distance is None
-             else f"{distance:.4f}"))
+    clock(
+        f"{mode.report_key}: top-1 {report['accuracy'][mode.report_key]:.4f}, agreement with "
+        f"Keras {found['top1_agreement']:.4f}, relative L2 from Keras "
+        + ("n/a (the Keras model's scores are all zero)" if distance is None else f"{distance:.4f}")
+    )
     if mode.integer:
-        graph_scores, rows = verify.quantised_pass(converted.graph, samples.eval_pixels,
-                                                   min(options.debug_images, len(scores)))
+        graph_scores, rows = verify.quantised_pass(
+            converted.graph, samples.eval_pixels, min(options.debug_images, len(scores))
+        )
         # The int8 logits' steps (also behind a float32 output's DEQUANTIZE).
         output_scale, zero_point = verify.logits_quantisation(converted.graph)
         found["graph_fidelity"] = verify.fidelity(scores, graph_scores, output_scale)
-        found["output_floor"] = verify.output_floor(samples.keras_logits, output_scale,
-                                                    zero_point)
-        clock(f"int8 logits alone (every other tensor float) would agree on "
-              f"{found['output_floor']['top1_agreement']:.4f}: "
-              f"{found['output_floor']['within_one_step']} images' top two logits lie within "
-              "one output step")
-        clock("fidelity to the fake-quantised graph: top-1 "
-              f"{found['graph_fidelity']['top1_agreement']:.4f}, within 2 output steps "
-              f"{found['graph_fidelity']['within_2_steps']:.4f}")
+        found["output_floor"] = verify.output_floor(samples.keras_logits, output_scale, zero_point)
+        clock(
+            f"int8 logits alone (every other tensor float) would agree on "
+            f"{found['output_floor']['top1_agreement']:.4f}: "
+            f"{found['output_floor']['within_one_step']} images' top two logits lie within "
+            "one output step"
+        )
+        clock(
+            "fidelity to the fake-quantised graph: top-1 "
+            f"{found['graph_fidelity']['top1_agreement']:.4f}, within 2 output steps "
+            f"{found['graph_fidelity']['within_2_steps']:.4f}"
+        )
         if options.debug_images:
             found["layer_errors"] = rows
             for row in rows[:5]:
-                clock(f"  {row['rmse_per_scale']:5.2f} steps RMSE  {row['op']:<16} "
-                      f"{row['layer']}  ({row['clipped']:.2%} clipped)")
+                clock(
+                    f"  {row['rmse_per_scale']:5.2f} steps RMSE  {row['op']:<16} "
+                    f"{row['layer']}  ({row['clipped']:.2%} clipped)"
+                )
     return found
 
 
@@ -470,69 +530,56 @@ def _keep_float(model, converted, samples, layer_errors, options, output, clock)
     int8 range instead of keeping it in float."""
     from convert.quantize import copy_variables, quantised_graph
 
-    names = [row["layer"] for row in layer_errors if row["op"] != "MEAN"][:options.keep_float]
-    graph = quantised_graph(converted.spec, model_values(model), converted.form,
-                            float_layers=names, per_channel=options.per_channel)
+    names = [row["layer"] for row in layer_errors if row["op"] != "MEAN"][: options.keep_float]
+    graph = quantised_graph(
+        converted.spec,
+        model_values(model),
+        converted.form,
+        float_layers=names,
+        per_channel=options.per_channel,
+    )
     copy_variables(converted.graph, graph)  # QAT's weights and ranges
-    flatbuffer = _with_metadata(tflite.convert(graph, options.recipe, options.io), converted.spec,
-                                options, samples, converted.logits,
-                                f"int8 with {len(names)} float layers")
-    probs = _probabilities(_run_all(runtime.interpreter(flatbuffer, options.num_threads),
-                                    samples.eval_pixels), converted)
-    path = f"{os.path.splitext(output)[0]}_keep_float{options.keep_float}.tflite"
-    found = {"path": path, "float_layers": names,
-             "accuracy": verify.accuracy(probs, samples.eval_labels),
-             "top1_agreement": verify.agreement(probs, samples.keras_scores),
-             "float_ops": runtime.op_census(flatbuffer)[1], "size_bytes": len(flatbuffer)}
+    flatbuffer = _with_metadata(
+        tflite.convert(graph, options.recipe, options.io),
+        converted.spec,
+        options,
+        samples,
+        converted.logits,
+        f"int8 with {len(names)} float layers",
+    )
+    probs = _probabilities(
+        _run_all(runtime.interpreter(flatbuffer, options.num_threads), samples.eval_pixels),
+        converted,
+    )
+    path = keep_float_path(output, options.keep_float)
+    found = {
+        "path": path,
+        "float_layers": names,
+        "accuracy": verify.accuracy(probs, samples.eval_labels),
+        "top1_agreement": verify.agreement(probs, samples.keras_scores),
+        "float_ops": runtime.op_census(flatbuffer)[1],
+        "size_bytes": len(flatbuffer),
+    }
     tflite.write(flatbuffer, path)
-    clock(f"int8 with the {len(names)} worst layers in float: top-1 {found['accuracy']:.4f}; "
-          f"wrote {path}")
+    clock(
+        f"int8 with the {len(names)} worst layers in float: top-1 {found['accuracy']:.4f}; "
+        f"wrote {path}"
+    )
     return found
-
-
-def check_output(output, options=None, benchmark=False):
-    """Refuses, before any work, an output that is not a ``.tflite`` path (so
-    never the input model), a directory, in a missing folder, or an existing
-    file of another kind; the same for the files written beside it (the
-    report, the ``--keep-float`` model, ``--benchmark``'s float32 twin and
-    results), so no side file replaces a file of the user's."""
-    check_outputs(output_files(output, options, benchmark))
-
-
-def output_files(output, options=None, benchmark=False):
-    """(path, suffix, ours, what) of every file a conversion to ``output`` writes."""
-    stem = os.path.splitext(str(output))[0]
-    tflite_file = (".tflite", starts_with(b"TFL3", 4), "a TFLite model")  # the file identifier
-    report_file = (".json", json_with("mode", "accuracy"), "a conversion report")
-    found = [(output, *tflite_file), (report_path(output), *report_file)]
-    if options is not None and options.keep_float:
-        found.append((f"{stem}_keep_float{options.keep_float}.tflite", *tflite_file))
-    if benchmark:
-        twin, results = benchmark_paths(output)
-        found += [(twin, *tflite_file), (report_path(twin), *report_file),
-                  *benchmark_outputs(results)]
-    return found
-
-
-def benchmark_paths(output):
-    """The float32 twin and the results ``convert --benchmark`` writes beside ``output``."""
-    stem = os.path.splitext(str(output))[0]
-    return f"{stem}_float32.tflite", f"{stem}_benchmark.json"
-
-
-def report_path(output):
-    """The report written beside ``output``."""
-    return os.path.splitext(str(output))[0] + ".json"
 
 
 def _with_metadata(flatbuffer, spec, options, samples, logits, kind):
     data = options.data.config
     return add_metadata(
-        flatbuffer, name=spec["name"], labels=samples.class_names, logits=logits,
+        flatbuffer,
+        name=spec["name"],
+        labels=samples.class_names,
+        logits=logits,
         description=f"MLP-Mixer (patch {spec['patch_size']}, hidden {spec['hidden_size']}, "
-                    f"{spec['num_blocks']} blocks) for {options.dataset}, {kind} TFLite by "
-                    "keras-mixer. Input: RGB pixels 0-255.",
-        preprocessing={"eval_crop": data["eval_crop"], "resize_method": data["resize_method"]})
+        f"{spec['num_blocks']} blocks) for {options.dataset}, {kind} TFLite by "
+        "keras-mixer. Input: RGB pixels 0-255.",
+        preprocessing={"eval_crop": data["eval_crop"], "resize_method": data["resize_method"]},
+    )
 
 
 def _collect(batches, limit):

@@ -43,8 +43,9 @@ def distil(quantised, teacher, batches, steps, learning_rate=1e-4, log=print):
     over the first and the last ten steps."""
     student = _logits_model(quantised, "head")
     target = _logits_model(teacher, "head")
-    optimizer = RelativeAdam(trainable_variables(quantised), variable_scales(quantised),
-                             learning_rate)
+    optimizer = RelativeAdam(
+        trainable_variables(quantised), variable_scales(quantised), learning_rate
+    )
 
     @tf.function
     def step(images):
@@ -59,14 +60,20 @@ def distil(quantised, teacher, batches, steps, learning_rate=1e-4, log=print):
         losses.append(float(step(images)))
         if done % max(1, steps // 10) == 0 or done == steps:
             recent = np.mean(losses[-10:])
-            log(f"QAT step {done}/{steps}: distillation loss {recent:.5f} "
-                f"({(time.perf_counter() - started) / done:.2f} s/step)")
+            log(
+                f"QAT step {done}/{steps}: distillation loss {recent:.5f} "
+                f"({(time.perf_counter() - started) / done:.2f} s/step)"
+            )
     if not losses:
-        raise ValueError("QAT found no training batches (fewer training images than "
-                         "--qat-batch-size?).")
-    return {"steps": steps, "learning_rate": learning_rate,
-            "first_loss": sum(losses[:10]) / len(losses[:10]),
-            "last_loss": sum(losses[-10:]) / len(losses[-10:])}
+        raise ValueError(
+            "QAT found no training batches (fewer training images than --qat-batch-size?)."
+        )
+    return {
+        "steps": steps,
+        "learning_rate": learning_rate,
+        "first_loss": sum(losses[:10]) / len(losses[:10]),
+        "last_loss": sum(losses[-10:]) / len(losses[-10:]),
+    }
 
 
 class RelativeAdam:
@@ -77,8 +84,7 @@ class RelativeAdam:
     variance range may span thousands, a mean's a hundredth): plain Adam's
     step, the same absolute size for all, wrecked the small ones."""
 
-    def __init__(self, variables, scales, learning_rate, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8):
+    def __init__(self, variables, scales, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         self.variables = variables
         self.scales = [tf.constant(scales[id(v)], v.dtype) for v in variables]
         self.moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
@@ -89,15 +95,17 @@ class RelativeAdam:
 
     def apply(self, gradients):
         self.step.assign_add(1.0)
-        correction = (tf.sqrt(1 - self.beta_2 ** self.step) / (1 - self.beta_1 ** self.step))
-        for variable, gradient, scale, m, v in zip(self.variables, gradients, self.scales,
-                                                   self.moments, self.squares):
+        correction = tf.sqrt(1 - self.beta_2**self.step) / (1 - self.beta_1**self.step)
+        for variable, gradient, scale, m, v in zip(
+            self.variables, gradients, self.scales, self.moments, self.squares
+        ):
             if gradient is None:
                 continue
             m.assign(self.beta_1 * m + (1 - self.beta_1) * gradient)
             v.assign(self.beta_2 * v + (1 - self.beta_2) * tf.square(gradient))
-            variable.assign_sub(self.learning_rate * scale * correction * m
-                                / (tf.sqrt(v) + self.epsilon))
+            variable.assign_sub(
+                self.learning_rate * scale * correction * m / (tf.sqrt(v) + self.epsilon)
+            )
 
 
 def variable_scales(quantised):
@@ -122,8 +130,10 @@ def held_back_score(quantised, images, reference_logits):
     from convert import verify
 
     logits = verify.scores_of(quantised, images)
-    return {"top1_agreement": verify.agreement(logits, reference_logits),
-            "relative_l2": verify.relative_l2(logits, reference_logits)}
+    return {
+        "top1_agreement": verify.agreement(logits, reference_logits),
+        "relative_l2": verify.relative_l2(logits, reference_logits),
+    }
 
 
 def better(trained, calibrated):
@@ -136,8 +146,9 @@ def better(trained, calibrated):
     if trained["relative_l2"] is None or calibrated["relative_l2"] is None:
         return True, "same top-1 agreement; no logit distance to compare (zero logits)"
     wins = trained["relative_l2"] <= calibrated["relative_l2"]
-    return wins, (f"same top-1 agreement, {'smaller' if wins else 'larger'} logit error "
-                  "after training")
+    return wins, (
+        f"same top-1 agreement, {'smaller' if wins else 'larger'} logit error after training"
+    )
 
 
 def _logits_model(graph, head):

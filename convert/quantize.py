@@ -35,6 +35,7 @@ from convert.layers import ChannelScale, ChannelShift
 RELU6_RANGE = (0.0, 6.0)
 PASS_THROUGH = (tf_keras.layers.Reshape, tf_keras.layers.Permute)
 
+
 @contextlib.contextmanager
 def tfmot_imported():
     """Imports TFMOT without leaking its side effect: it sets
@@ -65,9 +66,11 @@ def tapped(quantised, tap):
     quantised_tensor)`` instead of the quantised tensor, and weights stay
     float unless ``tap.quantise_weights``: how calibration and the per-layer
     error observe every int8 tensor."""
-    slots = {id(layer.quantize_config.slot): layer.quantize_config.slot
-             for layer in quantised.layers
-             if isinstance(getattr(layer, "quantize_config", None), LayerQuantizeConfig)}
+    slots = {
+        id(layer.quantize_config.slot): layer.quantize_config.slot
+        for layer in quantised.layers
+        if isinstance(getattr(layer, "quantize_config", None), LayerQuantizeConfig)
+    }
     previous = {key: slot.tap for key, slot in slots.items()}
     for slot in slots.values():
         slot.tap = tap
@@ -104,7 +107,8 @@ def quantised_weight(weight, per_axis, symmetric=True):
         bound = tf.reduce_max(tf.abs(weight), axis=list(range(len(weight.shape) - 1)))
         bound = tf.maximum(bound, 1e-12)
         return tf.quantization.fake_quant_with_min_max_vars_per_channel(
-            weight, -bound, bound, narrow_range=True)
+            weight, -bound, bound, narrow_range=True
+        )
     bound = tf.maximum(tf.reduce_max(tf.abs(weight)), 1e-12)
     return _fake_quant(weight, -bound, bound, narrow_range=True)
 
@@ -145,8 +149,7 @@ with tfmot_imported() as _tfmot:
 
         def __call__(self, inputs, training, weights, **kwargs):
             if self.fixed_range is not None:
-                quantised = tf.quantization.fake_quant_with_min_max_args(
-                    inputs, *self.fixed_range)
+                quantised = tf.quantization.fake_quant_with_min_max_args(inputs, *self.fixed_range)
             else:
                 quantised = _fake_quant(inputs, weights["min"], weights["max"])
             tap = self.slot.tap
@@ -194,8 +197,10 @@ with tfmot_imported() as _tfmot:
 
         def get_weights_and_quantizers(self, layer):
             symmetric = isinstance(layer, (tf_keras.layers.Dense, tf_keras.layers.Conv2D))
-            return [(getattr(layer, name), WeightQuantizer(self.per_axis, symmetric, self.slot))
-                    for name in self.weights]
+            return [
+                (getattr(layer, name), WeightQuantizer(self.per_axis, symmetric, self.slot))
+                for name in self.weights
+            ]
 
         def set_quantize_weights(self, layer, quantize_weights):
             for name, value in zip(self.weights, quantize_weights):
@@ -212,8 +217,11 @@ with tfmot_imported() as _tfmot:
             return [self.output_quantizer]
 
         def get_config(self):
-            return {"weights": self.weights, "per_axis": self.per_axis,
-                    "output_range": self.output_range}
+            return {
+                "weights": self.weights,
+                "per_axis": self.per_axis,
+                "output_range": self.output_range,
+            }
 
 
 def layer_quantize_config(layer, per_channel=True, slot=None):
@@ -228,7 +236,8 @@ def layer_quantize_config(layer, per_channel=True, slot=None):
     if isinstance(layer, tf_keras.layers.Conv2D) and layer.get_config()["activation"] == "relu6":
         output_range = RELU6_RANGE
     per_axis = isinstance(layer, tf_keras.layers.Conv2D) or (
-        per_channel and isinstance(layer, tf_keras.layers.Dense))
+        per_channel and isinstance(layer, tf_keras.layers.Dense)
+    )
     return LayerQuantizeConfig(weights, per_axis=per_axis, output_range=output_range, slot=slot)
 
 
@@ -242,31 +251,42 @@ def wrapper(float_layers=(), per_channel=True):
     def wrap(layer):
         if isinstance(layer, PASS_THROUGH) or layer.name in float_layers:
             return layer
-        return QuantizeWrapper(layer, layer_quantize_config(layer, per_channel, slot),
-                               name_prefix="")
+        return QuantizeWrapper(
+            layer, layer_quantize_config(layer, per_channel, slot), name_prefix=""
+        )
 
     return wrap
 
 
-def quantised_graph(spec: dict, values: dict, form: Form | None = None,
-                    batch_size: int | None = None, float_layers=(),
-                    per_channel: bool = True) -> tf_keras.Model:
+def quantised_graph(
+    spec: dict,
+    values: dict,
+    form: Form | None = None,
+    batch_size: int | None = None,
+    float_layers=(),
+    per_channel: bool = True,
+) -> tf_keras.Model:
     """The deployment graph (``convert.graph.build_graph``, same arguments),
     ending at the logits, with fake quantisation on every int8 tensor, its
     trainable ranges at a placeholder [-6, 6] until calibrated. Layers named
     in ``float_layers`` are left in float: neither their weights nor their
     outputs quantised (selective quantisation). ``per_channel``: Dense
     weights with one scale per output unit (else one per matrix)."""
-    return build_graph(spec, values, form, batch_size, wrapper(float_layers, per_channel),
-                       logits=True)
+    return build_graph(
+        spec, values, form, batch_size, wrapper(float_layers, per_channel), logits=True
+    )
 
 
 def weight_layers(quantised):
     """The wrapped layers of a quantised graph whose kernels are quantised
     (Dense and Conv2D), in graph order."""
-    return [layer for layer in quantised.layers
-            if isinstance(getattr(layer, "layer", None), (tf_keras.layers.Dense,
-                                                          tf_keras.layers.Conv2D))]
+    return [
+        layer
+        for layer in quantised.layers
+        if isinstance(
+            getattr(layer, "layer", None), (tf_keras.layers.Dense, tf_keras.layers.Conv2D)
+        )
+    ]
 
 
 def kernel_and_bias(wrapped):

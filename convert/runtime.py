@@ -31,8 +31,9 @@ def interpreter(model: str | bytes, num_threads: int = 2, delegates: bool = True
     litert = _litert()
     kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": model}
     if not delegates:
-        kwargs["experimental_op_resolver_type"] = \
+        kwargs["experimental_op_resolver_type"] = (
             litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
     runner = litert.Interpreter(num_threads=num_threads, **kwargs)
     runner.allocate_tensors()
     return runner
@@ -65,7 +66,8 @@ def quantize(pixels: np.ndarray, detail: dict, raw_pixels: bool = False) -> np.n
         raise ValueError(
             f"This model takes {np.dtype(detail['dtype']).name} raw pixels (0-255, no "
             f"preprocess_input); got a {x.dtype} array. Pass the image as uint8, or "
-            "raw_pixels=True if the floats are 0-255 pixel values.")
+            "raw_pixels=True if the floats are 0-255 pixel values."
+        )
     scale, zero = detail["quantization"]
     info = np.iinfo(detail["dtype"])
     q = np.floor(x.astype(np.float64) / scale + zero + 0.5)
@@ -96,8 +98,11 @@ def op_census(model):
         inputs = [t for t in op["inputs"] if t >= 0]
         dtype = runner._get_tensor_details(inputs[0], 0)["dtype"].__name__ if inputs else "none"
         census.setdefault(op["op_name"], Counter())[dtype] += 1
-    float_ops = sorted(name for name, dtypes in census.items()
-                       if "float32" in dtypes and name not in ("QUANTIZE", "DEQUANTIZE"))
+    float_ops = sorted(
+        name
+        for name, dtypes in census.items()
+        if "float32" in dtypes and name not in ("QUANTIZE", "DEQUANTIZE")
+    )
     return {name: dict(counts) for name, counts in census.items()}, float_ops
 
 
@@ -109,8 +114,9 @@ def delegation(runner):
     outputs to its inputs finds the ops it replaced. Ops reached by no walk
     run on LiteRT's builtin kernels."""
     ops = runner._get_ops_details()
-    producer = {int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE"
-                for t in op["outputs"]}
+    producer = {
+        int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]
+    }
     delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
     replaced = set()
     for delegate in delegates:
@@ -123,6 +129,7 @@ def delegation(runner):
                 continue
             replaced.add(node)
             pending += [int(t) for t in ops[node]["inputs"] if t >= 0]
-    outside = Counter(op["op_name"] for op in ops
-                      if op["op_name"] != "DELEGATE" and op["index"] not in replaced)
+    outside = Counter(
+        op["op_name"] for op in ops if op["op_name"] != "DELEGATE" and op["index"] not in replaced
+    )
     return {"partitions": len(delegates), "ops_outside": dict(outside)}

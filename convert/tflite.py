@@ -73,7 +73,8 @@ class _Converter(tf.lite.TFLiteConverter):
         function = self._funcs[0]
         try:
             data = _constants._FunctionConverterDataInEager(
-                func=function, lower_control_flow=False, aggressive_inlining=False)
+                func=function, lower_control_flow=False, aggressive_inlining=False
+            )
             graph_def, _ = _constants._replace_variables_by_constants(converter_data=data)
         except AttributeError:
             return super()._freeze_concrete_function()

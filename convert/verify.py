@@ -27,9 +27,13 @@ class _ErrorTap:
         error = sampled(quantised) - sampled(tensor)
         low, high = quantizer.range_tensors()
         moved = tf.abs(error) * (2 * INT8_LEVELS / 1.001) > high - low  # by over half a step
-        self.outputs[quantizer.name] = tf.stack([
-            tf.cast(tf.size(error), tf.float32), tf.reduce_sum(tf.square(error)),
-            tf.reduce_sum(tf.cast(moved, tf.float32))])
+        self.outputs[quantizer.name] = tf.stack(
+            [
+                tf.cast(tf.size(error), tf.float32),
+                tf.reduce_sum(tf.square(error)),
+                tf.reduce_sum(tf.cast(moved, tf.float32)),
+            ]
+        )
         return quantised
 
 
@@ -49,7 +53,7 @@ def quantised_pass(quantised, images, error_images=0, batch_size=ERROR_BATCH):
     error_images = min(error_images, len(images))
     tap, scores, totals = _ErrorTap(), [], {}
     for start in range(0, error_images, batch_size):
-        batch = np.asarray(images[start:min(start + batch_size, error_images)], np.float32)
+        batch = np.asarray(images[start : min(start + batch_size, error_images)], np.float32)
         with tapped(quantised, tap):
             scores.append(quantised(batch, training=False).numpy())
         for name, values in tap.outputs.items():
@@ -69,17 +73,24 @@ def layer_rows(quantised, totals):
     GELU's sigmoid input is left out: it is clamped where the sigmoid
     saturates, by design."""
     quantizers = range_quantizers(quantised)
-    layers = {layer.layer.name: layer.layer for layer in quantised.layers
-              if hasattr(layer, "layer")}
+    layers = {
+        layer.layer.name: layer.layer for layer in quantised.layers if hasattr(layer, "layer")
+    }
     rows = []
     for name, (count, squares, clipped) in totals.items():
         if name.endswith(GATE_INPUT):
             continue
         low, high = quantizers[name].range
         scale = (high - low) / INT8_LEVELS
-        rows.append({"layer": name, "op": tflite_op(layers[name]),
-                     "rmse_per_scale": float(np.sqrt(squares / count) / scale),
-                     "clipped": float(clipped / count), "scale": float(scale)})
+        rows.append(
+            {
+                "layer": name,
+                "op": tflite_op(layers[name]),
+                "rmse_per_scale": float(np.sqrt(squares / count) / scale),
+                "clipped": float(clipped / count),
+                "scale": float(scale),
+            }
+        )
     return sorted(rows, key=lambda row: -row["rmse_per_scale"])
 
 
@@ -87,10 +98,16 @@ def scores_of(graph, images, batch_size=16):
     """A Keras model's outputs on ``images`` (what its input takes: raw pixels
     for the deployment graphs), in batches, through one traced function
     (``predict`` costs 1.5 s more on a Mixer-S/16 for 50 images)."""
-    function = tf.function(lambda x: graph(x, training=False),
-                           input_signature=[tf.TensorSpec((None, *graph.input_shape[1:]))])
-    return np.concatenate([function(np.asarray(images[i:i + batch_size], np.float32)).numpy()
-                           for i in range(0, len(images), batch_size)])
+    function = tf.function(
+        lambda x: graph(x, training=False),
+        input_signature=[tf.TensorSpec((None, *graph.input_shape[1:]))],
+    )
+    return np.concatenate(
+        [
+            function(np.asarray(images[i : i + batch_size], np.float32)).numpy()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def fidelity(tflite_scores, graph_scores, output_scale, max_steps=2):
@@ -104,10 +121,13 @@ def fidelity(tflite_scores, graph_scores, output_scale, max_steps=2):
     steps = np.abs(tflite_scores - graph_scores).max(-1) / output_scale
     chosen = np.take_along_axis(graph_scores, tflite_scores.argmax(-1)[:, None], -1)[:, 0]
     tied = chosen >= graph_scores.max(-1) - output_scale * 1.001
-    return {"top1_agreement": agreement(tflite_scores, graph_scores),
-            "top1_agreement_up_to_ties": float(np.mean(tied)),
-            f"within_{max_steps}_steps": float(np.mean(steps <= max_steps + 1e-3)),
-            "max_steps": float(steps.max()), "median_steps": float(np.median(steps))}
+    return {
+        "top1_agreement": agreement(tflite_scores, graph_scores),
+        "top1_agreement_up_to_ties": float(np.mean(tied)),
+        f"within_{max_steps}_steps": float(np.mean(steps <= max_steps + 1e-3)),
+        "max_steps": float(steps.max()),
+        "median_steps": float(np.median(steps)),
+    }
 
 
 def logits_quantisation(quantised):
@@ -127,8 +147,10 @@ def output_floor(reference_logits, scale, zero_point, levels=(-128, 127)):
     reference_logits = np.asarray(reference_logits, np.float64)
     rounded = np.clip(np.floor(reference_logits / scale + zero_point + 0.5), *levels)
     top_two = np.sort(reference_logits, -1)[:, -2:]
-    return {"top1_agreement": agreement(rounded, reference_logits),
-            "within_one_step": int(np.sum(top_two[:, 1] - top_two[:, 0] < scale))}
+    return {
+        "top1_agreement": agreement(rounded, reference_logits),
+        "within_one_step": int(np.sum(top_two[:, 1] - top_two[:, 0] < scale)),
+    }
 
 
 def agreement(scores, reference):

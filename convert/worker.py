@@ -10,21 +10,24 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 
 class Worker:
     """``python ARGV...`` as a worker (see ``serve``); ``hello`` is the first
     line it answered, once ready."""
 
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None,
-                 what: str = "worker"):
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, what: str = "worker"):
         self.what = what
         self.stderr = tempfile.TemporaryFile("w+")  # read only to say why a worker failed
         self.process = subprocess.Popen(
-            [sys.executable, *map(str, argv)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr, text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+            [sys.executable, *map(str, argv)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        )
         self.hello = self._answer()
 
     def ask(self, request: str):

@@ -123,12 +123,25 @@ def interpolated_rsqrt(variance, variance_range, epsilon, name, wrap=unwrapped):
     L = tf_keras.layers
     tokens = variance.shape[1]
     variance = L.Reshape((tokens, 1, 1), name=f"{name}_variance_4d")(variance)
-    ramps = wrap(L.Conv2D(
-        RSQRT_SEGMENTS, 1, activation="relu6", kernel_initializer=init(6 / widths),
-        bias_initializer=init(biases), trainable=False, name=f"{name}_rsqrt_ramps"))(variance)
-    inverse_std = L.Conv2D(1, 1, kernel_initializer=init(rises / 6),
-                           bias_initializer=init(values[:1]), trainable=False,
-                           name=f"{name}_rsqrt")
+    ramps = wrap(
+        L.Conv2D(
+            RSQRT_SEGMENTS,
+            1,
+            activation="relu6",
+            kernel_initializer=init(6 / widths),
+            bias_initializer=init(biases),
+            trainable=False,
+            name=f"{name}_rsqrt_ramps",
+        )
+    )(variance)
+    inverse_std = L.Conv2D(
+        1,
+        1,
+        kernel_initializer=init(rises / 6),
+        bias_initializer=init(values[:1]),
+        trainable=False,
+        name=f"{name}_rsqrt",
+    )
     # Its int8 range is everything the interpolation can give: a variance
     # rounded below the calibrated ones must not clip its 1/sqrt.
     inverse_std.output_range = (0.0, float(values[0]))

@@ -35,8 +35,9 @@ class Architecture:
     def variant(self) -> str | None:
         """The preset ("B/16") with these sizes, or None; the token-MLP width
         may differ from the preset's (it grows with the resolution)."""
-        return presets.variant_named(self.patch_size, self.hidden_size, self.num_blocks,
-                                     self.channels_mlp_dim)
+        return presets.variant_named(
+            self.patch_size, self.hidden_size, self.num_blocks, self.channels_mlp_dim
+        )
 
 
 def architecture(model: keras.Model) -> Architecture:
@@ -45,8 +46,10 @@ def architecture(model: keras.Model) -> Architecture:
     stems = [layer for layer in model.layers if isinstance(layer, PatchEmbedding)]
     blocks = [layer for layer in model.layers if isinstance(layer, MixerBlock)]
     if len(stems) != 1 or not blocks:
-        raise ValueError(f"Model {model.name!r} is not a keras_mixer Mixer (it has no "
-                         "PatchEmbedding stem and MixerBlock layers).")
+        raise ValueError(
+            f"Model {model.name!r} is not a keras_mixer Mixer (it has no "
+            "PatchEmbedding stem and MixerBlock layers)."
+        )
     first = blocks[0]
     head = next((layer for layer in model.layers if layer.name == HEAD), None)
     return Architecture(

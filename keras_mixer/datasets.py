@@ -26,7 +26,7 @@ import os
 import socket
 import sys
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -39,19 +39,19 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 DATA_DEFAULTS = {
-    "dataset": "digits",        # digits | mnist | tfds:NAME[:SPLIT] | path to an image folder
+    "dataset": "digits",  # digits | mnist | tfds:NAME[:SPLIT] | path to an image folder
     "train_split": "train",
     "val_split": "validation",  # TFDS: falls back to "test"; folders: held-out fraction
-    "val_fraction": 0.2,        # for folders, digits and mnist
-    "data_dir": None,           # TFDS data_dir
+    "val_fraction": 0.2,  # for folders, digits and mnist
+    "data_dir": None,  # TFDS data_dir
     "image_size": 224,
     "crop_scale": (0.08, 1.0),  # random-resized-crop area range
     "flip": True,
-    "eval_crop": 0.875,         # resize to image_size / eval_crop, centre crop
+    "eval_crop": 0.875,  # resize to image_size / eval_crop, centre crop
     "resize_method": "bilinear",  # RESIZE_METHODS; antialiased when shrinking
     "cache": True,
     "shuffle_buffer": 10_000,
-    "verify_images": True,      # decode every folder image once, name the bad ones
+    "verify_images": True,  # decode every folder image once, name the bad ones
 }
 
 
@@ -87,18 +87,25 @@ class DataSettings:
         """The settings in one line, for the log."""
         data = self.config
         height, width = size_pair(data["image_size"])
-        fraction = ("" if parse(data["dataset"])[0] == "tfds"
-                    else f", held-out fraction {data['val_fraction']}")
+        fraction = (
+            ""
+            if parse(data["dataset"])[0] == "tfds"
+            else f", held-out fraction {data['val_fraction']}"
+        )
         crop = data["eval_crop"]
-        text = (f"data: {data['dataset']}{fraction}; images resized ({data['resize_method']}) "
-                f"to cover {round(height / crop)}x{round(width / crop)}, centre crop "
-                f"{height}x{width} (eval_crop {crop}); settings from {self.source}")
+        text = (
+            f"data: {data['dataset']}{fraction}; images resized ({data['resize_method']}) "
+            f"to cover {round(height / crop)}x{round(width / crop)}, centre crop "
+            f"{height}x{width} (eval_crop {crop}); settings from {self.source}"
+        )
         if self.stated:
             text += f"; stated: {', '.join(self.stated)}"
         if self.assumed:
-            text += (f"; ASSUMED {', '.join(f'{key} {data[key]}' for key in self.assumed)} "
-                     "(ImageNet's): pass --eval-crop / --resize-method if the model was "
-                     "evaluated otherwise")
+            text += (
+                f"; ASSUMED {', '.join(f'{key} {data[key]}' for key in self.assumed)} "
+                "(ImageNet's): pass --eval-crop / --resize-method if the model was "
+                "evaluated otherwise"
+            )
         return text
 
     def report(self) -> dict:
@@ -107,8 +114,12 @@ class DataSettings:
         found["image_size"] = list(size_pair(found["image_size"]))
         if parse(self.config["dataset"])[0] != "tfds":
             found["val_fraction"] = self.config["val_fraction"]
-        return {**found, "source": self.source, "assumed": list(self.assumed),
-                "stated": list(self.stated)}
+        return {
+            **found,
+            "source": self.source,
+            "assumed": list(self.assumed),
+            "stated": list(self.stated),
+        }
 
 
 def data_settings(model_path: str | None, dataset: str, input_size, stated=None) -> DataSettings:
@@ -129,14 +140,17 @@ def data_settings(model_path: str | None, dataset: str, input_size, stated=None)
     stated = {key: value for key, value in (stated or {}).items() if value is not None}
     unknown = set(stated) - set(EVALUATION_KEYS)
     if unknown:
-        raise ValueError(f"Unknown evaluation settings {sorted(unknown)}; known: "
-                         f"{', '.join(EVALUATION_KEYS)}.")
+        raise ValueError(
+            f"Unknown evaluation settings {sorted(unknown)}; known: {', '.join(EVALUATION_KEYS)}."
+        )
     data.update(stated)
     input_size = tuple(int(side) for side in input_size)
     if "image_size" in stated and size_pair(stated["image_size"]) != input_size:
-        raise DataError(f"image size {_shown(stated['image_size'])} does not fit the model: "
-                        f"it takes {input_size[0]}x{input_size[1]} images (fixed when it "
-                        "was built).")
+        raise DataError(
+            f"image size {_shown(stated['image_size'])} does not fit the model: "
+            f"it takes {input_size[0]}x{input_size[1]} images (fixed when it "
+            "was built)."
+        )
     data["image_size"] = input_size[0] if input_size[0] == input_size[1] else input_size
     data["crop_scale"] = tuple(data["crop_scale"])
     data["dataset"] = dataset
@@ -165,8 +179,10 @@ def _run_data(model_path):
             raise ValueError(f"unknown data keys {sorted(unknown)}")
         return found
     except (ValueError, KeyError, TypeError):  # not JSON, or not a run's config
-        print(f"note: {run_config} is not a training run's config; using the default data "
-              "settings", file=sys.stderr)
+        print(
+            f"note: {run_config} is not a training run's config; using the default data settings",
+            file=sys.stderr,
+        )
         return None
 
 
@@ -174,11 +190,15 @@ def check_evaluation(data):
     """Refuses evaluation settings that cannot be right, naming the key."""
     crop = data["eval_crop"]
     if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0 < crop <= 1:
-        raise DataError(f"eval_crop must be a number in (0, 1] (the share of the resized image "
-                        f"kept; 1: all of it); got {crop!r}.")
+        raise DataError(
+            f"eval_crop must be a number in (0, 1] (the share of the resized image "
+            f"kept; 1: all of it); got {crop!r}."
+        )
     if data["resize_method"] not in RESIZE_METHODS:
-        raise DataError(f"resize_method must be one of {', '.join(RESIZE_METHODS)}; got "
-                        f"{data['resize_method']!r}.")
+        raise DataError(
+            f"resize_method must be one of {', '.join(RESIZE_METHODS)}; got "
+            f"{data['resize_method']!r}."
+        )
 
 
 def size_pair(size):
@@ -276,8 +296,10 @@ def embedded_folder(name):
     for i, (image, label) in enumerate(zip(images, labels)):
         folder = os.path.join(tmp, str(label))
         os.makedirs(folder, exist_ok=True)
-        tf.io.write_file(os.path.join(folder, f"{i:04d}.png"),
-                         tf.io.encode_png(tf.image.grayscale_to_rgb(tf.constant(image))))
+        tf.io.write_file(
+            os.path.join(folder, f"{i:04d}.png"),
+            tf.io.encode_png(tf.image.grayscale_to_rgb(tf.constant(image))),
+        )
     try:
         os.replace(tmp, root)
     except OSError:  # another process wrote it first
@@ -293,15 +315,22 @@ def digits_folder():
 def list_folder(folder):
     """(class names, [(path, label)]) of an image folder, checked."""
     if not os.path.isdir(folder):
-        raise DataError(f"Dataset folder {folder!r} does not exist (expected digits, mnist, "
-                        "tfds:NAME or an image folder with one sub-folder per class).")
-    classes = sorted(d for d in os.listdir(folder)
-                     if os.path.isdir(os.path.join(folder, d)) and not d.startswith("."))
+        raise DataError(
+            f"Dataset folder {folder!r} does not exist (expected digits, mnist, "
+            "tfds:NAME or an image folder with one sub-folder per class)."
+        )
+    classes = sorted(
+        d
+        for d in os.listdir(folder)
+        if os.path.isdir(os.path.join(folder, d)) and not d.startswith(".")
+    )
     if not classes:
         raise DataError(f"Dataset folder {folder!r} has no class sub-folders.")
     if len(classes) < 2:
-        raise DataError(f"Dataset folder {folder!r} has one class ({classes[0]}); a classifier "
-                        "needs at least two class sub-folders.")
+        raise DataError(
+            f"Dataset folder {folder!r} has one class ({classes[0]}); a classifier "
+            "needs at least two class sub-folders."
+        )
     files, unknown = [], []
     for label, name in enumerate(classes):
         images = []
@@ -311,14 +340,18 @@ def list_folder(folder):
             elif not f.startswith("."):
                 unknown.append(os.path.join(name, f))
         if not images:
-            raise DataError(f"Class folder {os.path.join(folder, name)!r} holds no images "
-                            f"({', '.join(IMAGE_EXTENSIONS)}).")
+            raise DataError(
+                f"Class folder {os.path.join(folder, name)!r} holds no images "
+                f"({', '.join(IMAGE_EXTENSIONS)})."
+            )
         files += [(os.path.join(folder, name, f), label) for f in images]
     if unknown:
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
-        raise DataError(f"Dataset folder {folder!r} holds files that are not images TensorFlow "
-                        f"decodes ({', '.join(IMAGE_EXTENSIONS)}): {', '.join(unknown[:3])}{more}; "
-                        "convert or remove them.")
+        raise DataError(
+            f"Dataset folder {folder!r} holds files that are not images TensorFlow "
+            f"decodes ({', '.join(IMAGE_EXTENSIONS)}): {', '.join(unknown[:3])}{more}; "
+            "convert or remove them."
+        )
     return classes, files
 
 
@@ -326,19 +359,21 @@ def _folder_split(folder, role, data_config):
     classes, files = list_folder(folder)
     # A file's split depends on its name only, so adding files keeps the others in place.
     threshold = int(data_config["val_fraction"] * 1000)
-    in_val = [zlib.crc32(os.path.relpath(p, folder).encode()) % 1000 < threshold
-              for p, _ in files]
+    in_val = [zlib.crc32(os.path.relpath(p, folder).encode()) % 1000 < threshold for p, _ in files]
     chosen = [f for f, val in zip(files, in_val) if val == (role == "val")]
     if not chosen:
-        raise DataError(f"Dataset folder {folder!r}: the {role} split is empty "
-                        f"(val_fraction={data_config['val_fraction']}).")
+        raise DataError(
+            f"Dataset folder {folder!r}: the {role} split is empty "
+            f"(val_fraction={data_config['val_fraction']})."
+        )
     if data_config["verify_images"]:
         verify_images([p for p, _ in chosen])
     paths, labels = zip(*chosen)
     examples = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
     examples = examples.map(lambda p, y: (tf.io.read_file(p), y), num_parallel_calls=AUTOTUNE)
-    return Split(examples, len(chosen), classes, cached_bytes=True, files=tuple(paths),
-                 labels=tuple(labels))
+    return Split(
+        examples, len(chosen), classes, cached_bytes=True, files=tuple(paths), labels=tuple(labels)
+    )
 
 
 def verify_images(paths):
@@ -404,8 +439,9 @@ def _tfds_split(name, split, role, data_dir, shuffle_files):
         if role == "val" and "test" in available:
             split = "test"
         else:
-            raise DataError(f"TFDS dataset {name!r} has no split {split!r}; it has "
-                            f"{', '.join(available)}.")
+            raise DataError(
+                f"TFDS dataset {name!r} has no split {split!r}; it has {', '.join(available)}."
+            )
     label = builder.info.features["label"]
     examples = builder.as_dataset(split=split, as_supervised=True, shuffle_files=shuffle_files)
     if split in builder.info.splits:
@@ -422,8 +458,9 @@ def _check_tfds_name(tfds, name):
     if base not in known:
         close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise DataError(f"TFDS has no dataset {base!r}{hint} (tfds.list_builders() lists "
-                        f"all {len(known)}).")
+        raise DataError(
+            f"TFDS has no dataset {base!r}{hint} (tfds.list_builders() lists all {len(known)})."
+        )
 
 
 @contextlib.contextmanager
@@ -479,9 +516,17 @@ class Augmentation:
     batch: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
 
-def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed: int = 0,
-             scale: bool = True, augmentation: Augmentation | None = None,
-             augment: bool = True, first_batch: int = 0) -> tf.data.Dataset:
+def pipeline(
+    split: Split,
+    train: bool,
+    data_config: dict,
+    batch_size: int,
+    seed: int = 0,
+    scale: bool = True,
+    augmentation: Augmentation | None = None,
+    augment: bool = True,
+    first_batch: int = 0,
+) -> tf.data.Dataset:
     """Batches of (float32 images, one-hot labels) of ``split``.
 
     For training, an endless stream of epochs (``training_examples``): each a
@@ -498,16 +543,23 @@ def pipeline(split: Split, train: bool, data_config: dict, batch_size: int, seed
     augment_image = augmentation.image if augmentation else (lambda image: image)
 
     def prepare_for_evaluation(image, label):
-        return centre_crop(decode(image), size, data_config["eval_crop"],
-                           data_config["resize_method"]), label
+        return centre_crop(
+            decode(image), size, data_config["eval_crop"], data_config["resize_method"]
+        ), label
 
     if train:
+
         def prepare(image, label, draw):
             if not augment:
                 return prepare_for_evaluation(image, label)
             crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(draw, 2))
-            image = random_resized_crop(decode(image), size, data_config["crop_scale"],
-                                        data_config["resize_method"], crop_seed)
+            image = random_resized_crop(
+                decode(image),
+                size,
+                data_config["crop_scale"],
+                data_config["resize_method"],
+                crop_seed,
+            )
             if data_config["flip"]:
                 image = tf.image.stateless_random_flip_left_right(image, flip_seed)
             return augment_image(image), label
@@ -542,8 +594,9 @@ def training_examples(split, data_config, batch_size, seed, first_batch, prepare
     buffer whose order is new in each process."""
     per_epoch = split.size // batch_size
     if per_epoch < 1:
-        raise DataError(f"A training batch of {batch_size} is more than the {split.size} "
-                        "examples of the split.")
+        raise DataError(
+            f"A training batch of {batch_size} is more than the {split.size} examples of the split."
+        )
     first_epoch, skipped = divmod(first_batch, per_epoch)
 
     def drawn(position, example):
@@ -561,8 +614,11 @@ def training_examples(split, data_config, batch_size, seed, first_batch, prepare
     def epoch(number):
         start = number * per_epoch * batch_size
         examples = order(number).take(per_epoch * batch_size).enumerate(start=start)
-        skip = tf.where(number == first_epoch, tf.constant(skipped * batch_size, tf.int64),
-                        tf.constant(0, tf.int64))
+        skip = tf.where(
+            number == first_epoch,
+            tf.constant(skipped * batch_size, tf.int64),
+            tf.constant(0, tf.int64),
+        )
         examples = examples.skip(skip)
         return examples.map(drawn, num_parallel_calls=AUTOTUNE).batch(batch_size)
 
@@ -577,9 +633,11 @@ def _shuffled_files(split, seed):
 
     def order(number):
         indices = tf.random.experimental.stateless_shuffle(
-            tf.range(split.size, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), number]))
+            tf.range(split.size, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), number])
+        )
         return tf.data.Dataset.from_tensor_slices(indices).map(
-            lambda i: (tf.io.read_file(paths[i]), labels[i]), num_parallel_calls=AUTOTUNE)
+            lambda i: (tf.io.read_file(paths[i]), labels[i]), num_parallel_calls=AUTOTUNE
+        )
 
     return order
 
@@ -588,14 +646,20 @@ def random_resized_crop(image, size, scale, method="bilinear", seed=None):
     """Inception-style crop: a random box covering ``scale`` of the area with
     aspect ratio in [3/4, 4/3], resized to size x size (float32, 0-255);
     ``seed``: a stateless seed (shape [2]) choosing the box."""
-    box = dict(bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), area_range=scale,
-               aspect_ratio_range=(3 / 4, 4 / 3), min_object_covered=0.0, max_attempts=10,
-               use_image_if_no_bounding_boxes=True)
+    box = dict(
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        area_range=scale,
+        aspect_ratio_range=(3 / 4, 4 / 3),
+        min_object_covered=0.0,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
     if seed is None:
         begin, crop_size, _ = tf.image.sample_distorted_bounding_box(tf.shape(image), **box)
     else:
         begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-            tf.shape(image), seed=seed, **box)
+            tf.shape(image), seed=seed, **box
+        )
     crop = tf.slice(image, begin, crop_size)
     crop.set_shape((None, None, 3))
     return resize(crop, size_pair(size), method)
@@ -612,11 +676,12 @@ def centre_crop(image, size, crop_fraction, method="bilinear"):
     image = resize(image, resized_shape, method)
     top = (resized_shape[0] - height) // 2
     left = (resized_shape[1] - width) // 2
-    return image[top:top + height, left:left + width]
+    return image[top : top + height, left : left + width]
 
 
 def resize(image, size, method="bilinear"):
     """``image`` resized to ``size`` (height, width) as float32 0-255 pixels,
     antialiased (averaging the pixels a shrunk one covers) but for "nearest"."""
-    return tf.image.resize(tf.cast(image, tf.float32), size, method=method,
-                           antialias=method != "nearest")
+    return tf.image.resize(
+        tf.cast(image, tf.float32), size, method=method, antialias=method != "nearest"
+    )

@@ -52,9 +52,9 @@ def cached_download(url: str, path: str, sha256: str | None = None) -> str:
         if not sha256:
             raise DownloadError(
                 f"Cached {path} has changed since it was first downloaded (sha256 {actual}, "
-                f"recorded {expected}); delete it and {path}{HASH_SUFFIX} to download it again.")
-        logger.warning("Cached %s does not match its published sha256; downloading it again.",
-                       path)
+                f"recorded {expected}); delete it and {path}{HASH_SUFFIX} to download it again."
+            )
+        logger.warning("Cached %s does not match its published sha256; downloading it again.", path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     actual = _fetch(url, path, expected)
     if expected is None:
@@ -76,8 +76,11 @@ def _fetch(url, path, expected):
     timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
     digest, received = hashlib.sha256(), 0
     try:
-        with atomic_path(path) as part, open(part, "wb") as f, \
-                urllib.request.urlopen(url, timeout=timeout) as response:
+        with (
+            atomic_path(path) as part,
+            open(part, "wb") as f,
+            urllib.request.urlopen(url, timeout=timeout) as response,
+        ):
             total = int(response.headers.get("Content-Length") or 0)
             progress = _Progress(url, total)
             for chunk in iter(lambda: response.read(CHUNK), b""):
@@ -86,17 +89,23 @@ def _fetch(url, path, expected):
                 received += len(chunk)
                 progress.update(received)
             if total and received != total:
-                raise DownloadError(f"Download of {url} was cut off after {received} of "
-                                    f"{total} bytes; nothing was cached. Try again.")
+                raise DownloadError(
+                    f"Download of {url} was cut off after {received} of "
+                    f"{total} bytes; nothing was cached. Try again."
+                )
             if expected and digest.hexdigest() != expected:
-                raise DownloadError(f"{url} has sha256 {digest.hexdigest()}, expected "
-                                    f"{expected}: refused, nothing was cached.")
+                raise DownloadError(
+                    f"{url} has sha256 {digest.hexdigest()}, expected "
+                    f"{expected}: refused, nothing was cached."
+                )
         return digest.hexdigest()
     except OSError as error:  # URLError included; TimeoutError on connect or read
         reason = getattr(error, "reason", error)
         if isinstance(reason, TimeoutError):
-            raise DownloadError(f"No answer from {url} within {timeout:g} s (set {TIMEOUT_ENV} "
-                                "to wait longer); nothing was cached.") from None
+            raise DownloadError(
+                f"No answer from {url} within {timeout:g} s (set {TIMEOUT_ENV} "
+                "to wait longer); nothing was cached."
+            ) from None
         raise DownloadError(f"Could not download {url}: {reason}; nothing was cached.") from None
 
 
@@ -111,8 +120,12 @@ def _recorded(path):
 def _record(path, sha256):
     with atomic_path(path + HASH_SUFFIX) as tmp, open(tmp, "w") as f:
         f.write(f"{sha256}  {os.path.basename(path)}\n")
-    logger.warning("Trust on first use: recorded sha256 %s of %s (no published hash to check it "
-                   "against); later uses check the file against it.", sha256, path)
+    logger.warning(
+        "Trust on first use: recorded sha256 %s of %s (no published hash to check it "
+        "against); later uses check the file against it.",
+        sha256,
+        path,
+    )
 
 
 class _Progress:

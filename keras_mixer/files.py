@@ -41,7 +41,7 @@ def remove_abandoned(path):
 
     head, _, tail = _temporary(path, "PID").partition("PID")
     for tmp in glob.glob(glob.escape(head) + "*" + glob.escape(tail)):
-        pid = tmp[len(head):len(tmp) - len(tail)]
+        pid = tmp[len(head) : len(tmp) - len(tail)]
         if pid.isdigit() and not _running(int(pid)):
             os.remove(tmp)
 
@@ -71,13 +71,19 @@ def ensure_room(path, size):
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     needed = int(size * 1.1) + (1 << 16)  # the container format's own bytes
     if needed > free:
-        raise OSError(errno.ENOSPC, f"No room to write {path}: it needs about "
-                                    f"{_megabytes(needed)} and the disk has {_megabytes(free)} "
-                                    "free")
+        raise OSError(
+            errno.ENOSPC,
+            f"No room to write {path}: it needs about "
+            f"{_megabytes(needed)} and the disk has {_megabytes(free)} "
+            "free",
+        )
     if limit != resource.RLIM_INFINITY and needed > limit:
-        raise OSError(errno.EFBIG, f"No room to write {path}: it needs about "
-                                   f"{_megabytes(needed)} and this process may write files of "
-                                   f"at most {_megabytes(limit)} (ulimit -f)")
+        raise OSError(
+            errno.EFBIG,
+            f"No room to write {path}: it needs about "
+            f"{_megabytes(needed)} and this process may write files of "
+            f"at most {_megabytes(limit)} (ulimit -f)",
+        )
 
 
 def _megabytes(size):
@@ -110,14 +116,17 @@ def check_outputs(files) -> None:
 
 def starts_with(magic: bytes, offset: int = 0):
     """``ours`` for ``check_output``: the file's bytes from ``offset`` are ``magic``."""
+
     def ours(path):
         with open(path, "rb") as f:
             return f.read(offset + len(magic))[offset:] == magic
+
     return ours
 
 
 def json_with(*keys: str):
     """``ours`` for ``check_output``: the file is a JSON object holding ``keys``."""
+
     def ours(path):
         import json
 
@@ -127,6 +136,7 @@ def json_with(*keys: str):
         except (OSError, ValueError):
             return False
         return isinstance(found, dict) and all(key in found for key in keys)
+
     return ours
 
 

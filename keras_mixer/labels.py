@@ -12,7 +12,7 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 LABEL_FILES = {"imagenet1k": "imagenet1k.txt", "imagenet21k": "imagenet21k.txt.gz"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _synsets_and_lemmas(name):
     if name not in LABEL_FILES:
         raise ValueError(f"Unknown label set {name!r}; available: {sorted(LABEL_FILES)}.")

@@ -38,18 +38,14 @@ class PatchEmbedding(layers.Layer):
                 f"channels); got a {len(input_shape)}-D input {tuple(input_shape)}."
             )
         _, height, width, channels = input_shape
-        self.grid_size = patch_grid(
-            (height, width), self.patch_size
-        )
+        self.grid_size = patch_grid((height, width), self.patch_size)
         p = self.patch_size
         self.kernel = self.add_weight(
             name="kernel",
             shape=(p, p, channels, self.hidden_size),
             initializer=KERNEL_INITIALIZER,
         )
-        self.bias = self.add_weight(
-            name="bias", shape=(self.hidden_size,), initializer="zeros"
-        )
+        self.bias = self.add_weight(name="bias", shape=(self.hidden_size,), initializer="zeros")
 
     def call(self, images):
         x = ops.conv(
@@ -88,8 +84,7 @@ def patch_grid(image_size, patch_size):
             )
         if size < patch_size:
             raise ValueError(
-                f"Input {axis} {size} is smaller than one patch "
-                f"({patch_size} pixels)."
+                f"Input {axis} {size} is smaller than one patch ({patch_size} pixels)."
             )
         if size % patch_size:
             raise ValueError(
@@ -126,9 +121,7 @@ class MlpBlock(layers.Layer):
 
     def build(self, input_shape):
         width = input_shape[self.axis]
-        self.dense_1 = layers.Dense(
-            width, kernel_initializer=KERNEL_INITIALIZER, name="Dense_1"
-        )
+        self.dense_1 = layers.Dense(width, kernel_initializer=KERNEL_INITIALIZER, name="Dense_1")
         self.dense_0.build((None, width))
         self.dense_1.build((None, self.mlp_dim))
 
@@ -173,9 +166,7 @@ class DropPath(layers.Layer):
             return x
         keep = 1.0 - self.rate
         mask_shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
-        noise = keras.random.uniform(
-            mask_shape, dtype=x.dtype, seed=self.seed_generator
-        )
+        noise = keras.random.uniform(mask_shape, dtype=x.dtype, seed=self.seed_generator)
         return x * ops.floor(keep + noise) / keep
 
     def compute_output_shape(self, input_shape):
@@ -214,15 +205,11 @@ class MixerBlock(layers.Layer):
         self.gelu_approximate = bool(gelu_approximate)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
 
-        self.norm_0 = layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="LayerNorm_0"
-        )
+        self.norm_0 = layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="LayerNorm_0")
         self.token_mixing = MlpBlock(
             self.tokens_mlp_dim, self.gelu_approximate, axis=-2, name="token_mixing"
         )
-        self.norm_1 = layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="LayerNorm_1"
-        )
+        self.norm_1 = layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="LayerNorm_1")
         self.channel_mixing = MlpBlock(
             self.channels_mlp_dim, self.gelu_approximate, name="channel_mixing"
         )
@@ -231,8 +218,7 @@ class MixerBlock(layers.Layer):
     def build(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(
-                f"MixerBlock expects (batch, tokens, channels); got "
-                f"{tuple(input_shape)}."
+                f"MixerBlock expects (batch, tokens, channels); got {tuple(input_shape)}."
             )
         self.norm_0.build(input_shape)
         self.token_mixing.build(input_shape)

@@ -88,16 +88,13 @@ def MlpMixer(
         ``keras_mixer.preprocess_input``.
     """
     if pooling not in (None, "avg", "max"):
-        raise ValueError(
-            f'pooling must be None, "avg" or "max"; got {pooling!r}.'
-        )
+        raise ValueError(f'pooling must be None, "avg" or "max"; got {pooling!r}.')
     images = _image_input(input_shape, input_tensor)
     grid = patch_grid(images.shape[1:3], patch_size)  # validates the input size
 
     checkpoint = None
     if weights is not None:
-        checkpoint = _read_weights(weights, patch_size, hidden_size, num_blocks,
-                                   channels_mlp_dim)
+        checkpoint = _read_weights(weights, patch_size, hidden_size, num_blocks, channels_mlp_dim)
         if tokens_mlp_dim == checkpoint.tokens_mlp_dim:
             tokens_mlp_dim = weights_lib.tiled_token_mlp_dim(checkpoint, grid)
     if gelu_approximate is None:
@@ -112,16 +109,10 @@ def MlpMixer(
             gelu_approximate=gelu_approximate,
             name=f"MixerBlock_{i}",
         )(x)
-    x = layers.LayerNormalization(
-        epsilon=LAYER_NORM_EPSILON, name="pre_head_layer_norm"
-    )(x)
+    x = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="pre_head_layer_norm")(x)
 
     x = _top(x, include_top, pooling, classes, classifier_activation, dropout_rate)
-    inputs = (
-        keras.utils.get_source_inputs(input_tensor)
-        if input_tensor is not None
-        else images
-    )
+    inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else images
     model = keras.Model(inputs, x, name=name)
     if checkpoint is not None:
         weights_lib.load_weights(model, checkpoint)
@@ -132,8 +123,7 @@ def _read_weights(weights, patch_size, hidden_size, num_blocks, channels_mlp_dim
     """The checkpoint ``weights`` names (a release: the file of these sizes' variant)."""
     variant = None
     if isinstance(weights, str) and weights in RELEASES:
-        variant = weights_lib.release_variant(patch_size, hidden_size, num_blocks,
-                                              channels_mlp_dim)
+        variant = weights_lib.release_variant(patch_size, hidden_size, num_blocks, channels_mlp_dim)
     return weights_lib.read_checkpoint(weights, variant)
 
 
@@ -243,15 +233,20 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     if not os.path.exists(path):
         raise ValueError(f"Model file {path!r} does not exist.")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"Model file {path!r} is not a whole .keras file (not a readable zip "
-                         "archive: cut off, or a file of another kind).")
+        raise ValueError(
+            f"Model file {path!r} is not a whole .keras file (not a readable zip "
+            "archive: cut off, or a file of another kind)."
+        )
     try:
         return keras.saving.load_model(path)
     except TypeError as error:
         raise ValueError(
             f"Model file {path!r} names a layer, class or function this process does not know: "
             "import the package that registers it before loading (Keras: "
-            f"{' '.join(str(error).split())[:160]}...).") from error
+            f"{' '.join(str(error).split())[:160]}...)."
+        ) from error
     except Exception as error:
-        raise ValueError(f"Model file {path!r} is not a readable Keras model "
-                         f"({' '.join(str(error).split())[:300]}).") from error
+        raise ValueError(
+            f"Model file {path!r} is not a readable Keras model "
+            f"({' '.join(str(error).split())[:300]})."
+        ) from error

@@ -56,8 +56,10 @@ class Release:
     classes: int
     trained_on: str
     sha256: dict[str, str] = dataclasses.field(default_factory=dict)
-    licence: str = ("published with google-research/vision_transformer (Apache-2.0); "
-                    "its README states the checkpoints' terms")
+    licence: str = (
+        "published with google-research/vision_transformer (Apache-2.0); "
+        "its README states the checkpoints' terms"
+    )
 
     def file_name(self, variant: str) -> str:
         return f"Mixer-{variant.replace('/', '_')}.npz"
@@ -67,12 +69,14 @@ RELEASE_ORIGIN = "https://storage.googleapis.com/mixer_models"
 ORIGIN_ENV = "KERAS_MIXER_WEIGHTS_ORIGIN"  # another base URL, e.g. a mirror or file://
 
 RELEASES = {
-    "imagenet1k": Release(("B/16", "L/16"), 1000,
-                          "ImageNet-21k pre-training, fine-tuned on ImageNet-1k"),
+    "imagenet1k": Release(
+        ("B/16", "L/16"), 1000, "ImageNet-21k pre-training, fine-tuned on ImageNet-1k"
+    ),
     "imagenet21k": Release(("B/16", "L/16"), 21843, "ImageNet-21k pre-training"),
     "sam": Release(("B/16", "B/32"), 1000, "ImageNet-1k with the SAM optimiser"),
-    "gsam": Release(("S/8", "S/16", "S/32", "B/16", "B/32"), 1000,
-                    "ImageNet-1k with the GSAM optimiser"),
+    "gsam": Release(
+        ("S/8", "S/16", "S/32", "B/16", "B/32"), 1000, "ImageNet-1k with the GSAM optimiser"
+    ),
 }
 
 
@@ -81,13 +85,17 @@ def release_url(release: str, variant: str, origin: str = RELEASE_ORIGIN) -> str
     return f"{origin.rstrip('/')}/{release}/{RELEASES[release].file_name(variant)}"
 
 
-def variant_named(patch_size: int, hidden_size: int, num_blocks: int,
-                  channels_mlp_dim: int) -> str | None:
+def variant_named(
+    patch_size: int, hidden_size: int, num_blocks: int, channels_mlp_dim: int
+) -> str | None:
     """The variant with these sizes, or None. The token-MLP width is not
     compared: it grows with the resolution (``keras_mixer.weights``)."""
     for name, variant in VARIANTS.items():
-        if (variant.patch_size, variant.hidden_size, variant.num_blocks,
-                variant.channels_mlp_dim) == (patch_size, hidden_size, num_blocks,
-                                              channels_mlp_dim):
+        if (
+            variant.patch_size,
+            variant.hidden_size,
+            variant.num_blocks,
+            variant.channels_mlp_dim,
+        ) == (patch_size, hidden_size, num_blocks, channels_mlp_dim):
             return name
     return None

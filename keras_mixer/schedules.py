@@ -28,8 +28,9 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = ops.cast(step, "float32")
         warmup = step / max(self.warmup_steps, 1)
-        progress = ops.clip((step - self.warmup_steps)
-                            / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0)
+        progress = ops.clip(
+            (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0
+        )
         if self.decay == "linear":
             after = 1.0 - progress
         elif self.decay == "cosine":
@@ -39,5 +40,9 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.peak * ops.where(step < self.warmup_steps, warmup, after)
 
     def get_config(self):
-        return {"peak": self.peak, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps, "decay": self.decay}
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "decay": self.decay,
+        }

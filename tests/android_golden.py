@@ -18,8 +18,12 @@ from tests.training_helpers import write_config
 from training import load_config, train
 
 # (input/output type, graph, evaluation crop stated for the conversion: None keeps the run's)
-CASES = (("uint8", "xnnpack", None), ("int8", "xnnpack", None), ("float32", "plain", None),
-         ("uint8", "xnnpack", 0.875))
+CASES = (
+    ("uint8", "xnnpack", None),
+    ("int8", "xnnpack", None),
+    ("float32", "plain", None),
+    ("uint8", "xnnpack", 0.875),
+)
 
 
 def images(folder):
@@ -42,8 +46,9 @@ def images(folder):
 
 def main(out):
     work = tempfile.mkdtemp()
-    config = load_config(write_config(os.path.join(work, "tiny.yaml"),
-                                      train={"epochs": 3, "steps_per_epoch": 20}))
+    config = load_config(
+        write_config(os.path.join(work, "tiny.yaml"), train={"epochs": 3, "steps_per_epoch": 20})
+    )
     train(config, os.path.join(work, "run"), verbose=0)
     model = os.path.join(work, "run", "model.keras")  # read with its run's config
     pictures = images(work)
@@ -51,8 +56,17 @@ def main(out):
         case = f"{io}_{graph}" + (f"_crop{crop}" if crop else "")
         path = os.path.join(work, f"{case}.tflite")
         data = data_settings(model, "digits", (16, 16), {"eval_crop": crop})
-        to_tflite(model, path, mode="ptq", io=io, graph=graph, eval_images=32, debug_images=0,
-                  data=data, log=lambda *_: None)
+        to_tflite(
+            model,
+            path,
+            mode="ptq",
+            io=io,
+            graph=graph,
+            eval_images=32,
+            debug_images=0,
+            data=data,
+            log=lambda *_: None,
+        )
         for name, image in pictures.items():
             found = golden.write_case(path, image, os.path.join(out, f"{case}_{name}"))
             print(io, graph, name, found["top_labels"], found["top_scores"])

@@ -3,8 +3,8 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 # A tiny Mixer used across the tests: 16x24 images, 4x4 patches -> 4x6 = 24 tokens.
 TINY = dict(
@@ -42,8 +42,12 @@ def digits_model(tmp_path_factory):
     from training import load_config, train
 
     folder = tmp_path_factory.mktemp("digits")
-    config = load_config(write_config(folder / "tiny.yaml",
-                                      train={"epochs": 6, "steps_per_epoch": 30},
-                                      optimizer={"learning_rate": 0.005}))
+    config = load_config(
+        write_config(
+            folder / "tiny.yaml",
+            train={"epochs": 6, "steps_per_epoch": 30},
+            optimizer={"learning_rate": 0.005},
+        )
+    )
     train(config, str(folder / "run"), verbose=0)
     return folder / "run" / "model.keras"

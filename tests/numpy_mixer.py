@@ -27,9 +27,9 @@ def layer_norm(x, scale, bias, eps=1e-6):
 
 def mlp(x, params, prefix, approximate):
     h = x @ params[f"{prefix}/Dense_0/kernel"] + params[f"{prefix}/Dense_0/bias"]
-    return gelu(h, approximate) @ params[f"{prefix}/Dense_1/kernel"] + params[
-        f"{prefix}/Dense_1/bias"
-    ]
+    return (
+        gelu(h, approximate) @ params[f"{prefix}/Dense_1/kernel"] + params[f"{prefix}/Dense_1/bias"]
+    )
 
 
 def patches(images, p):
@@ -60,8 +60,9 @@ def forward(params, images, num_blocks, approximate=True, include_head=True):
     return x
 
 
-def random_params(rng, patch, channels, hidden, tokens, tokens_mlp, channels_mlp,
-                  num_blocks, classes):
+def random_params(
+    rng, patch, channels, hidden, tokens, tokens_mlp, channels_mlp, num_blocks, classes
+):
     """Random parameters (non-trivial LayerNorm affines and head) in the official layout."""
 
     def normal(*shape, scale=None):
@@ -69,8 +70,9 @@ def random_params(rng, patch, channels, hidden, tokens, tokens_mlp, channels_mlp
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
     params = {
-        "stem/kernel": normal(patch, patch, channels, hidden,
-                              scale=1 / math.sqrt(patch * patch * channels)),
+        "stem/kernel": normal(
+            patch, patch, channels, hidden, scale=1 / math.sqrt(patch * patch * channels)
+        ),
         "stem/bias": normal(hidden, scale=0.1),
     }
     for i in range(num_blocks):
@@ -78,8 +80,10 @@ def random_params(rng, patch, channels, hidden, tokens, tokens_mlp, channels_mlp
         for ln in ("LayerNorm_0", "LayerNorm_1"):
             params[f"{blk}/{ln}/scale"] = 1 + normal(hidden, scale=0.1)
             params[f"{blk}/{ln}/bias"] = normal(hidden, scale=0.1)
-        for name, width, mlp_dim in (("token_mixing", tokens, tokens_mlp),
-                                     ("channel_mixing", hidden, channels_mlp)):
+        for name, width, mlp_dim in (
+            ("token_mixing", tokens, tokens_mlp),
+            ("channel_mixing", hidden, channels_mlp),
+        ):
             params[f"{blk}/{name}/Dense_0/kernel"] = normal(width, mlp_dim)
             params[f"{blk}/{name}/Dense_0/bias"] = normal(mlp_dim, scale=0.1)
             params[f"{blk}/{name}/Dense_1/kernel"] = normal(mlp_dim, width)

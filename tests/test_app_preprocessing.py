@@ -20,11 +20,11 @@ def photos():
 
     china, flower = load_sample_images().images  # 427x640 landscapes
     digit_folder = os.path.join(datasets.digits_folder(), "3")
-    digit = np.asarray(Image.open(os.path.join(digit_folder, sorted(os.listdir(digit_folder))[0]))
-                       .convert("RGB"))
+    digit = np.asarray(
+        Image.open(os.path.join(digit_folder, sorted(os.listdir(digit_folder))[0])).convert("RGB")
+    )
     small = np.asarray(Image.fromarray(flower).resize((13, 9)))  # smaller than the models
-    return {"china": china, "flower_portrait": flower[:, 100:420], "digit": digit,
-            "small": small}
+    return {"china": china, "flower_portrait": flower[:, 100:420], "digit": digit, "small": small}
 
 
 def argb_of(rgb):
@@ -38,8 +38,10 @@ def evaluation_pixels(rgb, size, crop):
     return np.clip(np.floor(found + 0.5), 0, 255)
 
 
-@pytest.mark.parametrize("size, crop", [((16, 16), 1.0), ((28, 28), 0.875), ((224, 224), 0.875),
-                                        ((32, 48), 1.0), ((20, 20), 0.5)])
+@pytest.mark.parametrize(
+    "size, crop",
+    [((16, 16), 1.0), ((28, 28), 0.875), ((224, 224), 0.875), ((32, 48), 1.0), ((20, 20), 0.5)],
+)
 def test_the_app_preprocessing_is_the_evaluation_pipeline(size, crop):
     for name, rgb in photos().items():
         app = golden.resized_pixels(argb_of(rgb), *size, crop)

@@ -28,9 +28,13 @@ def saved_and_loaded(model, folder):
     return keras_mixer.load_model(path)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[] if name in SMALL
-                                               else pytest.mark.slow)
-                                  for name in presets.VARIANTS])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=[] if name in SMALL else pytest.mark.slow)
+        for name in presets.VARIANTS
+    ],
+)
 def test_every_variant_reads_back_as_its_preset(name, tmp_path):
     preset = presets.VARIANTS[name]
     side = 2 * preset.patch_size  # the sizes do not depend on the resolution without weights
@@ -41,8 +45,17 @@ def test_every_variant_reads_back_as_its_preset(name, tmp_path):
 
 
 def test_architecture_of_custom_and_headless_models(tmp_path):
-    model = keras_mixer.MlpMixer(4, 16, 3, 8, 32, input_shape=(16, 24, 3), include_top=False,
-                                 pooling="avg", gelu_approximate=False)
+    model = keras_mixer.MlpMixer(
+        4,
+        16,
+        3,
+        8,
+        32,
+        input_shape=(16, 24, 3),
+        include_top=False,
+        pooling="avg",
+        gelu_approximate=False,
+    )
     found = architecture(saved_and_loaded(model, tmp_path))
     assert found == Architecture(4, 16, 3, 8, 32, gelu_approximate=False, classes=None)
     assert found.variant is None
@@ -57,7 +70,8 @@ def test_presets_match_the_papers_table_and_the_constructors():
     for release in presets.RELEASES.values():
         assert set(release.variants) <= set(presets.VARIANTS) and release.classes >= 1000
     assert presets.release_url("gsam", "S/8") == (
-        "https://storage.googleapis.com/mixer_models/gsam/Mixer-S_8.npz")
+        "https://storage.googleapis.com/mixer_models/gsam/Mixer-S_8.npz"
+    )
     # The table's counts are the paper's (the models' own: tests/test_models.py).
     for name, millions in PAPER_PARAMS_M.items():
         assert presets.VARIANTS[name].params_millions == millions
@@ -85,12 +99,22 @@ def test_keras_file_written_before_presets_loads_and_converts(rng, tmp_path):
     path = tmp_path / "before.keras"
     written = write_keras_file_before_presets(path, rng)
     loaded = keras_mixer.load_model(path)
-    assert architecture(loaded) == Architecture(4, 16, 2, 8, 32, gelu_approximate=False,
-                                                classes=10)
+    assert architecture(loaded) == Architecture(4, 16, 2, 8, 32, gelu_approximate=False, classes=10)
     x = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
     np.testing.assert_array_equal(written.predict(x, verbose=0), loaded.predict(x, verbose=0))
-    result = run_main(cli.main, path, "--ptq", "--data", "digits", "--eval-images", "20",
-                      "--debug-images", "0", "-o", tmp_path / "before.tflite")
+    result = run_main(
+        cli.main,
+        path,
+        "--ptq",
+        "--data",
+        "digits",
+        "--eval-images",
+        "20",
+        "--debug-images",
+        "0",
+        "-o",
+        tmp_path / "before.tflite",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "before.json").read_text())
     assert report["mode"] == "ptq" and (tmp_path / "before.tflite").stat().st_size > 0

@@ -31,10 +31,17 @@ def test_saved_model_runs_on_other_backends(backend, tmp_path, rng):
     np.save(tmp_path / "x.npy", x)
     env = {**os.environ, "KERAS_BACKEND": backend}
     subprocess.run(
-        [sys.executable, "-c", RUN_SAVED_MODEL, str(tmp_path / "m.keras"),
-         str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-        env=env, check=True, capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+        [
+            sys.executable,
+            "-c",
+            RUN_SAVED_MODEL,
+            str(tmp_path / "m.keras"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
     )
-    np.testing.assert_allclose(
-        np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-5
-    )
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-5)

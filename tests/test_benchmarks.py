@@ -13,9 +13,21 @@ from tests.training_helpers import ROOT
 def test_latency_benchmark_runs_and_the_xnnpack_graph_stays_whole(tmp_path):
     output = tmp_path / "latency.json"
     result = subprocess.run(
-        [sys.executable, "benchmarks/latency.py", "--variants", "S/32", "--runs", "2",
-         "--output", str(output)], cwd=ROOT, capture_output=True, text=True,
-        env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": ""})
+        [
+            sys.executable,
+            "benchmarks/latency.py",
+            "--variants",
+            "S/32",
+            "--runs",
+            "2",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": ""},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (summary,) = json.loads(output.read_text())["summary"]
     assert summary["delegation"]["int8_xnnpack"] == {"partitions": 1, "ops_outside": {}}

@@ -10,23 +10,30 @@ import sys
 
 import pytest
 
-from keras_mixer.commands import DEBUG_ENV, run_command
 from tests.training_helpers import ROOT
+from training.commands import DEBUG_ENV, run_command
 
 
 def failing(error):
     def action():
         raise error
+
     return action
 
 
-@pytest.mark.parametrize("error, code, line", [
-    (ValueError("Model file 'x' does not exist."), 2, "error: Model file 'x' does not exist."),
-    (KeyboardInterrupt(), 130, "interrupted: the checkpoints are kept"),
-    (ZeroDivisionError("division\nby zero"), 1,
-     f"error: unexpected ZeroDivisionError: division by zero (run again with --debug or "
-     f"{DEBUG_ENV}=1 for the traceback)"),
-])
+@pytest.mark.parametrize(
+    "error, code, line",
+    [
+        (ValueError("Model file 'x' does not exist."), 2, "error: Model file 'x' does not exist."),
+        (KeyboardInterrupt(), 130, "interrupted: the checkpoints are kept"),
+        (
+            ZeroDivisionError("division\nby zero"),
+            1,
+            f"error: unexpected ZeroDivisionError: division by zero (run again with --debug or "
+            f"{DEBUG_ENV}=1 for the traceback)",
+        ),
+    ],
+)
 def test_each_ending_is_one_line_and_its_exit_code(capsys, monkeypatch, error, code, line):
     monkeypatch.delenv(DEBUG_ENV, raising=False)
     with pytest.raises(SystemExit) as ended:
@@ -50,21 +57,29 @@ def test_success_returns_the_result():
 BIN = pathlib.Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("command, kept", [
-    (["-m", "convert", "model.keras", "--int8", "-o", "m.tflite"], "m.tflite not written"),
-    ([BIN / "mixer-convert", "benchmark", "m.tflite"], "nothing was lost"),
-    (["-m", "training", "--config", "digits", "--output", "run"], "every finished epoch"),
-    ([BIN / "mixer-train", "--config", "digits", "--output", "run"], "every finished epoch"),
-    (["-m", "training.evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
-    ([BIN / "mixer-evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
-])
+@pytest.mark.parametrize(
+    "command, kept",
+    [
+        (["-m", "convert", "model.keras", "--int8", "-o", "m.tflite"], "m.tflite not written"),
+        ([BIN / "mixer-convert", "model.keras", "--ptq", "-o", "m.tflite"], "m.tflite not written"),
+        (["-m", "training", "--config", "digits", "--output", "run"], "every finished epoch"),
+        ([BIN / "mixer-train", "--config", "digits", "--output", "run"], "every finished epoch"),
+        (["-m", "training.evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
+        ([BIN / "mixer-evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
+    ],
+)
 def test_ctrl_c_while_keras_imports_is_one_line_too(tmp_path, command, kept):
-    # -X importtime reports each module imported: Ctrl-C once Keras' own begin.
+    # -X importtime reports each module imported: Ctrl-C once Keras' own begin
+    # (debugging: the native stderr it writes to stays open).
     with subprocess.Popen(
-            [sys.executable, "-X", "importtime", *map(str, command)], cwd=tmp_path,
-            env={**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)},
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
+        [sys.executable, "-X", "importtime", *map(str, command)],
+        cwd=tmp_path,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT), DEBUG_ENV: "1"},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as proc:
         for line in proc.stderr:
             if re.search(r"\|\s+keras\.src\.", line):
                 break
@@ -76,3 +91,39 @@ def test_ctrl_c_while_keras_imports_is_one_line_too(tmp_path, command, kept):
     assert "Traceback" not in "".join(said)
     assert said[-1].startswith(f"interrupted: {kept}")
     assert list(tmp_path.iterdir()) == []
+
+
+BAD_INPUTS = {  # each console script on a mistake found after TensorFlow is imported
+    "convert": ["{tmp}/missing.keras", "--ptq", "-o", "{tmp}/m.tflite"],
+    "mixer-convert": ["{tmp}/missing.keras", "--ptq", "-o", "{tmp}/m.tflite"],
+    "mixer-train": ["--config", "{tmp}/missing.yaml", "--output", "{tmp}/run"],
+    "mixer-evaluate": ["{tmp}/missing.keras", "--data", "digits"],
+    "convert benchmark": ["{tmp}/missing.tflite"],
+}
+
+
+@pytest.mark.parametrize("command", BAD_INPUTS)
+def test_a_refused_command_says_one_line_and_nothing_else(tmp_path, command):
+    script, *first = command.split()
+    args = [arg.format(tmp=tmp_path) for arg in BAD_INPUTS[command]]
+    # A clean environment: no TF_CPP_MIN_LOG_LEVEL to hide TensorFlow's C++ logging.
+    env = {"PATH": "", "HOME": str(tmp_path), "KERAS_BACKEND": "tensorflow"}
+    result = subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / script), *first, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert re.fullmatch(r"error: [^\n]*missing[^\n]*\n", result.stderr), result.stderr
+    # --debug keeps everything: here TensorFlow's own lines come back with the traceback.
+    if script == "convert" and not first:
+        debug = subprocess.run(
+            [str(pathlib.Path(sys.executable).parent / script), *args, "--debug"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert "Traceback" in debug.stderr and "does not exist" in debug.stderr

@@ -23,23 +23,38 @@ def models(tmp_path_factory):
     pixels = rng.integers(0, 256, (8, 16, 16, 3)).astype(np.float32)
     plain = build_graph(spec, values, batch_size=None)
     variances = layer_norm_variances(plain, pixels)
-    paths = {"float32": folder / "float32.tflite", "plain": folder / "plain.tflite",
-             "xnnpack": folder / "xnnpack.tflite"}
+    paths = {
+        "float32": folder / "float32.tflite",
+        "plain": folder / "plain.tflite",
+        "xnnpack": folder / "xnnpack.tflite",
+    }
     tflite.write(tflite.convert(plain, "float32"), paths["float32"])
     for name in ("plain", "xnnpack"):
         graph = quantised_graph(spec, values, form(name, variances))
         calibrate(graph, pixels)
         tflite.write(tflite.convert(graph, "ptq", io="int8"), paths[name])
     # As convert writes it beside a model: the accuracy the plot uses.
-    (folder / "xnnpack.json").write_text(json.dumps({"mode": "ptq",
-                                                     "accuracy": {"ptq_int8": 0.75}}))
+    (folder / "xnnpack.json").write_text(
+        json.dumps({"mode": "ptq", "accuracy": {"ptq_int8": 0.75}})
+    )
     return paths
 
 
 def test_side_by_side_table_json_and_plot(models, tmp_path):
     out = tmp_path / "bench.json"
-    result = run_module("convert", "benchmark", *models.values(), "--threads", "1,2",
-                        "--runs", "6", "--warmup", "1", "--json", out)
+    result = run_module(
+        "convert",
+        "benchmark",
+        *models.values(),
+        "--threads",
+        "1,2",
+        "--runs",
+        "6",
+        "--warmup",
+        "1",
+        "--json",
+        out,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ops outside XNNPACK" in result.stdout and "xnnpack" in result.stdout
     report = json.loads(out.read_text())
@@ -66,12 +81,12 @@ def test_bad_input_is_named(models, tmp_path):
     assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr
     # --json never replaces an input model, its conversion report or another file.
     (tmp_path / "notes.png").write_text("mine")
-    for json_path, problem in ((models["float32"], "must end in .json"),
-                               (models["xnnpack"].with_suffix(".json"),
-                                "exists and is not a benchmark result"),
-                               (tmp_path / "notes.json", "notes.png' exists and is not a PNG")):
-        found = run_main(benchmark.main, models["xnnpack"], "--threads", "1", "--json",
-                         json_path)
+    for json_path, problem in (
+        (models["float32"], "must end in .json"),
+        (models["xnnpack"].with_suffix(".json"), "exists and is not a benchmark result"),
+        (tmp_path / "notes.json", "notes.png' exists and is not a PNG"),
+    ):
+        found = run_main(benchmark.main, models["xnnpack"], "--threads", "1", "--json", json_path)
         assert found.returncode == 2 and "Traceback" not in found.stderr
         assert problem in found.stderr and "[benchmark]" not in found.stdout  # before any work
     assert folder_checksums(models["float32"].parent) == before

@@ -20,12 +20,33 @@ from tests.training_helpers import ROOT, folder_checksums, run_main, run_module
 @pytest.mark.parametrize("flag, key", [("--ptq", "ptq_int8"), ("--int8", "qat_int8")])
 def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, key):
     output = tmp_path / "model_int8.tflite"
-    result = run_module("convert", digits_model, flag, "--data", "digits", "-o", output,
-                        "--qat-steps", "10", "--qat-batch-size", "16", "--eval-images", "100")
+    result = run_module(
+        "convert",
+        digits_model,
+        flag,
+        "--data",
+        "digits",
+        "-o",
+        output,
+        "--qat-steps",
+        "10",
+        "--qat-batch-size",
+        "16",
+        "--eval-images",
+        "100",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "model_int8.json").read_text())
-    assert {"ops", "float_ops", "accuracy", "top1_agreement", "size_bytes", "relative_l2",
-            "graph_fidelity", "calibration"} <= set(report)
+    assert {
+        "ops",
+        "float_ops",
+        "accuracy",
+        "top1_agreement",
+        "size_bytes",
+        "relative_l2",
+        "graph_fidelity",
+        "calibration",
+    } <= set(report)
     # The fixture is ~85% accurate; int8 costs it at most a few of these 100 images.
     assert report["accuracy"]["float"] >= 0.8
     assert abs(report["accuracy"][key] - report["accuracy"]["float"]) <= 0.05
@@ -56,9 +77,23 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
 
 def test_keep_float_writes_selective_model(digits_model, tmp_path):
     output = tmp_path / "m.tflite"
-    result = run_module("convert", digits_model, "--ptq", "--keep-float", "2", "--graph", "plain",
-                        "--data", "digits", "-o", output, "--eval-images", "100",
-                        "--benchmark", "1")
+    result = run_module(
+        "convert",
+        digits_model,
+        "--ptq",
+        "--keep-float",
+        "2",
+        "--graph",
+        "plain",
+        "--data",
+        "digits",
+        "-o",
+        output,
+        "--eval-images",
+        "100",
+        "--benchmark",
+        "1",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.with_suffix(".json").read_text())
     # TFLite's own LayerNorm decomposition and GELU: XNNPACK runs them in pieces.
@@ -85,20 +120,33 @@ def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
     from mediapipe.tasks.python import BaseOptions, vision
 
     output = tmp_path / "m.tflite"
-    result = run_module("convert", digits_model, "--ptq", "--data", "digits", "-o", output,
-                        "--eval-images", "20", "--debug-images", "0")
+    result = run_module(
+        "convert",
+        digits_model,
+        "--ptq",
+        "--data",
+        "digits",
+        "-o",
+        output,
+        "--eval-images",
+        "20",
+        "--debug-images",
+        "0",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sevens = os.path.join(digits_folder(), "7")
     seven = os.path.join(sevens, sorted(os.listdir(sevens))[0])
     image = mp.Image.create_from_file(seven)
     size = keras.saving.load_model(digits_model).input_shape[1]
     pixels = keras.ops.convert_to_numpy(
-        keras.ops.image.resize(image.numpy_view()[None], (size, size)))
+        keras.ops.image.resize(image.numpy_view()[None], (size, size))
+    )
     pixels = np.clip(np.round(pixels[0]), 0, 255).astype(np.uint8)
     expected = runtime.run(runtime.interpreter(str(output)), pixels)
 
     options = vision.ImageClassifierOptions(
-        base_options=BaseOptions(model_asset_path=str(output)), max_results=3)
+        base_options=BaseOptions(model_asset_path=str(output)), max_results=3
+    )
     with vision.ImageClassifier.create_from_options(options) as classifier:
         found = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels))
     categories = found.classifications[0].categories
@@ -112,13 +160,35 @@ def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
 def test_killed_conversion_leaves_no_model(digits_model, tmp_path, kill):
     output, errors = tmp_path / "out" / "m.tflite", tmp_path / "stderr.txt"
     output.parent.mkdir()
-    command = [sys.executable, "-u", "-m", "convert", str(digits_model), "--int8", "--data",
-               "digits", "-o", str(output), "--qat-epochs", "50", "--eval-images", "20"]
-    with open(errors, "w") as stderr, subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+    command = [
+        sys.executable,
+        "-u",
+        "-m",
+        "convert",
+        str(digits_model),
+        "--int8",
+        "--data",
+        "digits",
+        "-o",
+        str(output),
+        "--qat-epochs",
+        "50",
+        "--eval-images",
+        "20",
+    ]
+    with (
+        open(errors, "w") as stderr,
+        subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
             env={**os.environ, "KERAS_BACKEND": "tensorflow"},
             # Ctrl-C reaches the CLI even where the test runner ignores SIGINT.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        ) as proc,
+    ):
         for line in proc.stdout:
             if "quantisation-aware training" in line:
                 break
@@ -159,12 +229,14 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "does not exist" in result.stderr
     (tmp_path / "junk.keras").write_bytes(b"junk")
-    assert "is not a whole .keras file" in error_of(tmp_path / "junk.keras", "-o",
-                                                    tmp_path / "m.tflite")
+    assert "is not a whole .keras file" in error_of(
+        tmp_path / "junk.keras", "-o", tmp_path / "m.tflite"
+    )
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     plain.save(tmp_path / "plain.keras")
-    assert "is not a keras_mixer Mixer" in error_of(tmp_path / "plain.keras", "-o",
-                                                    tmp_path / "m.tflite")
+    assert "is not a keras_mixer Mixer" in error_of(
+        tmp_path / "plain.keras", "-o", tmp_path / "m.tflite"
+    )
     assert "Output folder" in error_of(digits_model, "-o", tmp_path / "missing" / "m.tflite")
     (tmp_path / "folder.tflite").mkdir()
     (tmp_path / "notes.tflite").write_bytes(b"my notes")
@@ -172,37 +244,50 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
     (tmp_path / "m_benchmark.png").write_text("not a plot")
     before = folder_checksums(tmp_path)
     model_before = folder_checksums(digits_model.parent)
-    for output, problem in [(tmp_path / "plain.keras", "must end in .tflite"),
-                            (tmp_path / "m.json", "must end in .tflite"),
-                            (tmp_path / "folder.tflite", "is a directory"),
-                            (tmp_path / "notes.tflite", "is not a TFLite model")]:
+    for output, problem in [
+        (tmp_path / "plain.keras", "must end in .tflite"),
+        (tmp_path / "m.json", "must end in .tflite"),
+        (tmp_path / "folder.tflite", "is a directory"),
+        (tmp_path / "notes.tflite", "is not a TFLite model"),
+    ]:
         assert problem in error_of(tmp_path / "plain.keras", "-o", output)
     # Nor may a file written beside the model replace a file of another kind.
-    for args, problem in [(["-o", tmp_path / "mine.tflite"],
-                           "mine.json' exists and is not a conversion report"),
-                          (["--benchmark", "1", "-o", tmp_path / "m.tflite"],
-                           "m_benchmark.png' exists and is not a PNG image")]:
+    for args, problem in [
+        (["-o", tmp_path / "mine.tflite"], "mine.json' exists and is not a conversion report"),
+        (
+            ["--benchmark", "1", "-o", tmp_path / "m.tflite"],
+            "m_benchmark.png' exists and is not a PNG image",
+        ),
+    ]:
         assert problem in error_of(digits_model, "--ptq", *args)
     assert folder_checksums(tmp_path) == before
     assert "Calibration must be one of minmax, percentile, mse; got 'median'" in error_of(
-        digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite")
+        digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite"
+    )
     assert "qat_steps must be a whole number of at least 1; got 0" in error_of(
-        digits_model, "--int8", "--qat-steps", "0", "-o", tmp_path / "m.tflite")
-    refused = run_main(cli.main, digits_model, "--ptq", "--threads", "0", "-o",
-                       tmp_path / "m.tflite")
+        digits_model, "--int8", "--qat-steps", "0", "-o", tmp_path / "m.tflite"
+    )
+    refused = run_main(
+        cli.main, digits_model, "--ptq", "--threads", "0", "-o", tmp_path / "m.tflite"
+    )
     assert refused.returncode == 2 and refused.stderr == (
-        "error: num_threads must be a whole number of at least 1; got 0.\n")
+        "error: num_threads must be a whole number of at least 1; got 0.\n"
+    )
     assert refused.stdout == ""  # refused before any work: not one stage began
     assert not (tmp_path / "m.tflite").exists()
     assert "QAT needs at least one batch of 5000 training images; digits has" in error_of(
-        digits_model, "--int8", "--qat-batch-size", "5000", "-o", tmp_path / "m.tflite")
+        digits_model, "--int8", "--qat-batch-size", "5000", "-o", tmp_path / "m.tflite"
+    )
     three = keras_mixer.MlpMixer(4, 16, 1, 8, 32, input_shape=(16, 16, 3), classes=3)
     three.save(tmp_path / "three.keras")
     assert "has 10 classes; the model's head has 3" in error_of(
-        tmp_path / "three.keras", "--data", "digits", "-o", tmp_path / "m.tflite")
+        tmp_path / "three.keras", "--data", "digits", "-o", tmp_path / "m.tflite"
+    )
     del before  # three.keras was written since
-    assert sorted(path.name for path in tmp_path.glob("*.tflite")) == ["folder.tflite",
-                                                                        "notes.tflite"]
+    assert sorted(path.name for path in tmp_path.glob("*.tflite")) == [
+        "folder.tflite",
+        "notes.tflite",
+    ]
     assert folder_checksums(digits_model.parent) == model_before
 
 
@@ -212,8 +297,9 @@ def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_mo
     model = keras_mixer.load_model(digits_model)
 
     def samples(seed):
-        options = ConvertOptions(mode="qat", calibration_images=40, eval_images=30, seed=seed,
-                                 qat_batch_size=8).checked()
+        options = ConvertOptions(
+            mode="qat", calibration_images=40, eval_images=30, seed=seed, qat_batch_size=8
+        ).checked()
         found = load_samples(model, options, Clock(lambda _: None))
         first_batch = next(iter(found.train_batches))[0].numpy()
         return found.eval_pixels, found.calibration, first_batch
@@ -225,14 +311,31 @@ def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_mo
 
 
 def test_qat_that_made_the_graph_worse_writes_the_calibrated_one(digits_model, tmp_path):
-    common = ["--data", "digits", "--eval-images", "40", "--calibration-images", "32",
-              "--debug-images", "0"]
+    common = [
+        "--data",
+        "digits",
+        "--eval-images",
+        "40",
+        "--calibration-images",
+        "32",
+        "--debug-images",
+        "0",
+    ]
     ptq = run_main(cli.main, digits_model, "--ptq", "-o", tmp_path / "ptq.tflite", *common)
-    wrecked = run_main(cli.main, digits_model, "--int8", "-o", tmp_path / "qat.tflite",
-                       "--qat-steps", "5", "--qat-learning-rate", "100", *common)
+    wrecked = run_main(
+        cli.main,
+        digits_model,
+        "--int8",
+        "-o",
+        tmp_path / "qat.tflite",
+        "--qat-steps",
+        "5",
+        "--qat-learning-rate",
+        "100",
+        *common,
+    )
     assert ptq.returncode == 0 and wrecked.returncode == 0, wrecked.stderr[-3000:]
-    assert "writing the calibrated graph (lower top-1 agreement after training)" in \
-        wrecked.stdout
+    assert "writing the calibrated graph (lower top-1 agreement after training)" in wrecked.stdout
     report = json.loads((tmp_path / "qat.json").read_text())
     assert report["qat"]["written"] == "calibrated"
     held_back = report["qat"]["held_back"]
@@ -243,4 +346,5 @@ def test_qat_that_made_the_graph_worse_writes_the_calibrated_one(digits_model, t
     for image in images:
         np.testing.assert_array_equal(
             runtime.run(runtime.interpreter(str(tmp_path / "qat.tflite")), image),
-            runtime.run(runtime.interpreter(str(tmp_path / "ptq.tflite")), image))
+            runtime.run(runtime.interpreter(str(tmp_path / "ptq.tflite")), image),
+        )

@@ -45,24 +45,44 @@ def test_an_outside_model_is_evaluated_and_calibrated_at_its_size_uncropped(tmp_
     settings = data_settings(path, "mnist", (28, 28))
     assert settings.config["eval_crop"] == 1.0 and not settings.assumed
     assert "embedded mnist" in settings.source
-    options = ConvertOptions(mode="ptq", dataset="mnist", data=settings, eval_images=40,
-                             calibration_images=40).checked()
+    options = ConvertOptions(
+        mode="ptq", dataset="mnist", data=settings, eval_images=40, calibration_images=40
+    ).checked()
     samples = load_samples(model, options, Clock(lambda _: None))
     known = mnist_images()  # every image is a whole MNIST digit, as it was drawn
     assert all(image in known for image in as_grey_bytes(samples.eval_pixels))
     assert all(image in known for image in as_grey_bytes(samples.calibration))
     # As a user runs it: the settings are said in one line and recorded.
     output = tmp_path / "m.tflite"
-    result = run_module("convert", path, "--ptq", "--data", "mnist", "-o", output,
-                        "--eval-images", "20", "--calibration-images", "16",
-                        "--debug-images", "0")
+    result = run_module(
+        "convert",
+        path,
+        "--ptq",
+        "--data",
+        "mnist",
+        "-o",
+        output,
+        "--eval-images",
+        "20",
+        "--calibration-images",
+        "16",
+        "--debug-images",
+        "0",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (line,) = [line for line in result.stdout.splitlines() if "] data: mnist" in line]
     assert "centre crop 28x28 (eval_crop 1.0)" in line and "embedded mnist" in line
     report = json.loads(output.with_suffix(".json").read_text())
-    assert report["data"] == {"dataset": "mnist", "image_size": [28, 28], "eval_crop": 1.0,
-                              "resize_method": "bilinear", "val_fraction": 0.2,
-                              "source": settings.source, "assumed": [], "stated": []}
+    assert report["data"] == {
+        "dataset": "mnist",
+        "image_size": [28, 28],
+        "eval_crop": 1.0,
+        "resize_method": "bilinear",
+        "val_fraction": 0.2,
+        "source": settings.source,
+        "assumed": [],
+        "stated": [],
+    }
 
 
 def test_other_data_without_a_run_config_says_what_it_assumed(tmp_path):
@@ -83,25 +103,40 @@ def centre(image_path, size, crop):
     side = round(size / crop)
     assert side == pixels.shape[0]  # the flags below keep the images at their own size
     start = (side - size) // 2
-    return pixels[start:start + size, start:start + size]
+    return pixels[start : start + size, start : start + size]
 
 
 def test_stated_preprocessing_overrides_the_run_config(digits_model, tmp_path):
     model = keras_mixer.load_model(digits_model)  # 16x16, trained with eval_crop 1.0
-    settings = data_settings(digits_model, "digits", (16, 16),
-                             {"eval_crop": 0.5, "resize_method": "area"})
+    settings = data_settings(
+        digits_model, "digits", (16, 16), {"eval_crop": 0.5, "resize_method": "area"}
+    )
     assert settings.source == str(digits_model.parent / "config.json")
-    assert settings.config["eval_crop"] == 0.5 and settings.stated == ("eval_crop",
-                                                                      "resize_method")
+    assert settings.config["eval_crop"] == 0.5 and settings.stated == ("eval_crop", "resize_method")
     options = ConvertOptions(mode="float32", data=settings, eval_images=12).checked()
     samples = load_samples(model, options, Clock(lambda _: None))
-    crops = {centre(os.path.join(root, name), 16, 0.5).tobytes()
-             for root, _, names in os.walk(digits_folder()) for name in names}
+    crops = {
+        centre(os.path.join(root, name), 16, 0.5).tobytes()
+        for root, _, names in os.walk(digits_folder())
+        for name in names
+    }
     assert all(image.astype(np.uint8).tobytes() in crops for image in samples.eval_pixels)
 
     output = tmp_path / "m.tflite"
-    result = run_main(cli.main, digits_model, "--data", "digits", "-o", output,
-                      "--eval-images", "12", "--eval-crop", "0.5", "--resize-method", "area")
+    result = run_main(
+        cli.main,
+        digits_model,
+        "--data",
+        "digits",
+        "-o",
+        output,
+        "--eval-images",
+        "12",
+        "--eval-crop",
+        "0.5",
+        "--resize-method",
+        "area",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.with_suffix(".json").read_text())
     assert report["data"]["eval_crop"] == 0.5 and report["data"]["resize_method"] == "area"
@@ -109,14 +144,19 @@ def test_stated_preprocessing_overrides_the_run_config(digits_model, tmp_path):
     assert report["data"]["source"] == str(digits_model.parent / "config.json")
 
 
-@pytest.mark.parametrize("flags, problem", [
-    (["--image-size", "20"], "image size 20x20 does not fit the model: it takes 16x16"),
-    (["--image-size", "16x8"], "image size 16x8 does not fit the model"),
-    (["--eval-crop", "0"], "eval_crop must be a number in (0, 1]"),
-    (["--eval-crop", "1.5"], "eval_crop must be a number in (0, 1]"),
-    (["--resize-method", "cubic"], "resize_method must be one of bilinear, bicubic, area, "
-                                   "nearest; got 'cubic'"),
-])
+@pytest.mark.parametrize(
+    "flags, problem",
+    [
+        (["--image-size", "20"], "image size 20x20 does not fit the model: it takes 16x16"),
+        (["--image-size", "16x8"], "image size 16x8 does not fit the model"),
+        (["--eval-crop", "0"], "eval_crop must be a number in (0, 1]"),
+        (["--eval-crop", "1.5"], "eval_crop must be a number in (0, 1]"),
+        (
+            ["--resize-method", "cubic"],
+            "resize_method must be one of bilinear, bicubic, area, nearest; got 'cubic'",
+        ),
+    ],
+)
 def test_preprocessing_that_cannot_be_right_is_refused(digits_model, tmp_path, flags, problem):
     result = run_main(cli.main, digits_model, "-o", tmp_path / "m.tflite", *flags)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
@@ -129,8 +169,16 @@ def test_preprocessing_that_cannot_be_right_is_refused(digits_model, tmp_path, f
 def test_evaluate_states_and_records_its_preprocessing(digits_model, tmp_path):
     found = evaluate.evaluate(str(digits_model), "digits", log=lambda line: None)
     assert found["data"]["eval_crop"] == 1.0 and found["data"]["stated"] == []
-    result = run_main(evaluate.main, digits_model, "--data", "digits", "--eval-crop", "0.5",
-                      "--json", tmp_path / "r.json")
+    result = run_main(
+        evaluate.main,
+        digits_model,
+        "--data",
+        "digits",
+        "--eval-crop",
+        "0.5",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "eval_crop 0.5" in result.stderr and "stated: eval_crop" in result.stderr
     written = json.loads((tmp_path / "r.json").read_text())

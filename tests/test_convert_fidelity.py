@@ -10,9 +10,16 @@ from keras_mixer import load_model
 @pytest.mark.parametrize("graph", ["xnnpack", "plain"])
 @pytest.mark.parametrize("mode", ["ptq", "qat"])
 def test_tflite_model_computes_its_fake_quantised_graph(digits_model, tmp_path, mode, graph):
-    report = to_tflite(load_model(str(digits_model)), str(tmp_path / "m.tflite"), mode=mode,
-                       graph=graph, qat_steps=20, qat_batch_size=16, debug_images=0,
-                       log=lambda _: None)
+    report = to_tflite(
+        load_model(str(digits_model)),
+        str(tmp_path / "m.tflite"),
+        mode=mode,
+        graph=graph,
+        qat_steps=20,
+        qat_batch_size=16,
+        debug_images=0,
+        log=lambda _: None,
+    )
     fidelity = report["graph_fidelity"]
     assert report["eval_images"] > 300
     # Strict top-1 flips on near-ties (two logits within one output step,

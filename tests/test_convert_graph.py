@@ -67,7 +67,7 @@ def test_spec_and_errors(rng, tmp_path):
 def test_xnnpack_gelu_follows_both_forms():
     x = np.linspace(-30, 30, 60001)
     exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
-    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    tanh = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     # The form itself (scaled input, scaled output), in NumPy ...
     y = GELU_SCALE * x
     form = y * (1 / (1 + np.exp(-y * (GELU_OFFSET + y * np.tanh(y))))) / GELU_SCALE
@@ -89,7 +89,9 @@ def test_deployment_values_fold_preprocessing_and_affines(rng):
     np.testing.assert_allclose(
         patch(pixels, folded["stem/kernel"], folded["stem/bias"]),
         patch((pixels - 127.5) / 127.5, values["stem/kernel"], values["stem/bias"]),
-        rtol=1e-5, atol=1e-4)
+        rtol=1e-5,
+        atol=1e-4,
+    )
     assert "MixerBlock_0/LayerNorm_1/gamma" not in folded
     assert "pre_head_layer_norm/beta" not in folded
     assert "MixerBlock_0/LayerNorm_0/gamma" in folded  # token mixing keeps its LayerNorm affine
@@ -99,8 +101,11 @@ def test_deployment_values_fold_preprocessing_and_affines(rng):
     gamma, beta = values["MixerBlock_1/LayerNorm_1/gamma"], values["MixerBlock_1/LayerNorm_1/beta"]
     np.testing.assert_allclose(
         normalised @ folded[f"{key}/kernel"] + folded[f"{key}/bias"],
-        GELU_SCALE * ((normalised * gamma + beta) @ values[f"{key}/kernel"]
-                      + values[f"{key}/bias"]), rtol=1e-5, atol=1e-5)
+        GELU_SCALE
+        * ((normalised * gamma + beta) @ values[f"{key}/kernel"] + values[f"{key}/bias"]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("variance_range", [None, (0.01, 10.0), (3.0, 22.0)])
@@ -123,8 +128,13 @@ def test_xnnpack_graph_keeps_the_model_outputs(rng):
     expected = model.predict(keras_mixer.preprocess_input(pixels), verbose=0)
     plain = build_graph(mixer_spec(model), model_values(model), batch_size=None)
     variances = layer_norm_variances(plain, pixels)
-    assert set(variances) == {"block0_norm0", "block0_norm1", "block1_norm0", "block1_norm1",
-                              "pre_head_layer_norm"}
+    assert set(variances) == {
+        "block0_norm0",
+        "block0_norm1",
+        "block1_norm0",
+        "block1_norm1",
+        "pre_head_layer_norm",
+    }
     for name, (low, high) in variances.items():  # against NumPy on the plain graph's inputs
         probe = tf_keras.Model(plain.inputs, plain.get_layer(f"{name}_mean").input)
         variance = np.var(probe(pixels).numpy(), axis=-1)

@@ -32,8 +32,10 @@ def graphs(rng, images, form_name="xnnpack"):
     spec, values = mixer_spec(model), model_values(model)
     variances = layer_norm_variances(build_graph(spec, values, batch_size=None), images)
     graph_form = form(form_name, variances)
-    return (build_graph(spec, values, graph_form, batch_size=None),
-            quantised_graph(spec, values, graph_form))
+    return (
+        build_graph(spec, values, graph_form, batch_size=None),
+        quantised_graph(spec, values, graph_form),
+    )
 
 
 def nudged(low, high):
@@ -82,8 +84,9 @@ def test_minmax_calibration_covers_what_the_float_graph_computes(rng):
     found = calibrate(quantised, images, "minmax", batch_size=5)
     assert found == ranges(quantised)
     names = [name for name, q in range_quantizers(quantised).items() if q.fixed_range is None]
-    probe = tf_keras.Model(float_graph.inputs,
-                           [float_graph.get_layer(name).output for name in names])
+    probe = tf_keras.Model(
+        float_graph.inputs, [float_graph.get_layer(name).output for name in names]
+    )
     for name, tensor in zip(names, probe(images)):
         tensor = tensor.numpy()
         low, high = min(tensor.min(), 0.0), max(tensor.max(), 0.0)
@@ -134,8 +137,11 @@ def test_layer_errors_count_only_the_error_images(rng):
     alone_scores, alone_rows = quantised_pass(quantised, images[:5], error_images=5)
     np.testing.assert_allclose(scores[:5], alone_scores, atol=1e-5)
     assert [row["layer"] for row in rows] == [row["layer"] for row in alone_rows]
-    np.testing.assert_allclose([row["rmse_per_scale"] for row in rows],
-                               [row["rmse_per_scale"] for row in alone_rows], rtol=1e-4)
+    np.testing.assert_allclose(
+        [row["rmse_per_scale"] for row in rows],
+        [row["rmse_per_scale"] for row in alone_rows],
+        rtol=1e-4,
+    )
 
 
 def test_relative_l2_is_undefined_against_zero_scores():
@@ -165,8 +171,9 @@ def fully_connected_weights(flatbuffer):
     for op in runner._get_ops_details():
         if op["op_name"] == "FULLY_CONNECTED":
             detail = runner._get_tensor_details(int(op["inputs"][1]), 0)
-            found.append((runner.get_tensor(detail["index"]),
-                          detail["quantization_parameters"]["scales"]))
+            found.append(
+                (runner.get_tensor(detail["index"]), detail["quantization_parameters"]["scales"])
+            )
     return found
 
 
@@ -190,7 +197,7 @@ def test_dense_weights_are_quantised_per_output_unit(rng, form_name):
     np.testing.assert_allclose(q.T * scales, _per_row_grid(kernel.numpy()), atol=1e-6)
     per_matrix = quantised_graph(spec, values, graph_form, per_channel=False)
     calibrate(per_matrix, images)
-    for q, scales in fully_connected_weights(tflite.convert(per_matrix, "ptq", io="int8")):
+    for _q, scales in fully_connected_weights(tflite.convert(per_matrix, "ptq", io="int8")):
         assert len(scales) == 1
 
 
@@ -227,8 +234,9 @@ def test_bias_correction_takes_the_weights_shift_off_the_outputs(rng):
         kernel, bias = (w.numpy() for w in kernel_and_bias(stem))
         p = kernel.shape[0]
         patches = images.reshape(len(images), 4, p, 4, p, 3).transpose(0, 1, 3, 2, 4, 5)
-        return (patches.reshape(-1, p * p * 3) @ kernel.reshape(-1, kernel.shape[-1])).mean(0) \
-            + bias
+        return (patches.reshape(-1, p * p * 3) @ kernel.reshape(-1, kernel.shape[-1])).mean(
+            0
+        ) + bias
 
     reference = float_stem_mean()
     np.testing.assert_allclose(stem_mean(False), reference, rtol=1e-4, atol=1e-4)

@@ -45,29 +45,35 @@ def test_int8_takes_raw_uint8_pixels_and_every_range_from_the_graph(rng):
     census, float_ops = runtime.op_census(flatbuffer)
     assert census["FULLY_CONNECTED"] == {"int8": 9} and census["CONV_2D"] == {"int8": 1}
     assert float_ops == []
-    agree = [np.argmax(runtime.run(runner, x.astype(np.uint8))) ==
-             np.argmax(model.predict(keras_mixer.preprocess_input(x[None]), verbose=0))
-             for x in pixels(rng, 20)]
+    agree = [
+        np.argmax(runtime.run(runner, x.astype(np.uint8)))
+        == np.argmax(model.predict(keras_mixer.preprocess_input(x[None]), verbose=0))
+        for x in pixels(rng, 20)
+    ]
     assert np.mean(agree) >= 0.8
     image = pixels(rng)[0]
-    with pytest.raises(ValueError, match="takes uint8 raw pixels .* got a float32 array"):
+    with pytest.raises(ValueError, match=r"takes uint8 raw pixels .* got a float32 array"):
         runtime.run(runner, keras_mixer.preprocess_input(image))  # a likely mistake
-    np.testing.assert_array_equal(runtime.run(runner, image, raw_pixels=True),
-                                  runtime.run(runner, image.astype(np.uint8)))
+    np.testing.assert_array_equal(
+        runtime.run(runner, image, raw_pixels=True), runtime.run(runner, image.astype(np.uint8))
+    )
 
 
 def test_large_models_convert_through_a_saved_model_to_the_same_file(rng, monkeypatch):
     model = trained_like(rng)
-    variances = layer_norm_variances(build_graph(mixer_spec(model), model_values(model),
-                                                 batch_size=None), pixels(rng, 8))
+    variances = layer_norm_variances(
+        build_graph(mixer_spec(model), model_values(model), batch_size=None), pixels(rng, 8)
+    )
     graph = quantised_graph(mixer_spec(model), model_values(model), XnnpackForm(variances))
     calibrate(graph, pixels(rng, 8))
     in_memory = tflite.convert(graph, "ptq")
     monkeypatch.setattr(tflite, "IN_MEMORY_WEIGHTS", 0)
     saved = tflite.convert(graph, "ptq")
     x = pixels(rng, 4).astype(np.uint8)
-    outputs = [[runtime.run(runtime.interpreter(flatbuffer), image) for image in x]
-               for flatbuffer in (in_memory, saved)]
+    outputs = [
+        [runtime.run(runtime.interpreter(flatbuffer), image) for image in x]
+        for flatbuffer in (in_memory, saved)
+    ]
     np.testing.assert_array_equal(*outputs)
     assert runtime.op_census(in_memory) == runtime.op_census(saved)
 

@@ -40,8 +40,11 @@ def test_folder_splits_are_disjoint_and_held_out():
     val = datasets.read_split("digits", "val", data_config())
     assert len(set(train.files)) == train.size and len(set(val.files)) == val.size
     assert not set(train.files) & set(val.files)  # no file in both
-    every = {os.path.join(root, name) for root, _, names in os.walk(datasets.digits_folder())
-             for name in names}
+    every = {
+        os.path.join(root, name)
+        for root, _, names in os.walk(datasets.digits_folder())
+        for name in names
+    }
     assert set(train.files) | set(val.files) == every and len(every) == 1797
     assert 0.15 < val.size / 1797 < 0.25
     held_out = {os.path.basename(os.path.dirname(path)) for path in val.files}
@@ -88,7 +91,7 @@ def write_image_folder(root, classes=("cat", "dog"), per_class=6, size=(20, 24))
     for name in classes:
         os.makedirs(root / name, exist_ok=True)
         for i in range(per_class):
-            pixels = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+            pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
             encoded = tf.io.encode_jpeg(pixels) if i % 2 else tf.io.encode_png(pixels)
             tf.io.write_file(str(root / name / f"{i}.{'jpg' if i % 2 else 'png'}"), encoded)
     return root
@@ -125,8 +128,11 @@ def test_bad_folders_are_named(tmp_path):
     (root / "cat" / "zz.png").unlink()
     (root / "cat" / "scan.tiff").write_bytes(b"II*\x00")
     (root / "cat" / ".DS_Store").write_bytes(b"")  # hidden files are not data
-    with pytest.raises(DataError, match=r"holds files that are not images TensorFlow decodes "
-                                        r"\(.*\.webp\): cat/scan\.tiff; convert or remove them"):
+    with pytest.raises(
+        DataError,
+        match=r"holds files that are not images TensorFlow decodes "
+        r"\(.*\.webp\): cat/scan\.tiff; convert or remove them",
+    ):
         datasets.read_split(str(root), "train", data_config())
     shutil.rmtree(root / "cat")
     with pytest.raises(DataError, match=r"has one class \(dog\); a classifier needs at least two"):
@@ -162,18 +168,26 @@ def tiny_tfds_builder():
         VERSION = tfds.core.Version("1.0.0")
 
         def _info(self):
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(20, 20, 3)),
-                "label": tfds.features.ClassLabel(names=["dark", "light"])}),
-                supervised_keys=("image", "label"))
+            return tfds.core.DatasetInfo(
+                builder=self,
+                features=tfds.features.FeaturesDict(
+                    {
+                        "image": tfds.features.Image(shape=(20, 20, 3)),
+                        "label": tfds.features.ClassLabel(names=["dark", "light"]),
+                    }
+                ),
+                supervised_keys=("image", "label"),
+            )
 
         def _split_generators(self, dl_manager):
             return {"train": self._generate_examples(30), "test": self._generate_examples(10)}
 
         def _generate_examples(self, n):
             for i in range(n):
-                yield i, {"image": np.full((20, 20, 3), 40 + 170 * (i % 2), np.uint8),
-                          "label": i % 2}
+                yield (
+                    i,
+                    {"image": np.full((20, 20, 3), 40 + 170 * (i % 2), np.uint8), "label": i % 2},
+                )
 
     return TinyColours
 
@@ -194,9 +208,12 @@ def test_real_tfds_builder_splits(tmp_path):
 
 
 def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch, capfd):
-    with pytest.raises(DataError, match=r"^TFDS has no dataset 'cifar100x'; did you mean "
-                                        r"cifar100.*\? \(tfds.list_builders\(\) lists all "
-                                        r"\d+\)\.$"):
+    with pytest.raises(
+        DataError,
+        match=r"^TFDS has no dataset 'cifar100x'; did you mean "
+        r"cifar100.*\? \(tfds.list_builders\(\) lists all "
+        r"\d+\)\.$",
+    ):
         datasets.read_split("tfds:cifar100x", "train", data_config())
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # a port nobody listens on: the machine is "offline"
@@ -204,15 +221,20 @@ def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch, capfd):
     closed.close()
     retries = []  # offline, the download is tried once, not with TFDS's retries
     real_retries = datasets._retries
-    monkeypatch.setattr(datasets, "_retries",
-                        lambda count: retries.append(count) or real_retries(count))
-    with pytest.raises(DataError, match=r"TFDS dataset 'mnist' is not prepared in .* and "
-                                        r"downloading it failed \(this machine is offline"):
+    monkeypatch.setattr(
+        datasets, "_retries", lambda count: retries.append(count) or real_retries(count)
+    )
+    with pytest.raises(
+        DataError,
+        match=r"TFDS dataset 'mnist' is not prepared in .* and "
+        r"downloading it failed \(this machine is offline",
+    ):
         datasets.read_split("tfds:mnist", "train", data_config(data_dir=str(tmp_path)))
     assert retries == [0]
     # The offline attempt's empty progress bars and TFDS's warnings would bury the error.
-    printed = [line for line in capfd.readouterr().err.splitlines()
-               if line.strip() and not line.startswith(("I0000", "W0000", "E0000"))]
+    printed = [
+        line
+        for line in capfd.readouterr().err.splitlines()
+        if line.strip() and not line.startswith(("I0000", "W0000", "E0000"))
+    ]
     assert printed == []
-
-

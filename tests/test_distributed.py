@@ -43,11 +43,21 @@ LEARNING = {"epochs": 4, "steps_per_epoch": 6, "batch_size": 32}
 
 
 def run_script(args, env=None, **kwargs):
-    full_env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
-                **(env or {})}
-    return subprocess.Popen([sys.executable, "-c", TRAIN_AND_REPORT, *map(str, args)],
-                            cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    full_env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", TRAIN_AND_REPORT, *map(str, args)],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def finish(process, timeout=300):
@@ -57,8 +67,9 @@ def finish(process, timeout=300):
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    config = write_config(tmp_path / "c.yaml", train=LEARNING,
-                          distribute={"strategy": "mirrored", "cpu_devices": 2})
+    config = write_config(
+        tmp_path / "c.yaml", train=LEARNING, distribute={"strategy": "mirrored", "cpu_devices": 2}
+    )
     finish(run_script([config, tmp_path / "run", tmp_path / "report.json"]))
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["replicas"] == 2
@@ -78,15 +89,19 @@ def free_ports(n):
 
 
 def test_multi_worker_mirrored_strategy_with_two_processes(tmp_path):
-    config = write_config(tmp_path / "c.yaml", train=LEARNING,
-                          distribute={"strategy": "auto"})  # TF_CONFIG selects it
+    config = write_config(
+        tmp_path / "c.yaml", train=LEARNING, distribute={"strategy": "auto"}
+    )  # TF_CONFIG selects it
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(run_script(
-            [config, tmp_path / "run", tmp_path / f"report{index}.json"],
-            env={"TF_CONFIG": json.dumps(tf_config)}))
+        processes.append(
+            run_script(
+                [config, tmp_path / "run", tmp_path / f"report{index}.json"],
+                env={"TF_CONFIG": json.dumps(tf_config)},
+            )
+        )
     for process in processes:
         finish(process)
     reports = [json.loads((tmp_path / f"report{i}.json").read_text()) for i in range(2)]
@@ -107,7 +122,11 @@ def test_killed_run_resumes_without_losing_epochs(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(
         [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = run / "checkpoints" / "epoch_0002.weights.h5"
     deadline = time.time() + 240
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
@@ -129,26 +148,34 @@ def test_killed_run_resumes_without_losing_epochs(tmp_path):
         assert checkpoints == [f"epoch_{i:04d}.weights.h5" for i in range(1, 7)]
         assert (folder / "model.keras").exists() and (folder / "metrics.json").exists()
     # The resumed run is the uninterrupted one: the same losses, epoch by epoch, and weights.
-    histories = [json.loads((folder / "history.json").read_text())
-                 for folder in (run, tmp_path / "clean")]
+    histories = [
+        json.loads((folder / "history.json").read_text()) for folder in (run, tmp_path / "clean")
+    ]
     for resumed_epoch, clean_epoch in zip(*histories):
         assert resumed_epoch["loss"] == pytest.approx(clean_epoch["loss"], rel=1e-4)
     resumed_weights, clean_weights = (
         keras.saving.load_model(folder / "model.keras").get_weights()
-        for folder in (run, tmp_path / "clean"))
+        for folder in (run, tmp_path / "clean")
+    )
     for resumed_value, clean_value in zip(resumed_weights, clean_weights):
         np.testing.assert_allclose(resumed_value, clean_value, atol=1e-5)
 
 
 def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
-    config = write_config(tmp_path / "c.yaml", train={"epochs": 6, "steps_per_epoch": 25,
-                                                      "batch_size": 32})
+    config = write_config(
+        tmp_path / "c.yaml", train={"epochs": 6, "steps_per_epoch": 25, "batch_size": 32}
+    )
     run = tmp_path / "run"
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(
         [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # as a terminal's
     checkpoint = run / "checkpoints" / "epoch_0001.weights.h5"
     deadline = time.time() + 240
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
@@ -159,7 +186,8 @@ def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == (
         f"interrupted: every finished epoch is kept in {run / 'checkpoints'}; run the same "
-        "command again to resume")
+        "command again to resume"
+    )
     assert checkpoint.exists() and not (run / "model.keras").exists()
 
 

@@ -39,7 +39,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body[:len(body) // 2] if cut else body)
+        self.wfile.write(body[: len(body) // 2] if cut else body)
         self.close_connection = True
 
     def log_message(self, *args):
@@ -69,11 +69,13 @@ def cached_files():
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
-def test_a_cut_off_download_leaves_the_cache_clean_and_the_next_run_downloads(origin,
-                                                                             monkeypatch):
+def test_a_cut_off_download_leaves_the_cache_clean_and_the_next_run_downloads(origin, monkeypatch):
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, origin.url("/cut"))
-    with pytest.raises(ValueError, match=r"was cut off after \d+ of \d+ bytes; nothing was "
-                                         r"cached"):
+    with pytest.raises(
+        ValueError,
+        match=r"was cut off after \d+ of \d+ bytes; nothing was "
+        r"cached",
+    ):
         keras_mixer.load_weights(tiny(), "gsam", variant="S/32")
     assert cached_files() == []
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, origin.url())
@@ -89,8 +91,11 @@ def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path, monk
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, f"http://127.0.0.1:{silent.getsockname()[1]}")
     monkeypatch.setenv(download.TIMEOUT_ENV, "1")
-    with pytest.raises(ValueError, match=r"No answer from http://127\.0\.0\.1:\d+/gsam/"
-                                         r"Mixer-S_32\.npz within 1 s"):
+    with pytest.raises(
+        ValueError,
+        match=r"No answer from http://127\.0\.0\.1:\d+/gsam/"
+        r"Mixer-S_32\.npz within 1 s",
+    ):
         keras_mixer.load_weights(tiny(), "gsam", variant="S/32")  # a hang: pytest's timeout
     assert cached_files() == []
     silent.close()
@@ -99,7 +104,7 @@ def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path, monk
 def test_a_file_with_the_wrong_hash_is_refused_and_not_cached(origin, monkeypatch):
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, origin.url())
     monkeypatch.setitem(weights_lib.RELEASES["gsam"].sha256, "S/32", "0" * 64)
-    with pytest.raises(ValueError, match="has sha256 [0-9a-f]{64}, expected 0{64}: refused"):
+    with pytest.raises(ValueError, match=r"has sha256 [0-9a-f]{64}, expected 0{64}: refused"):
         keras_mixer.load_weights(tiny(), "gsam", variant="S/32")
     assert cached_files() == []
     published = hashlib.sha256(origin.files["/gsam/Mixer-S_32.npz"]).hexdigest()
@@ -129,7 +134,7 @@ def test_a_hash_written_before_the_first_download_pins_it(origin, monkeypatch):
     os.makedirs(cache_folder())
     with open(os.path.join(cache_folder(), "Mixer-S_32.npz.sha256"), "w") as f:
         f.write("ab" * 32 + "\n")
-    with pytest.raises(ValueError, match="expected (ab){32}: refused"):
+    with pytest.raises(ValueError, match=r"expected (ab){32}: refused"):
         keras_mixer.load_weights(tiny(), "gsam", variant="S/32")
     assert cached_files() == ["Mixer-S_32.npz.sha256"]
 

@@ -22,25 +22,43 @@ def assign_official_params(model, params):
 
 def tiny_params(rng, classes=TINY["classes"]):
     return numpy_mixer.random_params(
-        rng, patch=4, channels=3, hidden=16, tokens=24, tokens_mlp=8,
-        channels_mlp=32, num_blocks=2, classes=classes,
+        rng,
+        patch=4,
+        channels=3,
+        hidden=16,
+        tokens=24,
+        tokens_mlp=8,
+        channels_mlp=32,
+        num_blocks=2,
+        classes=classes,
     )
 
 
 def images(rng, batch=3, shape=TINY["input_shape"]):
-    return rng.uniform(-1, 1, (batch,) + shape).astype(np.float32)
+    return rng.uniform(-1, 1, (batch, *shape)).astype(np.float32)
 
 
 PARITY_ATOL = 1e-5  # float32 model vs float64 reference; measured ~2e-7
 
 # Table 1 of the paper: parameters in millions, heads excluded.
-PAPER_PARAMS_M = {"S/32": 19, "S/16": 18, "B/32": 60, "B/16": 59, "L/32": 206, "L/16": 207,
-                  "H/14": 431}
+PAPER_PARAMS_M = {
+    "S/32": 19,
+    "S/16": 18,
+    "B/32": 60,
+    "B/16": 59,
+    "L/32": 206,
+    "L/16": 207,
+    "H/14": 431,
+}
 
 
-@pytest.mark.parametrize("variant", [
-    pytest.param(v, marks=pytest.mark.slow if PAPER_PARAMS_M[v] > 60 else [])
-    for v in sorted(PAPER_PARAMS_M)])  # L and H: 200-430M parameters to build
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(v, marks=pytest.mark.slow if PAPER_PARAMS_M[v] > 60 else [])
+        for v in sorted(PAPER_PARAMS_M)
+    ],
+)  # L and H: 200-430M parameters to build
 def test_parameter_counts_match_paper_table_1(variant):
     model = getattr(keras_mixer, "Mixer" + variant.replace("/", ""))()
     without_head = model.count_params() - model.get_layer("head").count_params()
@@ -92,8 +110,13 @@ def test_weight_paths_follow_official_layout():
 
 @pytest.mark.parametrize(
     "include_top, pooling, shape",
-    [(True, None, (2, 5)), (True, "avg", (2, 5)), (False, None, (2, 24, 16)),
-     (False, "avg", (2, 16)), (False, "max", (2, 16))],
+    [
+        (True, None, (2, 5)),
+        (True, "avg", (2, 5)),
+        (False, None, (2, 24, 16)),
+        (False, "avg", (2, 16)),
+        (False, "max", (2, 16)),
+    ],
 )
 def test_output_shapes(rng, include_top, pooling, shape):
     model = tiny(include_top=include_top, pooling=pooling)
@@ -181,32 +204,55 @@ def test_load_model_names_what_is_wrong_with_the_file(rng, tmp_path):
     model.save(tmp_path / "ok.keras")
     data = (tmp_path / "ok.keras").read_bytes()
     x = images(rng)
-    np.testing.assert_array_equal(keras_mixer.load_model(tmp_path / "ok.keras").predict(
-        x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        keras_mixer.load_model(tmp_path / "ok.keras").predict(x, verbose=0),
+        model.predict(x, verbose=0),
+    )
     with pytest.raises(ValueError, match=r"Model file '.*none.keras' does not exist"):
         keras_mixer.load_model(tmp_path / "none.keras")
-    (tmp_path / "cut.keras").write_bytes(data[:len(data) // 2])
-    with pytest.raises(ValueError, match=r"'.*cut.keras' is not a whole .keras file \(not a "
-                                         r"readable zip archive: cut off"):
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        ValueError,
+        match=r"'.*cut.keras' is not a whole .keras file \(not a "
+        r"readable zip archive: cut off",
+    ):
         keras_mixer.load_model(tmp_path / "cut.keras")
-    with zipfile.ZipFile(tmp_path / "ok.keras") as source, \
-            zipfile.ZipFile(tmp_path / "custom.keras", "w") as custom:
+    with (
+        zipfile.ZipFile(tmp_path / "ok.keras") as source,
+        zipfile.ZipFile(tmp_path / "custom.keras", "w") as custom,
+    ):
         for item in source.namelist():
             content = source.read(item)
             if item == "config.json":  # the head's softmax becomes a function of the user's
-                content = content.replace(b'"softmax"', json.dumps({
-                    "module": "my_package.activations", "class_name": "function",
-                    "config": "sharp_softmax", "registered_name": "sharp_softmax"}).encode())
+                content = content.replace(
+                    b'"softmax"',
+                    json.dumps(
+                        {
+                            "module": "my_package.activations",
+                            "class_name": "function",
+                            "config": "sharp_softmax",
+                            "registered_name": "sharp_softmax",
+                        }
+                    ).encode(),
+                )
             custom.writestr(item, content)
-    with pytest.raises(ValueError, match=r"'.*custom.keras' names a layer, class or function "
-                                         r"this process does not know: import the package"):
+    with pytest.raises(
+        ValueError,
+        match=r"'.*custom.keras' names a layer, class or function "
+        r"this process does not know: import the package",
+    ):
         keras_mixer.load_model(tmp_path / "custom.keras")
 
 
 @pytest.mark.parametrize(
     "layer",
-    [PatchEmbedding(4, 8), MlpBlock(6, gelu_approximate=False), MlpBlock(6, axis=-2),
-     MixerBlock(3, 5, drop_path_rate=0.2), DropPath(0.3, seed=1)],
+    [
+        PatchEmbedding(4, 8),
+        MlpBlock(6, gelu_approximate=False),
+        MlpBlock(6, axis=-2),
+        MixerBlock(3, 5, drop_path_rate=0.2),
+        DropPath(0.3, seed=1),
+    ],
     ids=lambda layer: type(layer).__name__,
 )
 def test_layers_are_serialisable(layer):
@@ -277,4 +323,3 @@ def test_preprocess_input():
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras_mixer.preprocess_input(tensor)), out
     )
-

@@ -25,27 +25,39 @@ def imported_packages(package):
     return found
 
 
-@pytest.mark.parametrize("package, above", [("keras_mixer", {"training", "convert"}),
-                                            ("training", {"convert", "benchmarks"}),
-                                            ("convert", {"training", "benchmarks"})])
+@pytest.mark.parametrize(
+    "package, above",
+    [
+        ("keras_mixer", {"training", "convert"}),
+        ("training", {"convert", "benchmarks"}),
+        ("convert", {"benchmarks"}),
+    ],
+)
 def test_no_import_runs_back_up_the_stack(package, above):
     assert not imported_packages(package) & above
 
 
 def test_import_keras_mixer_loads_no_stage_libraries_beyond_keras_own():
     # Keras 3 itself imports matplotlib and scikit-learn when they are installed.
-    code = (f"import sys\nloaded = lambda: sorted(m for m in {STAGE_ONLY!r} if m in sys.modules)\n"
-            "import keras\nprint(loaded())\nimport keras_mixer\nprint(loaded())\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
-                            cwd=ROOT)
+    code = (
+        f"import sys\nloaded = lambda: sorted(m for m in {STAGE_ONLY!r} if m in sys.modules)\n"
+        "import keras\nprint(loaded())\nimport keras_mixer\nprint(loaded())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
+        cwd=ROOT,
+    )
     with_keras, with_keras_mixer = map(ast.literal_eval, result.stdout.strip().splitlines()[-2:])
     assert with_keras_mixer == with_keras
     assert not set(with_keras_mixer) & {"tensorflow_datasets", "tensorflow_model_optimization"}
 
 
 # What `pip install keras-mixer` leaves out: the extras' libraries (setup.cfg).
-EXTRAS_ONLY = STAGE_ONLY + ("mlxtend", "yaml", "tf_keras", "ai_edge_litert")
+EXTRAS_ONLY = (*STAGE_ONLY, "mlxtend", "yaml", "tf_keras", "ai_edge_litert")
 WITHOUT_EXTRAS = f"""
 import importlib.abc, sys
 class Absent(importlib.abc.MetaPathFinder):
@@ -60,30 +72,56 @@ def test_the_model_package_works_without_the_stages_extras(tmp_path, rng):
     from tests.weights_helpers import official_params, save_npz
 
     npz = save_npz(tmp_path / "official.npz", official_params(rng))
-    code = WITHOUT_EXTRAS + f"""
+    code = (
+        WITHOUT_EXTRAS
+        + f"""
 import numpy as np, keras_mixer
 model = keras_mixer.MlpMixer(4, 16, 2, 8, 32, input_shape=(16, 16, 3), classes=5,
                              weights={npz!r})
 print(model.predict(np.zeros((1, 16, 16, 3)), verbose=0).shape)
 print(sorted(m for m in {STAGE_ONLY!r} if m in sys.modules))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={"KERAS_BACKEND": "tensorflow", "PATH": ""}, cwd=ROOT)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[-3:-1] == ["(1, 5)", "[]"]
     requires = configparser.ConfigParser()
     requires.read(ROOT / "setup.cfg")
     core = requires["options"]["install_requires"].lower().replace("-", "_")
-    assert not [name for name in ("tensorflow_datasets", "tensorflow_model_optimization",
-                                  "matplotlib", "scikit_learn", "mlxtend", "pyyaml", "tf_keras",
-                                  "ai_edge_litert") if name in core]
+    assert not [
+        name
+        for name in (
+            "tensorflow_datasets",
+            "tensorflow_model_optimization",
+            "matplotlib",
+            "scikit_learn",
+            "mlxtend",
+            "pyyaml",
+            "tf_keras",
+            "ai_edge_litert",
+        )
+        if name in core
+    ]
 
 
 def test_a_stage_without_its_extra_names_the_install_command(tmp_path):
-    code = WITHOUT_EXTRAS + ("from training.cli import train_main\n"
-                             f"train_main(['--config', 'digits', '--output', {str(tmp_path)!r}])")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={"KERAS_BACKEND": "tensorflow", "PATH": ""}, cwd=ROOT)
+    code = WITHOUT_EXTRAS + (
+        "from training.cli import train_main\n"
+        f"train_main(['--config', 'digits', '--output', {str(tmp_path)!r}])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
+        cwd=ROOT,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "which is not installed: pip install 'keras-mixer[train]'" in result.stderr
 
@@ -93,12 +131,37 @@ def test_the_wheel_ships_the_configs_and_label_files(tmp_path):
     import zipfile
 
     source = tmp_path / "source"  # a copy: the build writes its scratch folders beside it
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".*", "build", "*.egg-info", "__pycache__", "benchmarks", "tests", "android_demo",
-        "runs"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path), str(source)], check=True,
-                   capture_output=True, cwd=tmp_path)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".*",
+            "build",
+            "*.egg-info",
+            "__pycache__",
+            "benchmarks",
+            "tests",
+            "android_demo",
+            "runs",
+        ),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     (wheel,) = tmp_path.glob("keras_mixer-*.whl")
 
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -111,10 +174,16 @@ def test_mixer_convert_is_the_convert_command():
     # ImageMagick's `convert` may come first on PATH: the same command by a second name.
     scripts = configparser.ConfigParser()
     scripts.read(ROOT / "setup.cfg")
-    entries = dict(line.split(" = ") for line in
-                   scripts["options.entry_points"]["console_scripts"].strip().splitlines())
+    entries = dict(
+        line.split(" = ")
+        for line in scripts["options.entry_points"]["console_scripts"].strip().splitlines()
+    )
     assert entries["mixer-convert"] == entries["convert"] == "convert.__main__:main"
     script = pathlib.Path(sys.executable).parent / "mixer-convert"
-    result = subprocess.run([str(script), "--help"], capture_output=True, text=True,
-                            env={"KERAS_BACKEND": "tensorflow", "PATH": ""})
+    result = subprocess.run(
+        [str(script), "--help"],
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
+    )
     assert result.returncode == 0 and "usage: convert" in result.stdout

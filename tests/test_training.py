@@ -39,13 +39,23 @@ def test_paper_recipe_in_imagenet_config():
 
 
 def test_overrides_and_unknown_keys(tmp_path):
-    config = load_config("digits", ["train.epochs=3", "data.dataset=tfds:mnist",
-                                    "optimizer.decay=cosine", "data.crop_scale=(0.5, 1.0)"])
+    config = load_config(
+        "digits",
+        [
+            "train.epochs=3",
+            "data.dataset=tfds:mnist",
+            "optimizer.decay=cosine",
+            "data.crop_scale=(0.5, 1.0)",
+        ],
+    )
     assert config["train"]["epochs"] == 3
     assert config["data"]["dataset"] == "tfds:mnist"
     assert config["data"]["crop_scale"] == (0.5, 1.0)
-    with pytest.raises(ConfigError, match=r"Unknown config key 'train\.epoch'; known keys in "
-                                          r"'train': .*epochs"):
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown config key 'train\.epoch'; known keys in "
+        r"'train': .*epochs",
+    ):
         load_config("digits", ["train.epoch=3"])
     with pytest.raises(ConfigError, match="Unknown config key 'trian'"):
         load_config("digits", ["trian.epochs=3"])
@@ -56,17 +66,18 @@ def test_overrides_and_unknown_keys(tmp_path):
     with pytest.raises(ConfigError, match="no shipped config of that name"):
         load_config("cifar_huge")
     for override, problem in [
-            ("train.batch_size=eight", "'train.batch_size' takes a whole number (default"),
-            ("train.epochs=1.5", "'train.epochs' takes a whole number"),
-            ("train.epochs=True", "'train.epochs' takes a whole number"),
-            ("optimizer.learning_rate=fast", "'optimizer.learning_rate' takes a number"),
-            ("data.flip=yes", "'data.flip' takes True or False (default False); got 'yes'"),
-            ("data.crop_scale=0.5", "'data.crop_scale' takes a pair of numbers"),
-            ("data.dataset=3", "'data.dataset' takes a string"),
-            ("model.patch_size=4.0", "'model.patch_size' takes a whole number or None"),
-            ("model.gelu_approximate=1", "'model.gelu_approximate' takes True or False or None"),
-            ("train.jit_compile=None", "'train.jit_compile' takes True or False or a string"),
-            ("train.epochs=0", "train.epochs must be at least 1; got 0")]:
+        ("train.batch_size=eight", "'train.batch_size' takes a whole number (default"),
+        ("train.epochs=1.5", "'train.epochs' takes a whole number"),
+        ("train.epochs=True", "'train.epochs' takes a whole number"),
+        ("optimizer.learning_rate=fast", "'optimizer.learning_rate' takes a number"),
+        ("data.flip=yes", "'data.flip' takes True or False (default False); got 'yes'"),
+        ("data.crop_scale=0.5", "'data.crop_scale' takes a pair of numbers"),
+        ("data.dataset=3", "'data.dataset' takes a string"),
+        ("model.patch_size=4.0", "'model.patch_size' takes a whole number or None"),
+        ("model.gelu_approximate=1", "'model.gelu_approximate' takes True or False or None"),
+        ("train.jit_compile=None", "'train.jit_compile' takes True or False or a string"),
+        ("train.epochs=0", "train.epochs must be at least 1; got 0"),
+    ]:
         with pytest.raises(ConfigError, match=re.escape(problem)):
             load_config("digits", [override])
     assert load_config("digits", ["optimizer.learning_rate=1"])["optimizer"]["learning_rate"] == 1
@@ -99,8 +110,12 @@ def test_weight_decay_spares_biases_and_layer_norms():
     model = keras_mixer.MlpMixer(4, 8, 1, 4, 16, input_shape=(8, 8, 3), classes=3)
     for variable in model.weights:
         variable.assign(np.ones(variable.shape))
-    config = {**DEFAULTS["optimizer"], "learning_rate": 0.1, "weight_decay": 0.5,
-              "decay": "constant"}
+    config = {
+        **DEFAULTS["optimizer"],
+        "learning_rate": 0.1,
+        "weight_decay": 0.5,
+        "decay": "constant",
+    }
     optimizer = make_optimizer(config, total_steps=10)
     zeros = [np.zeros(v.shape, np.float32) for v in model.trainable_variables]
     optimizer.apply_gradients(zip(zeros, model.trainable_variables))
@@ -162,12 +177,15 @@ def test_cutmix_pastes_a_patch_of_another_image_and_mixes_labels_by_its_area():
         rows, cols = np.nonzero(changed)
         box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
         # Inside the box the pixels are another image's; outside, the image's own.
-        donors = [j for j in range(len(images))
-                  if np.array_equal(mixed[i][box], images[j][box]) and j != i]
+        donors = [
+            j
+            for j in range(len(images))
+            if np.array_equal(mixed[i][box], images[j][box]) and j != i
+        ]
         assert donors and np.array_equal(mixed[i][~changed], images[i][~changed]), i
         other = labels[donors[0]].argmax()
         if other != labels[i].argmax():  # the label's share of the other class: the patch's
-            share = soft[i][other]       # area (Keras takes it from the box's float corners)
+            share = soft[i][other]  # area (Keras takes it from the box's float corners)
             height, width = changed.shape
             edge = (height + width) / (height * width)  # one row and one column of pixels
             box_area = changed[box].size / changed.size
@@ -190,11 +208,18 @@ def test_randaugment_changes_images_not_labels():
 
 def test_train_writes_a_complete_run(tmp_path):
     config = load_config(write_config(tmp_path / "tiny.yaml"))
-    model, history = train(config, str(tmp_path / "run"), verbose=0)
+    _, history = train(config, str(tmp_path / "run"), verbose=0)
     run = tmp_path / "run"
-    for name in ("config.json", "model.keras", "metrics.json", "history.json", "history.csv",
-                 "training_curves.png", "checkpoints/epoch_0001.weights.h5",
-                 "checkpoints/epoch_0002.weights.h5"):
+    for name in (
+        "config.json",
+        "model.keras",
+        "metrics.json",
+        "history.json",
+        "history.csv",
+        "training_curves.png",
+        "checkpoints/epoch_0001.weights.h5",
+        "checkpoints/epoch_0002.weights.h5",
+    ):
         assert (run / name).exists(), name
     assert os.listdir(run / "logs")
     metrics = json.loads((run / "metrics.json").read_text())
@@ -208,9 +233,16 @@ def test_train_writes_a_complete_run(tmp_path):
     reloaded = keras.saving.load_model(run / "model.keras")
     assert reloaded.output_shape == (None, 10)
     alone = subprocess.run(  # a user's process: the model package only
-        [sys.executable, "-c", "import sys, keras, keras_mixer; m = keras.saving.load_model("
-         f"{str(run / 'model.keras')!r}); print(m.output_shape, 'training' in sys.modules)"],
-        capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+        [
+            sys.executable,
+            "-c",
+            "import sys, keras, keras_mixer; m = keras.saving.load_model("
+            f"{str(run / 'model.keras')!r}); print(m.output_shape, 'training' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
     assert alone.returncode == 0, alone.stderr[-2000:]
     assert alone.stdout.split("\n")[-2] == "(None, 10) False"
 
@@ -227,23 +259,32 @@ def test_fine_tune_from_checkpoint_to_new_classes_and_resolution(tmp_path):
     source.get_layer("stem").kernel.assign(np.full((4, 4, 3, 16), 0.01, np.float32))
     channel_kernel = source.get_layer("MixerBlock_0").channel_mixing.get_weights()[0]
     source.save_weights(str(tmp_path / "pre.weights.h5"))
-    config = load_config(write_config(
-        tmp_path / "ft.yaml", model={"weights": str(tmp_path / "pre.weights.h5")},
-        data={"image_size": 32}, train={"epochs": 1, "steps_per_epoch": 1},
-        optimizer={"learning_rate": 1e-4}))
+    config = load_config(
+        write_config(
+            tmp_path / "ft.yaml",
+            model={"weights": str(tmp_path / "pre.weights.h5")},
+            data={"image_size": 32},
+            train={"epochs": 1, "steps_per_epoch": 1},
+            optimizer={"learning_rate": 1e-4},
+        )
+    )
     model, _ = train(config, str(tmp_path / "run"), verbose=0)
     assert model.output_shape == (None, 10)  # the digits' classes, not the checkpoint's 3
     assert model.get_layer("MixerBlock_0").tokens_mlp_dim == 32  # 2x resolution: tiles
     # The checkpoint was loaded: one small step from its weights, not a fresh initialisation.
     np.testing.assert_allclose(model.get_layer("stem").kernel.numpy(), 0.01, atol=1e-3)
     np.testing.assert_allclose(
-        model.get_layer("MixerBlock_0").channel_mixing.get_weights()[0], channel_kernel,
-        atol=1e-3)
+        model.get_layer("MixerBlock_0").channel_mixing.get_weights()[0], channel_kernel, atol=1e-3
+    )
 
 
 def test_mixed_precision_run(tmp_path):
-    config = load_config(write_config(tmp_path / "t.yaml", train={
-        "epochs": 1, "steps_per_epoch": 2, "precision": "mixed_bfloat16"}))
+    config = load_config(
+        write_config(
+            tmp_path / "t.yaml",
+            train={"epochs": 1, "steps_per_epoch": 2, "precision": "mixed_bfloat16"},
+        )
+    )
     try:
         model, history = train(config, str(tmp_path / "run"), verbose=0)
     finally:
@@ -257,9 +298,17 @@ def test_batch_size_must_split_across_replicas(tmp_path):
     config = load_config(write_config(tmp_path / "t.yaml", train={"batch_size": 30}))
     config["distribute"]["strategy"] = "default"
     train(config, str(tmp_path / "ok"), verbose=0)  # one replica: any batch size
-    result = run_module("training", "--config", write_config(
-        tmp_path / "bad.yaml", train={"batch_size": 33},
-        distribute={"strategy": "mirrored", "cpu_devices": 2}), "--output", tmp_path / "bad")
+    result = run_module(
+        "training",
+        "--config",
+        write_config(
+            tmp_path / "bad.yaml",
+            train={"batch_size": 33},
+            distribute={"strategy": "mirrored", "cpu_devices": 2},
+        ),
+        "--output",
+        tmp_path / "bad",
+    )
     assert result.returncode == 2
     assert "train.batch_size 33 is not divisible by the 2 replicas" in result.stderr
     assert "Traceback" not in result.stderr
@@ -268,29 +317,51 @@ def test_batch_size_must_split_across_replicas(tmp_path):
 def test_cli_errors_are_one_line(tmp_path):
     (tmp_path / "notes.txt").write_text("the user's own file")
     before = folder_checksums(tmp_path)
-    result = run_module("training", "--config", "digits", "--set", "train.epoch=3",
-                        "--output", tmp_path)
+    result = run_module(
+        "training", "--config", "digits", "--set", "train.epoch=3", "--output", tmp_path
+    )
     assert result.returncode == 2
     assert "error: Unknown config key 'train.epoch'" in result.stderr
     assert "Traceback" not in result.stderr
-    result = run_main(train_main, "--config", "digits", "--set", "train.epochs=abc",
-                      "--output", tmp_path / "typo")
+    result = run_main(
+        train_main, "--config", "digits", "--set", "train.epochs=abc", "--output", tmp_path / "typo"
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: Config key 'train.epochs' takes a whole number (default" in result.stderr
     assert not (tmp_path / "typo").exists()
-    result = run_main(train_main, "--config", write_config(
-        tmp_path / "t.yaml", data={"dataset": str(tmp_path / "missing")}), "--output", tmp_path)
+    result = run_main(
+        train_main,
+        "--config",
+        write_config(tmp_path / "t.yaml", data={"dataset": str(tmp_path / "missing")}),
+        "--output",
+        tmp_path,
+    )
     assert "error: Dataset folder" in result.stderr and "does not exist" in result.stderr
     built = "error: The config's model (model.*, data.image_size) cannot be built: "
     for override, message in (
-            ("data.image_size=30", built + "Input height 30 is not a multiple of the patch size "
-                                           "4 (nearest valid sizes: 28 or 32)."),
-            ("model.weights='imagenet21kk'", built + "Weights 'imagenet21kk': no such file, and "
-                                                     "not a release name"),
-            ("optimizer.name=adamx", "error: optimizer.name must be one of adam, adamw, sgd; "
-                                     "got 'adamx'.")):
-        result = run_main(train_main, "--config", write_config(tmp_path / "t.yaml"), "--set",
-                          override, "--output", tmp_path / "bad")
+        (
+            "data.image_size=30",
+            built + "Input height 30 is not a multiple of the patch size "
+            "4 (nearest valid sizes: 28 or 32).",
+        ),
+        (
+            "model.weights='imagenet21kk'",
+            built + "Weights 'imagenet21kk': no such file, and not a release name",
+        ),
+        (
+            "optimizer.name=adamx",
+            "error: optimizer.name must be one of adam, adamw, sgd; got 'adamx'.",
+        ),
+    ):
+        result = run_main(
+            train_main,
+            "--config",
+            write_config(tmp_path / "t.yaml"),
+            "--set",
+            override,
+            "--output",
+            tmp_path / "bad",
+        )
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert message in result.stderr
     after = folder_checksums(tmp_path)
@@ -301,8 +372,14 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_evaluate_cli_reports_top1_top5(tmp_path):
     config = load_config(write_config(tmp_path / "tiny.yaml"))
     train(config, str(tmp_path / "run"), verbose=0)
-    result = run_module("training.evaluate", tmp_path / "run" / "model.keras", "--data",
-                        "digits", "--json", tmp_path / "eval.json")
+    result = run_module(
+        "training.evaluate",
+        tmp_path / "run" / "model.keras",
+        "--data",
+        "digits",
+        "--json",
+        tmp_path / "eval.json",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "eval.json").read_text())
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -310,26 +387,38 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     assert report["top5"] == pytest.approx(metrics["val_top5_accuracy"], abs=1e-6)
     assert report["examples"] == metrics["val_examples"]
     before = folder_checksums(tmp_path / "run")
-    result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data",
-                      "digits", "--split", "trian")
+    result = run_main(
+        evaluate_main, tmp_path / "run" / "model.keras", "--data", "digits", "--split", "trian"
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "error: Split 'trian' of digits: folders, digits and mnist have the splits train " \
-           "and validation." in result.stderr
-    result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data",
-                      "digits", "--batch-size", "0")
+    assert (
+        "error: Split 'trian' of digits: folders, digits and mnist have the splits train "
+        "and validation." in result.stderr
+    )
+    result = run_main(
+        evaluate_main, tmp_path / "run" / "model.keras", "--data", "digits", "--batch-size", "0"
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: The batch size must be a whole number of at least 1; got 0." in result.stderr
-    for json_path, problem in ((tmp_path / "run" / "model.keras", "must end in .json"),
-                               (tmp_path / "run" / "metrics.json",
-                                "exists and is not evaluation results")):
-        result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data", "digits",
-                          "--json", json_path)
+    for json_path, problem in (
+        (tmp_path / "run" / "model.keras", "must end in .json"),
+        (tmp_path / "run" / "metrics.json", "exists and is not evaluation results"),
+    ):
+        result = run_main(
+            evaluate_main, tmp_path / "run" / "model.keras", "--data", "digits", "--json", json_path
+        )
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert problem in result.stderr and '"top1"' not in result.stdout  # before the work
     assert folder_checksums(tmp_path / "run") == before
     (tmp_path / "run" / "config.json").write_text('{"model_type": "someone else\'s"}')
-    result = run_main(evaluate_main, tmp_path / "run" / "model.keras", "--data",
-                      "digits", "--json", tmp_path / "foreign.json")
+    result = run_main(
+        evaluate_main,
+        tmp_path / "run" / "model.keras",
+        "--data",
+        "digits",
+        "--json",
+        tmp_path / "foreign.json",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "is not a training run's config; using the default data settings" in result.stderr
     (tmp_path / "cut.keras").write_bytes((tmp_path / "run" / "model.keras").read_bytes()[:999])
@@ -344,15 +433,24 @@ def test_runs_that_could_not_train_or_would_spoil_their_data_are_refused(tmp_pat
     root = write_image_folder(tmp_path / "pets")  # 12 images, 2 classes
     before = folder_checksums(tmp_path)
     for output, sets, message in (
-            (root, [], f"Output '{root}' is inside the image folder '{root}' it trains on"),
-            (root / "runs" / "a", [], "is inside the image folder"),
-            # steps_per_epoch repeats the split, but a split of fewer images than
-            # one batch gives no batch at all: the run would save an untrained model.
-            (tmp_path / "run", ["train.batch_size=64", "train.steps_per_epoch=4"],
-             "train.batch_size 64 is larger than the 9 training examples of")):
-        result = run_main(train_main, "--config", write_config(
-            tmp_path / "t.yaml", data={"dataset": str(root), "val_fraction": 0.2}),
-            *[arg for value in sets for arg in ("--set", value)], "--output", output)
+        (root, [], f"Output '{root}' is inside the image folder '{root}' it trains on"),
+        (root / "runs" / "a", [], "is inside the image folder"),
+        # steps_per_epoch repeats the split, but a split of fewer images than
+        # one batch gives no batch at all: the run would save an untrained model.
+        (
+            tmp_path / "run",
+            ["train.batch_size=64", "train.steps_per_epoch=4"],
+            "train.batch_size 64 is larger than the 9 training examples of",
+        ),
+    ):
+        result = run_main(
+            train_main,
+            "--config",
+            write_config(tmp_path / "t.yaml", data={"dataset": str(root), "val_fraction": 0.2}),
+            *[arg for value in sets for arg in ("--set", value)],
+            "--output",
+            output,
+        )
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert message in result.stderr
         assert not (tmp_path / "run").exists()

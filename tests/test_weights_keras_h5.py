@@ -19,4 +19,5 @@ def test_keras_weights_h5_round_trip_into_new_head(rng, tmp_path):
     np.testing.assert_allclose(
         features.predict(x, verbose=0),
         keras.Model(source.input, source.get_layer("avg_pool").output).predict(x, verbose=0),
-        atol=1e-6)
+        atol=1e-6,
+    )

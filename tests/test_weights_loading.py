@@ -17,8 +17,9 @@ def test_load_weights_into_existing_model(rng, tmp_path):
     model = tiny()
     assert keras_mixer.load_weights(model, save_npz(tmp_path / "a.npz", params)) is model
     x = images(rng)
-    np.testing.assert_allclose(model.predict(x, verbose=0),
-                               numpy_mixer.forward(params, x, 2), atol=ATOL)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2), atol=ATOL
+    )
 
 
 def test_other_head_is_skipped_with_one_log_line(rng, tmp_path, caplog):
@@ -30,36 +31,52 @@ def test_other_head_is_skipped_with_one_log_line(rng, tmp_path, caplog):
     assert not np.any(model.get_layer("head").kernel.numpy())
     x = images(rng)
     features = keras.Model(model.input, model.get_layer("avg_pool").output)
-    np.testing.assert_allclose(features.predict(x, verbose=0),
-                               numpy_mixer.forward(params, x, 2, include_head=False), atol=ATOL)
+    np.testing.assert_allclose(
+        features.predict(x, verbose=0),
+        numpy_mixer.forward(params, x, 2, include_head=False),
+        atol=ATOL,
+    )
 
 
 def test_include_top_false_ignores_head(rng, tmp_path, caplog):
     params = official_params(rng, classes=21)
     with caplog.at_level(logging.WARNING, logger="keras_mixer"):
-        model = tiny(weights=save_npz(tmp_path / "a.npz", params), include_top=False,
-                     pooling="avg")
+        model = tiny(weights=save_npz(tmp_path / "a.npz", params), include_top=False, pooling="avg")
     assert not caplog.records
     x = images(rng)
-    np.testing.assert_allclose(model.predict(x, verbose=0),
-                               numpy_mixer.forward(params, x, 2, include_head=False), atol=ATOL)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0),
+        numpy_mixer.forward(params, x, 2, include_head=False),
+        atol=ATOL,
+    )
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda p: mutated(p, MixerBlock_1__LayerNorm_1__bias=None),
-         "missing key 'MixerBlock_1/LayerNorm_1/bias'; the model expects shape (16,)"),
-        (lambda p: {**p, "MixerBlock_1/extra/kernel": np.zeros((2, 3), np.float32)},
-         "unexpected key 'MixerBlock_1/extra/kernel' with shape (2, 3)"),
-        (lambda p: mutated(p, MixerBlock_1__channel_mixing__Dense_1__kernel=np.zeros(
-            (32, 17), np.float32)),
-         "'MixerBlock_1/channel_mixing/Dense_1/kernel' has shape (32, 17), the model expects "
-         "(32, 16)"),
-        (lambda p: mutated(p, stem__kernel=np.zeros((4, 4, 1, 16), np.float32)),
-         "'stem/kernel' has shape (4, 4, 1, 16), the model expects (4, 4, 3, 16)"),
-        (lambda p: {k: v for k, v in p.items() if not k.startswith("MixerBlock_1/")},
-         "the checkpoint has 1 Mixer blocks, the model has 2"),
+        (
+            lambda p: mutated(p, MixerBlock_1__LayerNorm_1__bias=None),
+            "missing key 'MixerBlock_1/LayerNorm_1/bias'; the model expects shape (16,)",
+        ),
+        (
+            lambda p: {**p, "MixerBlock_1/extra/kernel": np.zeros((2, 3), np.float32)},
+            "unexpected key 'MixerBlock_1/extra/kernel' with shape (2, 3)",
+        ),
+        (
+            lambda p: mutated(
+                p, MixerBlock_1__channel_mixing__Dense_1__kernel=np.zeros((32, 17), np.float32)
+            ),
+            "'MixerBlock_1/channel_mixing/Dense_1/kernel' has shape (32, 17), the model expects "
+            "(32, 16)",
+        ),
+        (
+            lambda p: mutated(p, stem__kernel=np.zeros((4, 4, 1, 16), np.float32)),
+            "'stem/kernel' has shape (4, 4, 1, 16), the model expects (4, 4, 3, 16)",
+        ),
+        (
+            lambda p: {k: v for k, v in p.items() if not k.startswith("MixerBlock_1/")},
+            "the checkpoint has 1 Mixer blocks, the model has 2",
+        ),
     ],
     ids=["missing", "extra", "shape", "stem-shape", "blocks"],
 )
@@ -77,8 +94,12 @@ def test_mismatches_name_key_and_shapes_and_load_nothing(rng, tmp_path, change, 
 def test_unreadable_and_truncated_files(rng, tmp_path):
     good = save_npz(tmp_path / "good.npz", official_params(rng))
     data = open(good, "rb").read()
-    for name, content in (("truncated.npz", data[: len(data) // 2]), ("junk.npz", b"not a zip"),
-                          ("junk.safetensors", b"\x00" * 7), ("junk.weights.h5", b"junk")):
+    for name, content in (
+        ("truncated.npz", data[: len(data) // 2]),
+        ("junk.npz", b"not a zip"),
+        ("junk.safetensors", b"\x00" * 7),
+        ("junk.weights.h5", b"junk"),
+    ):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ValueError, match=f"{name}'?: unreadable"):
             keras_mixer.load_weights(tiny(), str(tmp_path / name))

@@ -26,8 +26,9 @@ def test_official_npz_reproduces_numpy_forward(rng, tmp_path):
     model = tiny(weights=save_npz(tmp_path / "Mixer-T_4.npz", params))
     assert model.get_layer("MixerBlock_0").gelu_approximate is True
     x = images(rng)
-    np.testing.assert_allclose(model.predict(x, verbose=0),
-                               numpy_mixer.forward(params, x, 2, approximate=True), atol=ATOL)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2, approximate=True), atol=ATOL
+    )
 
 
 def test_official_flax_model_outputs_reproduced():
@@ -59,12 +60,14 @@ def test_release_fetched_from_origin_then_reused_from_cache(rng, release_cache):
     save_npz(release_cache / "imagenet21k" / "Mixer-B_16.npz", params)
     model = tiny()
     keras_mixer.load_weights(model, "imagenet21k", variant="B/16")
-    cached = os.path.join(os.environ["KERAS_HOME"], "models", "mixer", "imagenet21k",
-                          "Mixer-B_16.npz")
+    cached = os.path.join(
+        os.environ["KERAS_HOME"], "models", "mixer", "imagenet21k", "Mixer-B_16.npz"
+    )
     assert os.path.exists(cached)
     x = images(rng)
-    np.testing.assert_allclose(model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2),
-                               atol=ATOL)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2), atol=ATOL
+    )
     (release_cache / "imagenet21k" / "Mixer-B_16.npz").unlink()  # origin gone: cache serves
     keras_mixer.load_weights(tiny(), "imagenet21k", variant="B/16")
 
@@ -79,14 +82,18 @@ def test_release_from_prefilled_cache(rng, tmp_path, monkeypatch):
     model = tiny()
     keras_mixer.load_weights(model, "gsam", variant="S/32")  # the origin cannot answer
     x = images(rng)
-    np.testing.assert_allclose(model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2),
-                               atol=ATOL)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2), atol=ATOL
+    )
     assert sorted(os.listdir(cache)) == ["Mixer-S_32.npz", "Mixer-S_32.npz.sha256"]
 
 
 def test_release_errors(release_cache):
-    with pytest.raises(ValueError, match=r"No 'imagenet1k' release of Mixer-S/16\. Released: "
-                                         r"imagenet1k: B/16/L/16"):
+    with pytest.raises(
+        ValueError,
+        match=r"No 'imagenet1k' release of Mixer-S/16\. Released: "
+        r"imagenet1k: B/16/L/16",
+    ):
         keras_mixer.MixerS16(weights="imagenet1k")
     with pytest.raises(ValueError, match="Could not fetch imagenet1k Mixer-B/16"):
         keras_mixer.MixerB16(weights="imagenet1k")

@@ -1,6 +1,5 @@
 """Official weights at another resolution (keras_mixer.weights.resolution)."""
 
-
 import numpy as np
 import pytest
 
@@ -11,8 +10,9 @@ from tests.weights_helpers import ATOL, images, official_params, save_npz, tiny
 
 def tile(parts, rows, cols):
     """Image made of rows x cols tiles, parts listed row by row."""
-    return np.concatenate([np.concatenate(parts[r * cols:(r + 1) * cols], axis=2)
-                           for r in range(rows)], axis=1)
+    return np.concatenate(
+        [np.concatenate(parts[r * cols : (r + 1) * cols], axis=2) for r in range(rows)], axis=1
+    )
 
 
 @pytest.mark.parametrize("tiles", [(2, 2), (2, 3)])
@@ -33,8 +33,11 @@ def test_tiled_resolution_runs_original_model_per_tile(rng, tmp_path, tiles):
     original = tiny(weights=path, include_top=False)
     for i, part in enumerate(parts):
         r, c = divmod(i, cols)
-        np.testing.assert_allclose(tokens[:, 4 * r:4 * r + 4, 4 * c:4 * c + 4].reshape(2, 16, 16),
-                                   original.predict(part, verbose=0), atol=ATOL)
+        np.testing.assert_allclose(
+            tokens[:, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4].reshape(2, 16, 16),
+            original.predict(part, verbose=0),
+            atol=ATOL,
+        )
 
 
 def test_resampled_resolution_for_other_sizes(rng, tmp_path):
@@ -43,8 +46,12 @@ def test_resampled_resolution_for_other_sizes(rng, tmp_path):
     kernel = model.get_layer("MixerBlock_0").token_mixing.dense_0.kernel.numpy()
     assert kernel.shape == (30, 8)  # 5x6 tokens, width kept
     # A token-independent kernel stays token-independent, scaled by sqrt(S / S').
-    flat = {"t/Dense_0/kernel": np.ones((16, 8)), "t/Dense_0/bias": np.zeros(8),
-            "t/Dense_1/kernel": np.ones((8, 16)), "t/Dense_1/bias": np.full(16, 2.0)}
+    flat = {
+        "t/Dense_0/kernel": np.ones((16, 8)),
+        "t/Dense_0/bias": np.zeros(8),
+        "t/Dense_1/kernel": np.ones((8, 16)),
+        "t/Dense_1/bias": np.full(16, 2.0),
+    }
     adapted = weights_lib.adapt_token_mixing(flat, "t", (5, 6), 8)
     np.testing.assert_allclose(adapted["t/Dense_0/kernel"], np.sqrt(16 / 30), rtol=1e-6)
     np.testing.assert_allclose(adapted["t/Dense_1/kernel"], 1.0)

@@ -24,8 +24,9 @@ def test_timm_safetensors_reproduces_numpy_forward(rng, tmp_path):
     model = tiny(weights=save_safetensors(tmp_path / "model.safetensors", to_timm(params)))
     assert model.get_layer("MixerBlock_0").gelu_approximate is False  # follows timm
     x = images(rng)
-    np.testing.assert_allclose(model.predict(x, verbose=0),
-                               numpy_mixer.forward(params, x, 2, approximate=False), atol=ATOL)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), numpy_mixer.forward(params, x, 2, approximate=False), atol=ATOL
+    )
 
 
 @pytest.mark.parametrize("name", ["timm_mixer.safetensors", "timm_mixer.pth"])

@@ -12,10 +12,21 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY_CONFIG = {
-    "model": {"variant": None, "patch_size": 4, "hidden_size": 16, "num_blocks": 1,
-              "tokens_mlp_dim": 8, "channels_mlp_dim": 32},
-    "data": {"dataset": "digits", "image_size": 16, "eval_crop": 1.0, "flip": False,
-             "crop_scale": [0.8, 1.0]},
+    "model": {
+        "variant": None,
+        "patch_size": 4,
+        "hidden_size": 16,
+        "num_blocks": 1,
+        "tokens_mlp_dim": 8,
+        "channels_mlp_dim": 32,
+    },
+    "data": {
+        "dataset": "digits",
+        "image_size": 16,
+        "eval_crop": 1.0,
+        "flip": False,
+        "crop_scale": [0.8, 1.0],
+    },
     "train": {"epochs": 2, "batch_size": 32, "steps_per_epoch": 4},
     "optimizer": {"learning_rate": 0.003, "weight_decay": 0.0, "decay": "constant"},
 }
@@ -32,10 +43,20 @@ def write_config(path, **sections):
 
 def run_module(module, *args, env=None, **kwargs):
     """``python -m module args`` from the repository root; returns CompletedProcess."""
-    full_env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
-                **(env or {})}
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
-                          env=full_env, capture_output=True, text=True, **kwargs)
+    full_env = {
+        **os.environ,
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
 
 
 def folder_checksums(folder):

@@ -16,9 +16,17 @@ def tiny(**overrides):
 
 
 def official_params(rng, classes=5, num_blocks=2):
-    return numpy_mixer.random_params(rng, patch=4, channels=3, hidden=16, tokens=16,
-                                     tokens_mlp=8, channels_mlp=32,
-                                     num_blocks=num_blocks, classes=classes)
+    return numpy_mixer.random_params(
+        rng,
+        patch=4,
+        channels=3,
+        hidden=16,
+        tokens=16,
+        tokens_mlp=8,
+        channels_mlp=32,
+        num_blocks=num_blocks,
+        classes=classes,
+    )
 
 
 def images(rng, batch=3, size=16):
@@ -32,20 +40,28 @@ def save_npz(path, params):
 
 def to_timm(params):
     """The same arrays in timm's state_dict layout (timm/models/mlp_mixer.py's names)."""
-    names = {"LayerNorm_0": "norm1", "LayerNorm_1": "norm2",
-             "token_mixing": "mlp_tokens", "channel_mixing": "mlp_channels",
-             "Dense_0": "fc1", "Dense_1": "fc2", "scale": "weight", "kernel": "weight"}
+    names = {
+        "LayerNorm_0": "norm1",
+        "LayerNorm_1": "norm2",
+        "token_mixing": "mlp_tokens",
+        "channel_mixing": "mlp_channels",
+        "Dense_0": "fc1",
+        "Dense_1": "fc2",
+        "scale": "weight",
+        "kernel": "weight",
+    }
     state = {}
     for key, value in params.items():
         parts = key.split("/")
         if parts[0] == "stem":
             state[f"stem.proj.{names.get(parts[1], parts[1])}"] = (
-                value.transpose(3, 2, 0, 1) if parts[1] == "kernel" else value)
+                value.transpose(3, 2, 0, 1) if parts[1] == "kernel" else value
+            )
             continue
         if parts[0] == "pre_head_layer_norm":
             parts = ["norm", parts[1]]
         elif parts[0].startswith("MixerBlock_"):
-            parts = ["blocks", parts[0].split("_")[1]] + parts[1:]
+            parts = ["blocks", parts[0].split("_")[1], *parts[1:]]
         timm_key = ".".join(names.get(p, p) for p in parts)
         state[timm_key] = value.T.copy() if parts[-1] == "kernel" else value
     return state
@@ -76,5 +92,7 @@ PEERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "peers"
 
 def peer_case(peer):
     """(inputs, the peer's logits) of a peer fixture ("timm" or "official")."""
-    return (np.load(os.path.join(PEERS, f"{peer}_inputs.npy")),
-            np.load(os.path.join(PEERS, f"{peer}_outputs.npy")))
+    return (
+        np.load(os.path.join(PEERS, f"{peer}_inputs.npy")),
+        np.load(os.path.join(PEERS, f"{peer}_outputs.npy")),
+    )

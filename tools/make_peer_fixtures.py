@@ -27,10 +27,18 @@ import types
 
 import numpy as np
 
-OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                   "tests", "data", "peers")
-SIZES = {"image": 16, "patch": 4, "hidden": 16, "tokens_mlp": 8, "channels_mlp": 32,
-         "blocks": 2, "classes": 5}
+OUT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "peers"
+)
+SIZES = {
+    "image": 16,
+    "patch": 4,
+    "hidden": 16,
+    "tokens_mlp": 8,
+    "channels_mlp": 32,
+    "blocks": 2,
+    "classes": 5,
+}
 # Random weights of std 0.3, the stem's of STEM_STD: the first LayerNorm then
 # sees token variances near 1e-4, where its epsilon (1e-6) shows in the outputs.
 WEIGHT_STD, STEM_STD = 0.3, 0.003
@@ -46,10 +54,13 @@ def timm_fixture(rng):
     from safetensors.torch import save_file
 
     peer = timm.models.mlp_mixer.MlpMixer(
-        num_classes=SIZES["classes"], img_size=SIZES["image"], patch_size=SIZES["patch"],
-        num_blocks=SIZES["blocks"], embed_dim=SIZES["hidden"],
-        mlp_ratio=(SIZES["tokens_mlp"] / SIZES["hidden"],
-                   SIZES["channels_mlp"] / SIZES["hidden"])).eval()
+        num_classes=SIZES["classes"],
+        img_size=SIZES["image"],
+        patch_size=SIZES["patch"],
+        num_blocks=SIZES["blocks"],
+        embed_dim=SIZES["hidden"],
+        mlp_ratio=(SIZES["tokens_mlp"] / SIZES["hidden"], SIZES["channels_mlp"] / SIZES["hidden"]),
+    ).eval()
     with torch.no_grad():
         for name, parameter in peer.named_parameters():
             parameter.copy_(torch.from_numpy(random_like(rng, name, parameter.shape)))
@@ -72,30 +83,42 @@ def official_fixture(rng, path):
     spec.loader.exec_module(official)
     patch = SIZES["patch"]
     peer = official.MlpMixer(
-        patches=types.SimpleNamespace(size=(patch, patch)), num_classes=SIZES["classes"],
-        num_blocks=SIZES["blocks"], hidden_dim=SIZES["hidden"],
-        tokens_mlp_dim=SIZES["tokens_mlp"], channels_mlp_dim=SIZES["channels_mlp"])
+        patches=types.SimpleNamespace(size=(patch, patch)),
+        num_classes=SIZES["classes"],
+        num_blocks=SIZES["blocks"],
+        hidden_dim=SIZES["hidden"],
+        tokens_mlp_dim=SIZES["tokens_mlp"],
+        channels_mlp_dim=SIZES["channels_mlp"],
+    )
     inputs = rng.uniform(-1, 1, (3, SIZES["image"], SIZES["image"], 3)).astype(np.float32)
     shapes = peer.init(jax.random.PRNGKey(0), inputs, train=False)["params"]
     params = jax.tree_util.tree_map_with_path(  # the head too: the official init zeroes it
-        lambda path, leaf: random_like(rng, jax.tree_util.keystr(path), leaf.shape), shapes)
+        lambda path, leaf: random_like(rng, jax.tree_util.keystr(path), leaf.shape), shapes
+    )
     outputs = np.asarray(peer.apply({"params": params}, inputs, train=False))
-    flat = {"/".join(key): np.asarray(value)
-            for key, value in flax.traverse_util.flatten_dict(params).items()}
+    flat = {
+        "/".join(key): np.asarray(value)
+        for key, value in flax.traverse_util.flatten_dict(params).items()
+    }
     np.savez(os.path.join(OUT, "official_mixer.npz"), **flat)
     np.save(os.path.join(OUT, "official_inputs.npy"), inputs)
     np.save(os.path.join(OUT, "official_outputs.npy"), outputs)
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    return {"jax": jax.__version__, "flax": flax.__version__,
-            "official_code": {"file": os.path.basename(path), "sha256": digest}}
+    return {
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "official_code": {"file": os.path.basename(path), "sha256": digest},
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official", required=True,
-                        help="vit_jax/models_mixer.py of a google-research/vision_transformer "
-                             "checkout")
+    parser.add_argument(
+        "--official",
+        required=True,
+        help="vit_jax/models_mixer.py of a google-research/vision_transformer checkout",
+    )
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(0)

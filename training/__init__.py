@@ -7,9 +7,13 @@
 """
 
 __all__ = ["ConfigError", "DataError", "build_model", "load_config", "train"]
-_HOMES = {"ConfigError": "training.config", "DataError": "keras_mixer.datasets",
-          "build_model": "training.trainer", "load_config": "training.config",
-          "train": "training.trainer"}
+_HOMES = {
+    "ConfigError": "training.config",
+    "DataError": "keras_mixer.datasets",
+    "build_model": "training.trainer",
+    "load_config": "training.config",
+    "train": "training.trainer",
+}
 
 
 def __getattr__(name):  # imported on first use: the commands start light (training.__main__)

@@ -1,24 +1,18 @@
 """``python -m training`` and the ``mixer-train`` command; ``evaluate`` is the
 ``mixer-evaluate`` command (``python -m training.evaluate``)."""
 
-import signal
-
-
-def hold_ctrl_c() -> None:
-    """Holds SIGINT until run_command (keras_mixer.commands) unblocks it:
-    Keras imports for seconds before a command can end with one line."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+from training.commands import start_command
 
 
 def main() -> None:
-    hold_ctrl_c()
+    start_command()
     from training.cli import train_main
 
     train_main()
 
 
 def evaluate() -> None:
-    hold_ctrl_c()
+    start_command()
     from training.evaluate import main as evaluate_main
 
     evaluate_main()

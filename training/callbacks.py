@@ -96,10 +96,12 @@ class RunLog(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-               "learning_rate": float(keras.ops.convert_to_numpy(
-                   self.model.optimizer.learning_rate)),
-               "seconds": time.perf_counter() - self._started}
+        row = {
+            "epoch": epoch + 1,
+            **{k: float(v) for k, v in (logs or {}).items()},
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": time.perf_counter() - self._started,
+        }
         self.history.append(row)
         if self.write:
             self.save()
@@ -107,8 +109,10 @@ class RunLog(keras.callbacks.Callback):
     def save(self):
         write_json(self.history, self.json_path)
         keys = list(dict.fromkeys(k for row in self.history for k in row))
-        with atomic_path(os.path.join(self.output_dir, "history.csv")) as tmp, \
-                open(tmp, "w", newline="") as f:
+        with (
+            atomic_path(os.path.join(self.output_dir, "history.csv")) as tmp,
+            open(tmp, "w", newline="") as f,
+        ):
             writer = csv.DictWriter(f, keys)
             writer.writeheader()
             writer.writerows(self.history)
@@ -123,8 +127,12 @@ def plot_history(history, path):
 
     epochs = [row["epoch"] for row in history]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, ax in (("loss", loss_ax), ("val_loss", loss_ax),
-                    ("accuracy", acc_ax), ("val_accuracy", acc_ax)):
+    for key, ax in (
+        ("loss", loss_ax),
+        ("val_loss", loss_ax),
+        ("accuracy", acc_ax),
+        ("val_accuracy", acc_ax),
+    ):
         if all(key in row for row in history):
             ax.plot(epochs, [row[key] for row in history], marker=".", label=key)
     loss_ax.set_title("loss")

@@ -4,30 +4,48 @@
 import argparse
 import os
 
-from keras_mixer.commands import add_debug_flag, run_command
+from training.commands import add_debug_flag, run_command
 
 
 def train_main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train or fine-tune a Mixer from one config; run again to resume.")
-    parser.add_argument("--config", required=True,
-                        help="a shipped config (digits, imagenet_b16, finetune) or a .py/.yaml "
-                             "file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--output", required=True,
-                        help="run directory (run again with the same config to resume)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="start the run over: delete the folder's checkpoints, logs and "
-                             "model from a run of another config")
+        description="Train or fine-tune a Mixer from one config; run again to resume.",
+    )
+    parser.add_argument(
+        "--config",
+        required=True,
+        help="a shipped config (digits, imagenet_b16, finetune) or a .py/.yaml file",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 (repeatable)",
+    )
+    parser.add_argument(
+        "--output", required=True, help="run directory (run again with the same config to resume)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the run over: delete the folder's checkpoints, logs and "
+        "model from a run of another config",
+    )
     add_debug_flag(parser)
     args = parser.parse_args(argv)
 
     from training import ConfigError, DataError, load_config, train
 
-    kept = (f"every finished epoch is kept in {os.path.join(args.output, 'checkpoints')}; run "
-            "the same command again to resume")
-    run_command(lambda: train(load_config(args.config, args.set), args.output,
-                              overwrite=args.overwrite),
-                (ConfigError, DataError, OSError), args.debug, kept, extra="train")
+    kept = (
+        f"every finished epoch is kept in {os.path.join(args.output, 'checkpoints')}; run "
+        "the same command again to resume"
+    )
+    run_command(
+        lambda: train(load_config(args.config, args.set), args.output, overwrite=args.overwrite),
+        (ConfigError, DataError, OSError),
+        args.debug,
+        kept,
+        extra="train",
+    )

@@ -20,46 +20,46 @@ CONFIGS_DIR = os.path.join(os.path.dirname(__file__), "configs")
 
 DEFAULTS = {
     "model": {
-        "variant": "S/16",          # a keras_mixer variant, or None for the sizes below
+        "variant": "S/16",  # a keras_mixer variant, or None for the sizes below
         "patch_size": None,
         "hidden_size": None,
         "num_blocks": None,
         "tokens_mlp_dim": None,
         "channels_mlp_dim": None,
-        "weights": None,            # a release or checkpoint path to fine-tune from
+        "weights": None,  # a release or checkpoint path to fine-tune from
         "dropout_rate": 0.0,
-        "drop_path_rate": 0.0,      # stochastic depth of the last block
-        "gelu_approximate": None,   # None: follow the weights (tanh without)
+        "drop_path_rate": 0.0,  # stochastic depth of the last block
+        "gelu_approximate": None,  # None: follow the weights (tanh without)
     },
-    "data": DATA_DEFAULTS,             # keras_mixer.datasets: shared with conversion
+    "data": DATA_DEFAULTS,  # keras_mixer.datasets: shared with conversion
     "train": {
         "epochs": 10,
-        "batch_size": 256,          # global, split across replicas
-        "steps_per_epoch": None,    # None: one pass over the training split
+        "batch_size": 256,  # global, split across replicas
+        "steps_per_epoch": None,  # None: one pass over the training split
         "label_smoothing": 0.0,
         "mixup_alpha": 0.0,
         "cutmix_alpha": 0.0,
-        "randaugment_ops": 0,       # 0: off
+        "randaugment_ops": 0,  # 0: off
         "randaugment_factor": 0.5,  # keras.layers.RandAugment factor, in [0, 1]
-        "precision": "auto",        # auto: bfloat16 on TPU, float16 on GPU, float32 on CPU
+        "precision": "auto",  # auto: bfloat16 on TPU, float16 on GPU, float32 on CPU
         "jit_compile": "auto",
         "seed": 0,
-        "checkpoint_every": 1,      # keep epoch_NNNN.weights.h5 every N epochs
+        "checkpoint_every": 1,  # keep epoch_NNNN.weights.h5 every N epochs
     },
     "optimizer": {
-        "name": "adamw",            # adam | adamw | sgd
-        "learning_rate": 1e-3,      # peak, for the global batch
-        "weight_decay": 0.1,        # decoupled; not on biases and LayerNorm parameters
+        "name": "adamw",  # adam | adamw | sgd
+        "learning_rate": 1e-3,  # peak, for the global batch
+        "weight_decay": 0.1,  # decoupled; not on biases and LayerNorm parameters
         "beta_1": 0.9,
         "beta_2": 0.999,
-        "momentum": 0.9,            # sgd
+        "momentum": 0.9,  # sgd
         "global_clipnorm": 1.0,
         "warmup_steps": 0,
-        "decay": "linear",          # linear | cosine | constant
+        "decay": "linear",  # linear | cosine | constant
     },
     "distribute": {
-        "strategy": "auto",         # auto | default | mirrored | multi_worker | tpu
-        "cpu_devices": 1,           # >1: split the CPU into logical devices (tests, demos)
+        "strategy": "auto",  # auto | default | mirrored | multi_worker | tpu
+        "cpu_devices": 1,  # >1: split the CPU into logical devices (tests, demos)
     },
 }
 
@@ -79,8 +79,10 @@ def load_config(source: str, overrides: Iterable[str] = ()) -> dict:
             raise ConfigError(f"Override {override!r} is not key=value.")
         set_value(config, key.strip(), parse_value(text.strip()))
     if config["train"]["epochs"] < 1:
-        raise ConfigError(f"train.epochs must be at least 1; got {config['train']['epochs']!r} "
-                          "(an untrained model is not a run's result).")
+        raise ConfigError(
+            f"train.epochs must be at least 1; got {config['train']['epochs']!r} "
+            "(an untrained model is not a run's result)."
+        )
     return config
 
 
@@ -91,8 +93,10 @@ def resolve(source):
     if os.path.exists(shipped):
         return shipped
     names = sorted(f[:-3] for f in os.listdir(CONFIGS_DIR) if f.endswith(".py"))
-    raise ConfigError(f"Config {source!r}: no such file and no shipped config of that name "
-                      f"(shipped: {', '.join(names)}).")
+    raise ConfigError(
+        f"Config {source!r}: no such file and no shipped config of that name "
+        f"(shipped: {', '.join(names)})."
+    )
 
 
 def read_config_file(path):
@@ -113,15 +117,17 @@ def read_config_file(path):
 
 def merge(config, updates, path):
     for key, value in updates.items():
-        where = ".".join(path + (key,))
+        where = ".".join((*path, key))
         if key not in config:
-            raise ConfigError(f"Unknown config key {where!r}; known keys"
-                              f"{' in ' + repr('.'.join(path)) if path else ''}: "
-                              f"{', '.join(sorted(config))}.")
+            raise ConfigError(
+                f"Unknown config key {where!r}; known keys"
+                f"{' in ' + repr('.'.join(path)) if path else ''}: "
+                f"{', '.join(sorted(config))}."
+            )
         if isinstance(config[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"Config key {where!r} is a section; got {value!r}.")
-            merge(config[key], value, path + (key,))
+            merge(config[key], value, (*path, key))
         else:
             _check_kind(where, config[key], value)
             config[key] = tuple(value) if isinstance(config[key], tuple) else value
@@ -129,8 +135,10 @@ def merge(config, updates, path):
 
 # What a key takes where its default does not say (None, or more than one kind).
 KINDS = {
-    **{f"model.{key}": (int, None) for key in
-       ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim", "channels_mlp_dim")},
+    **{
+        f"model.{key}": (int, None)
+        for key in ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim", "channels_mlp_dim")
+    },
     "model.variant": (str, None),
     "model.weights": (str, None),
     "model.gelu_approximate": (bool, None),
@@ -139,8 +147,14 @@ KINDS = {
     "train.jit_compile": (bool, str),
     "optimizer.global_clipnorm": (float, None),
 }
-_KIND_NAMES = {int: "a whole number", float: "a number", bool: "True or False", str: "a string",
-               tuple: "a pair of numbers", None: "None"}
+_KIND_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    bool: "True or False",
+    str: "a string",
+    tuple: "a pair of numbers",
+    None: "None",
+}
 
 
 def _check_kind(where, default, value):
@@ -162,8 +176,11 @@ def _is_kind(value, kind):
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is tuple:
-        return (isinstance(value, (tuple, list)) and len(value) == 2
-                and all(_is_kind(item, float) for item in value))
+        return (
+            isinstance(value, (tuple, list))
+            and len(value) == 2
+            and all(_is_kind(item, float) for item in value)
+        )
     return isinstance(value, kind)
 
 
@@ -172,8 +189,9 @@ def set_value(config, dotted, value):
     node = config
     for depth, section in enumerate(sections):
         if not isinstance(node.get(section), dict):
-            raise ConfigError(f"Unknown config key {'.'.join(sections[:depth + 1])!r} "
-                              f"in override {dotted}=...")
+            raise ConfigError(
+                f"Unknown config key {'.'.join(sections[: depth + 1])!r} in override {dotted}=..."
+            )
         node = node[section]
     merge(node, {key: value}, tuple(sections))
 

@@ -11,22 +11,33 @@ def pipeline(split, train, data_config, train_config, batch_size, seed=0, first_
     """``keras_mixer.datasets.pipeline`` with ``train_config``'s augmentation
     (RandAugment, MixUp, CutMix) on the training batches."""
     augmentation = augmentation_of(train_config, seed) if train else None
-    return datasets.pipeline(split, train, data_config, batch_size, seed,
-                             augmentation=augmentation, first_batch=first_batch)
+    return datasets.pipeline(
+        split,
+        train,
+        data_config,
+        batch_size,
+        seed,
+        augmentation=augmentation,
+        first_batch=first_batch,
+    )
 
 
 def augmentation_of(train_config, seed):
     """The RandAugment, MixUp and CutMix settings of a train config."""
-    return datasets.Augmentation(_image_augmenter(train_config, seed),
-                                 _batch_mixer(train_config, seed))
+    return datasets.Augmentation(
+        _image_augmenter(train_config, seed), _batch_mixer(train_config, seed)
+    )
 
 
 def _image_augmenter(train_config, seed):
     if not train_config["randaugment_ops"]:
         return lambda image: image
     rand_augment = keras.layers.RandAugment(
-        value_range=(0, 255), num_ops=train_config["randaugment_ops"],
-        factor=train_config["randaugment_factor"], seed=seed)
+        value_range=(0, 255),
+        num_ops=train_config["randaugment_ops"],
+        factor=train_config["randaugment_factor"],
+        seed=seed,
+    )
     return lambda image: tf.clip_by_value(rand_augment(image, training=True), 0, 255)
 
 
@@ -47,8 +58,10 @@ def _batch_mixer(train_config, seed):
             return images, labels
         if len(layers) == 1:
             return apply(layers[0], images, labels)
-        return tf.cond(tf.random.uniform(()) < 0.5,
-                       lambda: apply(layers[0], images, labels),
-                       lambda: apply(layers[1], images, labels))
+        return tf.cond(
+            tf.random.uniform(()) < 0.5,
+            lambda: apply(layers[0], images, labels),
+            lambda: apply(layers[1], images, labels),
+        )
 
     return mix

@@ -11,9 +11,15 @@ FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation
 RESULT_KEYS = ("top1", "top5", "examples")  # what a --json file of ours holds (among others)
 
 
-def evaluate(model_path: str, dataset: str, split: str = "validation", batch_size: int = 64,
-             data_dir: str | None = None, preprocessing: dict | None = None,
-             log=print) -> dict:
+def evaluate(
+    model_path: str,
+    dataset: str,
+    split: str = "validation",
+    batch_size: int = 64,
+    data_dir: str | None = None,
+    preprocessing: dict | None = None,
+    log=print,
+) -> dict:
     """Top-1/top-5 accuracy and loss of a saved model on a dataset split.
 
     ``split``: a TFDS split name, or for folders and digits "train" or
@@ -30,33 +36,52 @@ def evaluate(model_path: str, dataset: str, split: str = "validation", batch_siz
     from keras_mixer import datasets
 
     if datasets.parse(dataset)[0] != "tfds" and split not in FOLDER_SPLITS:
-        raise datasets.DataError(f"Split {split!r} of {dataset}: folders, digits and mnist have "
-                                 f"the splits {' and '.join(FOLDER_SPLITS)}.")
+        raise datasets.DataError(
+            f"Split {split!r} of {dataset}: folders, digits and mnist have "
+            f"the splits {' and '.join(FOLDER_SPLITS)}."
+        )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"The batch size must be a whole number of at least 1; got "
-                         f"{batch_size!r}.")
+        raise ValueError(
+            f"The batch size must be a whole number of at least 1; got {batch_size!r}."
+        )
     model = keras_mixer.load_model(model_path)
     settings = datasets.data_settings(model_path, dataset, model.input_shape[1:3], preprocessing)
     log(settings.line())
-    data_config = dict(settings.config, data_dir=data_dir or settings.config["data_dir"],
-                       val_split=split, train_split=split)
+    data_config = dict(
+        settings.config,
+        data_dir=data_dir or settings.config["data_dir"],
+        val_split=split,
+        train_split=split,
+    )
     role = "train" if split == "train" else "val"  # TFDS reads `split` either way
     val_split = datasets.read_split(dataset, role, data_config)
     ds = datasets.pipeline(val_split, False, data_config, batch_size)
     if model.output_shape[-1] != val_split.num_classes:
-        raise ValueError(f"Model {model_path} has {model.output_shape[-1]} classes, dataset "
-                         f"{dataset} has {val_split.num_classes}.")
-    model.compile(loss="categorical_crossentropy",
-                  metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
-                           keras.metrics.TopKCategoricalAccuracy(5, name="top5")])
+        raise ValueError(
+            f"Model {model_path} has {model.output_shape[-1]} classes, dataset "
+            f"{dataset} has {val_split.num_classes}."
+        )
+    model.compile(
+        loss="categorical_crossentropy",
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="top1"),
+            keras.metrics.TopKCategoricalAccuracy(5, name="top5"),
+        ],
+    )
     results = model.evaluate(ds, return_dict=True, verbose=1)
-    return {"top1": float(results["top1"]), "top5": float(results["top5"]),
-            "loss": float(results["loss"]), "examples": val_split.size,
-            "dataset": dataset, "split": split, "data": settings.report()}
+    return {
+        "top1": float(results["top1"]),
+        "top5": float(results["top5"]),
+        "loss": float(results["loss"]),
+        "examples": val_split.size,
+        "dataset": dataset,
+        "split": split,
+        "data": settings.report(),
+    }
 
 
 def main(argv=None):
-    from keras_mixer.commands import (
+    from training.commands import (
         add_debug_flag,
         add_preprocessing_flags,
         preprocessing,
@@ -65,11 +90,15 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate",
-        description="Top-1/top-5 accuracy of a saved model on a dataset split.")
+        description="Top-1/top-5 accuracy of a saved model on a dataset split.",
+    )
     parser.add_argument("model", help="a .keras file")
     parser.add_argument("--data", required=True, help="digits, tfds:NAME[:SPLIT] or a folder")
-    parser.add_argument("--split", default="validation",
-                        help="train or validation (folders, digits, mnist), or a TFDS split")
+    parser.add_argument(
+        "--split",
+        default="validation",
+        help="train or validation (folders, digits, mnist), or a TFDS split",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data-dir", default=None, help="TFDS data_dir")
     parser.add_argument("--json", default=None, help="also write the results here")
@@ -83,8 +112,15 @@ def main(argv=None):
     def evaluated():
         if args.json:  # before the work: never over the model or a file of another kind
             check_output(args.json, ".json", json_with(*RESULT_KEYS), "evaluation results")
-        results = evaluate(args.model, args.data, args.split, args.batch_size, args.data_dir,
-                           preprocessing(args), log=lambda line: print(line, file=sys.stderr))
+        results = evaluate(
+            args.model,
+            args.data,
+            args.split,
+            args.batch_size,
+            args.data_dir,
+            preprocessing(args),
+            log=lambda line: print(line, file=sys.stderr),
+        )
         print(json.dumps(results, indent=2))
         if args.json:
             write_json(results, args.json)
@@ -92,8 +128,8 @@ def main(argv=None):
     run_command(evaluated, (DataError, ValueError, OSError), args.debug, extra="train")
 
 
-if __name__ == "__main__":  # the module is light until main: Ctrl-C is held from here
-    from training.__main__ import hold_ctrl_c
+if __name__ == "__main__":  # the module is light until main: the command starts here
+    from training.commands import start_command
 
-    hold_ctrl_c()
+    start_command()
     main()

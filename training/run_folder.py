@@ -21,8 +21,16 @@ from training.config import DEFAULTS, ConfigError
 CONFIG = "config.json"
 LOCK = ".lock"
 # What a run writes (``training.trainer``): all that ``overwrite`` deletes.
-RUN_FILES = (CONFIG, "model.keras", "metrics.json", "history.json", "history.csv",
-             "training_curves.png", "checkpoints", "logs")
+RUN_FILES = (
+    CONFIG,
+    "model.keras",
+    "metrics.json",
+    "history.json",
+    "history.csv",
+    "training_curves.png",
+    "checkpoints",
+    "logs",
+)
 # Sections that say how a run is executed, not what it trains: free to change on resume.
 EXECUTION_SECTIONS = ("distribute",)
 
@@ -85,15 +93,19 @@ def _lock(lock, folder):
     except BlockingIOError:
         lock.seek(0)
         owner = lock.read().strip() or "another process"
-        raise ConfigError(f"Run folder {folder} is in use by a run in progress ({owner}); "
-                          "wait for it to finish or choose another --output.") from None
+        raise ConfigError(
+            f"Run folder {folder} is in use by a run in progress ({owner}); "
+            "wait for it to finish or choose another --output."
+        ) from None
     try:  # a run that never began removes its lock file: this one must be the current file
         current = os.stat(os.path.join(folder, LOCK)).st_ino == os.fstat(lock.fileno()).st_ino
     except FileNotFoundError:
         current = False
     if not current:
-        raise ConfigError(f"Run folder {folder} was just claimed by another run; "
-                          "try again or choose another --output.")
+        raise ConfigError(
+            f"Run folder {folder} was just claimed by another run; "
+            "try again or choose another --output."
+        )
     lock.seek(0)
     lock.truncate()
     lock.write(f"process {os.getpid()}")
@@ -113,8 +125,8 @@ def _trained(folder):
     """Whether the run in ``folder`` finished an epoch (a checkpoint or a model)."""
     checkpoints = os.path.join(folder, "checkpoints")
     return os.path.exists(os.path.join(folder, "model.keras")) or (
-        os.path.isdir(checkpoints) and any(name.endswith(".h5")
-                                           for name in os.listdir(checkpoints)))
+        os.path.isdir(checkpoints) and any(name.endswith(".h5") for name in os.listdir(checkpoints))
+    )
 
 
 def _started_config(folder):
@@ -124,18 +136,22 @@ def _started_config(folder):
     if not os.path.exists(path):
         found = [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))]
         if found:
-            raise ConfigError(f"Output {folder} holds {', '.join(found)} but no {CONFIG}: not "
-                              "a run folder of this package; choose another --output.")
+            raise ConfigError(
+                f"Output {folder} holds {', '.join(found)} but no {CONFIG}: not "
+                "a run folder of this package; choose another --output."
+            )
         return None
     try:
         with open(path) as f:
             started = json.load(f)
     except (OSError, ValueError) as error:
-        raise ConfigError(f"{path} is not a run config ({error}); choose another "
-                          "--output.") from None
+        raise ConfigError(
+            f"{path} is not a run config ({error}); choose another --output."
+        ) from None
     if not isinstance(started, dict) or not isinstance(started.get("train"), dict):
-        raise ConfigError(f"{path} is not a run config (no 'train' section); choose another "
-                          "--output.")
+        raise ConfigError(
+            f"{path} is not a run config (no 'train' section); choose another --output."
+        )
     return started
 
 
@@ -143,14 +159,17 @@ def _check_same(folder, started, config):
     current = json.loads(json.dumps(config))  # tuples as lists, as the file holds them
     # A key added to DEFAULTS since the run started holds its default there.
     started = _with_defaults(started, json.loads(json.dumps(DEFAULTS)))
-    changed = [f"{key} {_show(old)} -> {_show(new)}"
-               for key, old, new in _differences(started, current)
-               if key.split(".")[0] not in EXECUTION_SECTIONS]
+    changed = [
+        f"{key} {_show(old)} -> {_show(new)}"
+        for key, old, new in _differences(started, current)
+        if key.split(".")[0] not in EXECUTION_SECTIONS
+    ]
     if changed:
         raise ConfigError(
             f"Run folder {folder} was started with another config ({'; '.join(changed)}). "
             "Resume it with the config it was started with, choose another --output, or pass "
-            "--overwrite to start over (deletes that run's checkpoints, logs and model).")
+            "--overwrite to start over (deletes that run's checkpoints, logs and model)."
+        )
 
 
 def _with_defaults(config, defaults):

@@ -21,7 +21,8 @@ def make_strategy(name="auto", cpu_devices=1):
     if cpu_devices > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
+        )
     if name == "auto":
         name = _detect()
     if name == "tpu":
@@ -37,13 +38,15 @@ def make_strategy(name="auto", cpu_devices=1):
         return tf.distribute.MirroredStrategy(devices)
     if name == "default":
         return tf.distribute.get_strategy()
-    raise ValueError(f"Unknown strategy {name!r}; expected auto, tpu, multi_worker, "
-                     "mirrored or default.")
+    raise ValueError(
+        f"Unknown strategy {name!r}; expected auto, tpu, multi_worker, mirrored or default."
+    )
 
 
 def _detect():
-    if any(os.environ.get(v) for v in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE")) \
-            or glob.glob("/dev/accel*"):
+    if any(
+        os.environ.get(v) for v in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE")
+    ) or glob.glob("/dev/accel*"):
         return "tpu"
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     if sum(len(v) for v in cluster.values()) > 1:
@@ -59,12 +62,14 @@ def is_chief(strategy):
     if resolver is None or not resolver.cluster_spec().as_dict():
         return True
     return resolver.task_type in ("chief", None) or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict())
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
 def accelerator(strategy):
-    """"tpu", "gpu" or "cpu": what the replicas run on."""
+    """ "tpu", "gpu" or "cpu": what the replicas run on."""
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "tpu"
     return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"

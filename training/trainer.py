@@ -37,8 +37,9 @@ MODEL_SIZE_KEYS = keras_mixer.presets.SIZE_FIELDS
 PRECISION = {"tpu": "mixed_bfloat16", "gpu": "mixed_float16", "cpu": "float32"}
 
 
-def train(config: dict, output_dir: str, verbose: str | int = "auto",
-          overwrite: bool = False) -> tuple[keras.Model, list[dict]]:
+def train(
+    config: dict, output_dir: str, verbose: str | int = "auto", overwrite: bool = False
+) -> tuple[keras.Model, list[dict]]:
     """Trains (or resumes) a run; returns (model, history as a list of per-epoch dicts).
 
     ``output_dir`` belongs to this run (``training.run_folder``): a run in
@@ -50,16 +51,22 @@ def train(config: dict, output_dir: str, verbose: str | int = "auto",
     replicas = strategy.num_replicas_in_sync
     batch_size = train_config["batch_size"]
     if batch_size % replicas:
-        raise ConfigError(f"train.batch_size {batch_size} is not divisible by the {replicas} "
-                          f"replicas of {type(strategy).__name__}.")
+        raise ConfigError(
+            f"train.batch_size {batch_size} is not divisible by the {replicas} "
+            f"replicas of {type(strategy).__name__}."
+        )
     precision = train_config["precision"]
     keras.mixed_precision.set_global_policy(
-        PRECISION[accelerator(strategy)] if precision == "auto" else precision)
+        PRECISION[accelerator(strategy)] if precision == "auto" else precision
+    )
 
     _check_output_apart_from_data(output_dir, config["data"]["dataset"])
     chief = is_chief(strategy)
-    held = (run_folder.claimed(output_dir, config, overwrite) if chief
-            else contextlib.nullcontext(run_folder.Unclaimed()))
+    held = (
+        run_folder.claimed(output_dir, config, overwrite)
+        if chief
+        else contextlib.nullcontext(run_folder.Unclaimed())
+    )
     with held as claim:
         return _run(config, output_dir, strategy, claim, verbose)
 
@@ -78,9 +85,15 @@ class RunData:
         """The training batches from epoch ``first_epoch`` on: the same batches an
         uninterrupted run sees there (``keras_mixer.datasets.training_examples``)."""
         train_config = self.config["train"]
-        return data_lib.pipeline(self.train_split, True, self.config["data"], train_config,
-                                 train_config["batch_size"], train_config["seed"],
-                                 first_batch=first_epoch * self.steps_per_epoch)
+        return data_lib.pipeline(
+            self.train_split,
+            True,
+            self.config["data"],
+            train_config,
+            train_config["batch_size"],
+            train_config["seed"],
+            first_batch=first_epoch * self.steps_per_epoch,
+        )
 
 
 def read_data(config):
@@ -90,8 +103,10 @@ def read_data(config):
     train_split = datasets.read_split(dataset, "train", data_config)
     val_split = datasets.read_split(dataset, "val", data_config)
     if train_split.size < batch_size:  # whole batches only: not one training step
-        raise ConfigError(f"train.batch_size {batch_size} is larger than the {train_split.size} "
-                          f"training examples of {dataset}.")
+        raise ConfigError(
+            f"train.batch_size {batch_size} is larger than the {train_split.size} "
+            f"training examples of {dataset}."
+        )
     steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
     val_ds = datasets.pipeline(val_split, False, data_config, batch_size)
     return RunData(train_split, val_split, steps_per_epoch, val_ds, config)
@@ -104,27 +119,36 @@ def _check_output_apart_from_data(output_dir, dataset):
         return
     data, output = os.path.realpath(dataset), os.path.realpath(output_dir)
     if os.path.commonpath([data, output]) == data:
-        raise ConfigError(f"Output {output_dir!r} is inside the image folder {dataset!r} it "
-                          "trains on; choose an --output outside it.")
+        raise ConfigError(
+            f"Output {output_dir!r} is inside the image folder {dataset!r} it "
+            "trains on; choose an --output outside it."
+        )
 
 
 def _run(config, output_dir, strategy, claim, verbose):
     train_config, chief = config["train"], is_chief(strategy)
     data = read_data(config)
     with strategy.scope():
-        model = build_model(config["model"], data.train_split.num_classes,
-                            config["data"]["image_size"])
+        model = build_model(
+            config["model"], data.train_split.num_classes, config["data"]["image_size"]
+        )
         model.compile(
-            optimizer=make_optimizer(config["optimizer"],
-                                     data.steps_per_epoch * train_config["epochs"]),
+            optimizer=make_optimizer(
+                config["optimizer"], data.steps_per_epoch * train_config["epochs"]
+            ),
             loss=make_loss(train_config["label_smoothing"]),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                     keras.metrics.TopKCategoricalAccuracy(5, name="top5_accuracy")],
+            metrics=[
+                keras.metrics.CategoricalAccuracy(name="accuracy"),
+                keras.metrics.TopKCategoricalAccuracy(5, name="top5_accuracy"),
+            ],
             jit_compile=train_config["jit_compile"],
         )
         claim.begin()  # the config proved buildable: now the folder is the run's
-        checkpoints = EpochCheckpoints(os.path.join(output_dir, "checkpoints"),
-                                       train_config["checkpoint_every"], scratch=not chief)
+        checkpoints = EpochCheckpoints(
+            os.path.join(output_dir, "checkpoints"),
+            train_config["checkpoint_every"],
+            scratch=not chief,
+        )
         initial_epoch = checkpoints.restore(model)
     run_log = RunLog(output_dir, write=chief)
     run_log.resume(initial_epoch)
@@ -140,21 +164,34 @@ def _run(config, output_dir, strategy, claim, verbose):
         scope = strategy.scope()
     started = time.perf_counter()
     with scope:
-        model.fit(data.train_ds(initial_epoch), epochs=train_config["epochs"],
-                  initial_epoch=initial_epoch,
-                  steps_per_epoch=data.steps_per_epoch, validation_data=data.val_ds,
-                  callbacks=callbacks, shuffle=False, verbose=verbose)
+        model.fit(
+            data.train_ds(initial_epoch),
+            epochs=train_config["epochs"],
+            initial_epoch=initial_epoch,
+            steps_per_epoch=data.steps_per_epoch,
+            validation_data=data.val_ds,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
         train_seconds = time.perf_counter() - started
         results = model.evaluate(data.val_ds, return_dict=True, verbose=0)
     metrics = {f"val_{k}": float(v) for k, v in results.items()}
-    metrics.update(epochs=train_config["epochs"], train_examples=data.train_split.size,
-                   val_examples=data.val_split.size, replicas=strategy.num_replicas_in_sync,
-                   strategy=type(strategy).__name__, class_names=data.train_split.class_names,
-                   train_seconds_this_session=train_seconds)
+    metrics.update(
+        epochs=train_config["epochs"],
+        train_examples=data.train_split.size,
+        val_examples=data.val_split.size,
+        replicas=strategy.num_replicas_in_sync,
+        strategy=type(strategy).__name__,
+        class_names=data.train_split.class_names,
+        train_seconds_this_session=train_seconds,
+    )
     _save(model, metrics, output_dir, chief)
-    print(f"val_accuracy {metrics['val_accuracy']:.4f} (top-5 {metrics['val_top5_accuracy']:.4f})"
-          f" on {data.val_split.size} {config['data']['dataset']} images; model in {output_dir}",
-          flush=True)
+    print(
+        f"val_accuracy {metrics['val_accuracy']:.4f} (top-5 {metrics['val_top5_accuracy']:.4f})"
+        f" on {data.val_split.size} {config['data']['dataset']} images; model in {output_dir}",
+        flush=True,
+    )
     return model, run_log.history
 
 
@@ -174,26 +211,32 @@ def _save(model, metrics, output_dir, chief):
 def build_model(model_config: dict, num_classes: int, image_size: int) -> keras.Model:
     """The Mixer a config describes, for ``num_classes`` and ``image_size``."""
     kwargs = dict(
-        input_shape=(image_size, image_size, 3), classes=num_classes,
-        weights=model_config["weights"], dropout_rate=model_config["dropout_rate"],
+        input_shape=(image_size, image_size, 3),
+        classes=num_classes,
+        weights=model_config["weights"],
+        dropout_rate=model_config["dropout_rate"],
         drop_path_rate=model_config["drop_path_rate"],
         gelu_approximate=model_config["gelu_approximate"],
     )
     variant = model_config["variant"]
     if variant:
         if variant not in keras_mixer.VARIANTS:
-            raise ConfigError(f"model.variant {variant!r} is not one of "
-                              f"{', '.join(keras_mixer.VARIANTS)} (or None for custom sizes).")
+            raise ConfigError(
+                f"model.variant {variant!r} is not one of "
+                f"{', '.join(keras_mixer.VARIANTS)} (or None for custom sizes)."
+            )
         constructor = keras_mixer.models.CONSTRUCTORS[variant]
     else:
         missing = [k for k in MODEL_SIZE_KEYS if model_config[k] is None]
         if missing:
-            raise ConfigError(f"model.variant is None, so model.{', model.'.join(missing)} "
-                              "must be set.")
+            raise ConfigError(
+                f"model.variant is None, so model.{', model.'.join(missing)} must be set."
+            )
         kwargs.update({key: model_config[key] for key in MODEL_SIZE_KEYS})
         constructor = keras_mixer.MlpMixer
     try:
         return constructor(**kwargs)
     except ValueError as error:  # geometry, weights: the message names the value
-        raise ConfigError(f"The config's model (model.*, data.image_size) cannot be built: "
-                          f"{error}") from None
+        raise ConfigError(
+            f"The config's model (model.*, data.image_size) cannot be built: {error}"
+        ) from None

@@ -17,15 +17,15 @@ from keras_mixer.weights.resolution import adapt_token_mixing, tiled_token_mlp_d
 
 __all__ = [
     "ORIGIN_ENV",
-    "RELEASE_ORIGIN",
     "RELEASES",
+    "RELEASE_ORIGIN",
     "Checkpoint",
-    "official_key",
+    "adapt_token_mixing",
+    "fetch_release",
     "load_weights",
+    "official_key",
     "read_checkpoint",
     "release_variant",
-    "variant_of",
-    "fetch_release",
-    "adapt_token_mixing",
     "tiled_token_mlp_dim",
+    "variant_of",
 ]

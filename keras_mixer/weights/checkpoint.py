@@ -20,7 +20,7 @@ _LAYER_NORM_NAMES = {"gamma": "scale", "beta": "bias"}
 def official_key(variable_path: str) -> str:
     """The official key of a keras_mixer model's variable path."""
     *parents, leaf = variable_path.split("/")
-    return "/".join(parents + [_LAYER_NORM_NAMES.get(leaf, leaf)])
+    return "/".join([*parents, _LAYER_NORM_NAMES.get(leaf, leaf)])
 
 
 @dataclasses.dataclass

@@ -16,8 +16,12 @@ def read_keras_h5(path: str) -> Checkpoint:
     import h5py
 
     top = {"patch_embedding": "stem", "layer_normalization": "pre_head_layer_norm", "dense": "head"}
-    inner = {"norm_0": "LayerNorm_0", "norm_1": "LayerNorm_1",
-             "dense_0": "Dense_0", "dense_1": "Dense_1"}
+    inner = {
+        "norm_0": "LayerNorm_0",
+        "norm_1": "LayerNorm_1",
+        "dense_0": "Dense_0",
+        "dense_1": "Dense_1",
+    }
     params, file_keys = {}, {}
 
     def visit(name, item):
@@ -33,10 +37,10 @@ def read_keras_h5(path: str) -> Checkpoint:
         elif layer in top and not path:
             path = [top[layer]]
         else:
-            path = [layer] + path
+            path = [layer, *path]
         is_norm = path[-1].startswith("LayerNorm") or path[-1] == "pre_head_layer_norm"
         leaf = ("scale" if is_norm else "kernel") if index == "0" else "bias"
-        key = "/".join(path + [leaf])
+        key = "/".join([*path, leaf])
         params[key], file_keys[key] = np.asarray(item), name
 
     try:
@@ -44,5 +48,6 @@ def read_keras_h5(path: str) -> Checkpoint:
             f.visititems(visit)
     except OSError as error:
         raise ValueError(
-            f"Weights {path!r}: unreadable or truncated .weights.h5 ({error}).") from error
+            f"Weights {path!r}: unreadable or truncated .weights.h5 ({error})."
+        ) from error
     return Checkpoint(params, "keras", path, file_keys)

@@ -23,8 +23,9 @@ from keras_mixer.weights.timm import TIMM_EXTENSIONS, read_timm
 logger = logging.getLogger("keras_mixer")
 
 
-def read_checkpoint(source: str | os.PathLike | Checkpoint,
-                    variant: str | None = None) -> Checkpoint:
+def read_checkpoint(
+    source: str | os.PathLike | Checkpoint, variant: str | None = None
+) -> Checkpoint:
     """Reads ``source`` into a Checkpoint.
 
     Args:
@@ -55,8 +56,9 @@ def read_checkpoint(source: str | os.PathLike | Checkpoint,
     )
 
 
-def load_weights(model: keras.Model, source: str | os.PathLike | Checkpoint,
-                 variant: str | None = None) -> keras.Model:
+def load_weights(
+    model: keras.Model, source: str | os.PathLike | Checkpoint, variant: str | None = None
+) -> keras.Model:
     """Loads weights into a model built by ``keras_mixer``.
 
     Args:
@@ -102,19 +104,22 @@ def load_weights(model: keras.Model, source: str | os.PathLike | Checkpoint,
 def variant_of(model: keras.Model) -> str:
     """The released variant ("B/16") whose configuration the model has."""
     found = architecture(model)
-    return release_variant(found.patch_size, found.hidden_size, found.num_blocks,
-                           found.channels_mlp_dim)
+    return release_variant(
+        found.patch_size, found.hidden_size, found.num_blocks, found.channels_mlp_dim
+    )
 
 
-def release_variant(patch_size: int, hidden_size: int, num_blocks: int,
-                    channels_mlp_dim: int) -> str:
+def release_variant(
+    patch_size: int, hidden_size: int, num_blocks: int, channels_mlp_dim: int
+) -> str:
     """The variant name of a configuration, for picking a release's file."""
     name = variant_named(patch_size, hidden_size, num_blocks, channels_mlp_dim)
     if name is None:
         raise ValueError(
             "Release weights exist only for the released variants; this configuration "
             f"(patch {patch_size}, hidden {hidden_size}, {num_blocks} blocks, channel MLP "
-            f"{channels_mlp_dim}) matches none. Pass a checkpoint path instead.")
+            f"{channels_mlp_dim}) matches none. Pass a checkpoint path instead."
+        )
     return name
 
 
@@ -148,10 +153,17 @@ def _plan(checkpoint, targets, model):
     if params["MixerBlock_0/token_mixing/Dense_0/kernel"].shape != tuple(model_tokens):
         grid = patch_grid(model.input_shape[1:3], found.patch_size)
         for i in range(found.num_blocks):
-            params.update(adapt_token_mixing(params, f"MixerBlock_{i}/token_mixing",
-                                             grid, model_tokens[1], checkpoint.source))
-        logger.info("%s: token-mixing weights adapted from %d to %d tokens.",
-                    checkpoint.source, checkpoint.tokens, model_tokens[0])
+            params.update(
+                adapt_token_mixing(
+                    params, f"MixerBlock_{i}/token_mixing", grid, model_tokens[1], checkpoint.source
+                )
+            )
+        logger.info(
+            "%s: token-mixing weights adapted from %d to %d tokens.",
+            checkpoint.source,
+            checkpoint.tokens,
+            model_tokens[0],
+        )
     for key, value in params.items():
         expected = tuple(targets[key].shape)
         if value.shape != expected:
@@ -176,7 +188,9 @@ def _loadable_head(checkpoint, targets):
             logger.warning(
                 "%s: head not loaded: the checkpoint has %d classes, the model %d; the "
                 "model's head stays as it is (zero-initialised when new).",
-                source, classes, model_classes,
+                source,
+                classes,
+                model_classes,
             )
             for key in HEAD_KEYS:
                 params.pop(key, None)
@@ -207,5 +221,3 @@ def _check_keys(checkpoint, params, targets):
 def _and_more(keys, what=""):
     """Sentence end after naming keys[0]: " (and 3 more missing)." or "."."""
     return f" (and {len(keys) - 1} more{what})." if len(keys) > 1 else "."
-
-

@@ -26,16 +26,17 @@ def fetch_release(release: str, variant: str) -> str:
             if release in RELEASES
             else f"Unknown release {release!r}."
         )
-    path = os.path.join(keras_home(), "models", "mixer", release,
-                        RELEASES[release].file_name(variant))
+    path = os.path.join(
+        keras_home(), "models", "mixer", release, RELEASES[release].file_name(variant)
+    )
     url = release_url(release, variant, os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN))
     try:
-        return cached_download(url, path,
-                               RELEASES[release].sha256.get(variant))
+        return cached_download(url, path, RELEASES[release].sha256.get(variant))
     except DownloadError as error:
         raise ValueError(
             f"Could not fetch {release} Mixer-{variant}: {error} Without network access, "
-            "download the file elsewhere and pass its path as weights=.") from None
+            "download the file elsewhere and pass its path as weights=."
+        ) from None
 
 
 def read_official(path: str, label: str | None = None) -> Checkpoint:
@@ -44,7 +45,7 @@ def read_official(path: str, label: str | None = None) -> Checkpoint:
     # Some exports nest everything under "params/" or "target/".
     for prefix in ("params/", "target/"):
         if params and all(k.startswith(prefix) for k in params):
-            params = {k[len(prefix):]: v for k, v in params.items()}
+            params = {k[len(prefix) :]: v for k, v in params.items()}
     return Checkpoint(params, "official", label or path, {})
 
 

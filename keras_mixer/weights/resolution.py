@@ -11,9 +11,14 @@ import numpy as np
 from keras_mixer.weights.checkpoint import Checkpoint
 
 
-def adapt_token_mixing(params: dict[str, np.ndarray], prefix: str, grid: tuple[int, int],
-                       mlp_dim: int, source: str = "checkpoint",
-                       source_grid: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+def adapt_token_mixing(
+    params: dict[str, np.ndarray],
+    prefix: str,
+    grid: tuple[int, int],
+    mlp_dim: int,
+    source: str = "checkpoint",
+    source_grid: tuple[int, int] | None = None,
+) -> dict[str, np.ndarray]:
     """Token-mixing MLP weights for a new token grid.
 
     Args:
@@ -80,8 +85,9 @@ def adapt_token_mixing(params: dict[str, np.ndarray], prefix: str, grid: tuple[i
     }
 
 
-def tiled_token_mlp_dim(checkpoint: Checkpoint, grid: tuple[int, int],
-                        source_grid: tuple[int, int] | None = None) -> int | None:
+def tiled_token_mlp_dim(
+    checkpoint: Checkpoint, grid: tuple[int, int], source_grid: tuple[int, int] | None = None
+) -> int | None:
     """The token-MLP width the paper's tile method gives a model with token
     ``grid``, or the checkpoint's own width when the grid is not an integer
     multiple of the checkpoint's (then resampling applies)."""
@@ -106,7 +112,10 @@ def _square_grid(tokens, source):
 def _resize_grid(values, grid):
     """(rows, cols, d) -> (grid[0] * grid[1], d), bilinear, antialiased."""
     resized = keras.ops.image.resize(
-        values.astype(np.float32), grid, interpolation="bilinear", antialias=True,
+        values.astype(np.float32),
+        grid,
+        interpolation="bilinear",
+        antialias=True,
         data_format="channels_last",
     )
     return np.asarray(keras.ops.convert_to_numpy(resized)).reshape(-1, values.shape[-1])

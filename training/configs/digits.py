@@ -9,7 +9,7 @@ def get_config():
     return {
         "model": {
             "variant": None,
-            "patch_size": 4,        # 32x32 -> 8x8 = 64 tokens
+            "patch_size": 4,  # 32x32 -> 8x8 = 64 tokens
             "hidden_size": 128,
             "num_blocks": 4,
             "tokens_mlp_dim": 64,
@@ -20,14 +20,14 @@ def get_config():
             "dataset": "digits",
             "image_size": 32,
             "crop_scale": (0.6, 1.0),
-            "flip": False,          # a flipped 2 is no 2
+            "flip": False,  # a flipped 2 is no 2
             "eval_crop": 1.0,
         },
         "train": {
             "epochs": 30,
             "batch_size": 64,
             "label_smoothing": 0.1,
-            "jit_compile": True,    # XLA: ~30% faster epochs on CPU than Keras' "auto" (off)
+            "jit_compile": True,  # XLA: ~30% faster epochs on CPU than Keras' "auto" (off)
         },
         "optimizer": {
             "name": "adamw",

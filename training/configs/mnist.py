@@ -8,7 +8,7 @@ def get_config():
     return {
         "model": {
             "variant": None,
-            "patch_size": 4,        # 28x28 -> 7x7 = 49 tokens
+            "patch_size": 4,  # 28x28 -> 7x7 = 49 tokens
             "hidden_size": 128,
             "num_blocks": 8,
             "tokens_mlp_dim": 64,
@@ -21,7 +21,7 @@ def get_config():
             "crop_scale": (0.7, 1.0),
             "flip": False,
             "eval_crop": 1.0,
-            "val_fraction": 0.21,   # 1,014 held out (the split hashes file names)
+            "val_fraction": 0.21,  # 1,014 held out (the split hashes file names)
         },
         "train": {
             "epochs": 30,

@@ -1,0 +1,153 @@
+"""How every command line of this package starts and ends (training,
+evaluate, convert, convert benchmark): an expected failure is one line on
+stderr and exit code 2 (as argparse's usage errors), Ctrl-C is exit 130
+with a line saying what was kept, and an unexpected error is one line too,
+its traceback shown with ``--debug`` or ``KERAS_MIXER_DEBUG=1``.
+
+Light on purpose (no Keras, no TensorFlow): the commands parse their
+arguments, so ``--help`` and usage errors answer at once, before importing
+them. Importing Keras then takes seconds: the entry points
+(``convert.__main__``, ``training.__main__``) call ``start_command`` first,
+which blocks SIGINT until ``run_command`` unblocks it (a Ctrl-C while the
+command starts ends here too, with its one line) and, unless debugging,
+sends the C++ logging of TensorFlow and LiteRT (written straight to file
+descriptor 2) to nowhere while Python's own stderr stays the terminal."""
+
+import argparse
+import os
+import signal
+import sys
+
+DEBUG_ENV = "KERAS_MIXER_DEBUG"
+EXPECTED_FAILURE, UNEXPECTED_FAILURE, INTERRUPTED = 2, 1, 130
+OUR_PACKAGES = ("keras_mixer", "training", "convert")
+
+
+def start_command(argv=None) -> None:
+    """What every entry point does first (module docstring)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    argv = sys.argv[1:] if argv is None else argv
+    if "--debug" not in argv and not _debugging():
+        quiet_native_logs()
+
+
+def quiet_native_logs() -> None:
+    """From here on, what C++ code writes to file descriptor 2 is dropped;
+    ``sys.stderr`` (Python's warnings, tracebacks, our lines) still reaches
+    the terminal through a copy of the descriptor. Child processes inherit
+    the quiet descriptor 2."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    os.set_inheritable(terminal, False)
+    sys.stderr = os.fdopen(
+        terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors=sys.stderr.errors
+    )
+    sys.__stderr__ = sys.stderr  # what the interpreter prints an uncaught error on
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(nowhere, 2)
+    os.close(nowhere)
+
+
+def _debugging():
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def add_debug_flag(parser):
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an unexpected error (also {DEBUG_ENV}=1)",
+    )
+
+
+def add_preprocessing_flags(parser):
+    """``--image-size``, ``--eval-crop`` and ``--resize-method``: how evaluation
+    (and calibration) images are prepared, stated instead of taken from the
+    run's config or the defaults (``keras_mixer.datasets.data_settings``)."""
+    parser.add_argument(
+        "--image-size",
+        type=_image_size,
+        default=None,
+        metavar="N|HxW",
+        help="the size images are cropped to: the model's input size "
+        "(checked; default: the model's)",
+    )
+    parser.add_argument(
+        "--eval-crop",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="resize to cover image-size / FRACTION, then the centred crop; "
+        "1.0 keeps the whole image (default: the run's config.json; "
+        "without one 1.0 for digits and mnist, else 0.875, said so)",
+    )
+    parser.add_argument(
+        "--resize-method",
+        default=None,
+        help="bilinear, bicubic, area or nearest (default: the run's config.json, else bilinear)",
+    )
+
+
+def preprocessing(args):
+    """{key: value} of the preprocessing flags a command line set."""
+    return {
+        key: getattr(args, key)
+        for key in ("image_size", "eval_crop", "resize_method")
+        if getattr(args, key) is not None
+    }
+
+
+def _image_size(text):
+    height, _, width = text.lower().partition("x")
+    try:
+        size = (int(height), int(width or height))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+    return size[0] if size[0] == size[1] else size
+
+
+def run_command(action, expected, debug=False, kept="nothing was lost", extra=None):
+    """Returns ``action()``; ends the process as the module docstring says.
+
+    ``expected``: the exception classes that are the user's to fix (bad
+    input, missing files); ``kept``: what the interrupted line says was kept;
+    ``extra``: the package extra this command's libraries come with (a
+    missing one is named with the install command)."""
+    debug = debug or _debugging()
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
+        return action()
+    except KeyboardInterrupt:
+        print(f"interrupted: {kept}", file=sys.stderr)
+        sys.exit(INTERRUPTED)
+    except ModuleNotFoundError as error:
+        if debug or extra is None or (error.name or "").split(".")[0] in OUR_PACKAGES:
+            raise
+        print(
+            f"error: this command needs {error.name!r}, which is not installed: pip install "
+            f"'keras-mixer[{extra}]'",
+            file=sys.stderr,
+        )
+        sys.exit(EXPECTED_FAILURE)
+    except expected as error:
+        if debug:
+            raise
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(EXPECTED_FAILURE)
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"error: unexpected {type(error).__name__}: {_one_line(error)} (run again with "
+            f"--debug or {DEBUG_ENV}=1 for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(UNEXPECTED_FAILURE)
+
+
+def _one_line(error):
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror:  # without "[Errno N]"
+        text = error.strerror + (f": {error.filename}" if error.filename else "")
+    text = " ".join(text.split()) or type(error).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
