@@ -10,6 +10,8 @@ from collections import Counter
 
 import numpy as np
 
+from training import internals
+
 
 def _litert():
     try:
@@ -94,9 +96,9 @@ def op_census(model):
     delegate, and the op types that take float inputs ("float islands")."""
     runner = interpreter(model, delegates=False)
     census = {}
-    for op in runner._get_ops_details():
+    for op in internals.ops_details(runner):
         inputs = [t for t in op["inputs"] if t >= 0]
-        dtype = runner._get_tensor_details(inputs[0], 0)["dtype"].__name__ if inputs else "none"
+        dtype = internals.tensor_details(runner, inputs[0])["dtype"].__name__ if inputs else "none"
         census.setdefault(op["op_name"], Counter())[dtype] += 1
     float_ops = sorted(
         name
@@ -113,7 +115,7 @@ def delegation(runner):
     Each DELEGATE node stands for one partition; walking back from its
     outputs to its inputs finds the ops it replaced. Ops reached by no walk
     run on LiteRT's builtin kernels."""
-    ops = runner._get_ops_details()
+    ops = internals.ops_details(runner)
     producer = {
         int(t): op["index"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]
     }

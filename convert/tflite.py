@@ -5,11 +5,11 @@ from __future__ import annotations
 import warnings
 
 import tensorflow as tf
-from tensorflow.python.framework import convert_to_constants as _constants
 
 from convert import modes
 from convert.modes import IO_TYPES, Mode
 from keras_mixer.files import atomic_path
+from training import internals
 
 IN_MEMORY_WEIGHTS = 30_000_000  # Mixer-S/16: 18.5M; Mixer-B/16: 59.9M
 
@@ -52,7 +52,9 @@ def make_converter(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8"):
     if graph.count_params() > IN_MEMORY_WEIGHTS:
         holder = tf.Module()
         holder.weights = list(graph.variables)
-    converter = _Converter([function.get_concrete_function(signature)], holder)
+    converter = internals.quick_freezing_converter(
+        [function.get_concrete_function(signature)], holder
+    )
     if mode.optimise:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode.float16:
@@ -60,26 +62,6 @@ def make_converter(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8"):
     if mode.integer:
         converter.inference_input_type = converter.inference_output_type = tf.as_dtype(io)
     return converter
-
-
-class _Converter(tf.lite.TFLiteConverter):
-    """TFLite's converter (what ``from_concrete_functions`` makes), freezing
-    the function's variables into a GraphDef without wrapping it back into a
-    function, which the converter would only read the GraphDef of: the same
-    file, 4-5 s sooner for a Mixer-S/16. It uses TensorFlow internals; where
-    they are missing, TFLite's own freezing runs."""
-
-    def _freeze_concrete_function(self):
-        function = self._funcs[0]
-        try:
-            data = _constants._FunctionConverterDataInEager(
-                func=function, lower_control_flow=False, aggressive_inlining=False
-            )
-            graph_def, _ = _constants._replace_variables_by_constants(converter_data=data)
-        except AttributeError:
-            return super()._freeze_concrete_function()
-        inputs = [tensor for tensor in function.inputs if tensor.dtype != tf.resource]
-        return graph_def, inputs, function.outputs, function
 
 
 def write(flatbuffer: bytes, path: str) -> None:

@@ -20,6 +20,7 @@ from convert.quantize import (
 from convert.runtime import interpreter
 from convert.verify import quantised_pass, relative_l2
 from tests.test_convert_graph import trained_like
+from training import internals
 
 
 def pixels(rng, n):
@@ -50,7 +51,7 @@ def activation_params(flatbuffer):
     runner = interpreter(flatbuffer, delegates=False)
     details = {d["index"]: d for d in runner.get_tensor_details()}
     found = {}
-    for op in runner._get_ops_details():
+    for op in internals.ops_details(runner):
         for index in op["outputs"]:
             detail = details[int(index)]
             parts = detail["name"].split(";")[0].split("/")
@@ -168,9 +169,9 @@ def fully_connected_weights(flatbuffer):
     """[(int8 weights (out, in), per-row scales)] of a model's FULLY_CONNECTED ops."""
     runner = interpreter(flatbuffer, delegates=False)
     found = []
-    for op in runner._get_ops_details():
+    for op in internals.ops_details(runner):
         if op["op_name"] == "FULLY_CONNECTED":
-            detail = runner._get_tensor_details(int(op["inputs"][1]), 0)
+            detail = internals.tensor_details(runner, int(op["inputs"][1]))
             found.append(
                 (runner.get_tensor(detail["index"]), detail["quantization_parameters"]["scales"])
             )

@@ -11,12 +11,13 @@ Call ``fit``/``evaluate`` inside ``strategy.scope()`` afterwards.
 
 import tensorflow as tf
 
+from training import internals
+
 
 def needs_prepare(strategy):
-    return (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()
-    )
+    return isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ) and internals.in_multi_worker_mode(strategy)
 
 
 def prepare(model, strategy):
@@ -33,6 +34,6 @@ def prepare(model, strategy):
 
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
-    model._distribute_strategy = None  # fit and evaluate then skip their symbolic build
+    internals.skip_symbolic_build(model)  # fit and evaluate then skip their symbolic build
     model.train_function = train_function
     model.test_function = test_function
