@@ -1,10 +1,12 @@
 """``to_tflite``: a keras_mixer model to a TFLite model plus its verification report.
 
-A conversion is a short sequence of stages: samples (evaluation,
-calibration and training images) -> graph (the tf_keras deployment graph)
--> quantise (int8 modes: calibrate the fake-quantised graph, then train it
-for QAT) -> convert (TFLite, with metadata) -> verify -> write. The modes
-are ``convert.modes.MODES``.
+A conversion is a short sequence of stages, each returning its result:
+samples (``Samples``: evaluation, calibration and training images) ->
+graph, quantise (int8 modes: calibrate the fake-quantised graph), train
+(QAT) and convert (``Converted``: the TFLite model, with what calibration
+and training did) -> metadata -> verify (``Verification``) -> write; the
+report is assembled from those results at the end (``_report``). The
+recipe is ``options.recipe``, a ``convert.modes.Mode``.
 
 The report (written as JSON beside the model) holds the op census with
 every float op listed, the XNNPACK delegation, top-1 accuracy and agreement
@@ -162,14 +164,29 @@ class Clock:
 
 @dataclasses.dataclass
 class Converted:
-    """A TFLite model and the graph it was converted from (for int8, the
-    fake-quantised graph, and the ``convert.forms`` form it was built in)."""
+    """Stages graph -> quantise -> train -> convert: a TFLite model and the
+    graph it was converted from (for int8, the fake-quantised graph, and the
+    ``convert.forms`` form it was built in), with what calibration and QAT
+    did (their report sections)."""
 
     flatbuffer: bytes
     graph: object
     spec: dict
     logits: bool  # the output is logits (softmax left to the app)
     form: object = None  # a convert.forms.Form
+    calibration: dict | None = None
+    qat: dict | None = None
+    calibrated_top1: float | None = None  # QAT: the calibrated graph's, in TensorFlow
+
+
+@dataclasses.dataclass
+class Verification:
+    """Stage verify: the file's top-1 on the evaluation images and its report
+    section (ops, delegation, agreement and error against Keras, for int8 the
+    fidelity, output floor and per-layer error)."""
+
+    top1: float
+    found: dict
 
 
 def to_tflite(
@@ -209,40 +226,66 @@ def to_tflite(
     clock = Clock(log)
     clock(options.data.line())
     samples = load_samples(model, options, clock)
+    float_top1 = verify.accuracy(samples.keras_scores, samples.eval_labels)
+    clock(f"Keras model: top-1 {float_top1:.4f}")
+    clock.stage("samples")
+    build = _integer_model if mode.integer else _float_model
+    converted = build(model, spec, samples, options, clock)
+    with _without_grappler():
+        flatbuffer = _with_metadata(
+            converted.flatbuffer, spec, options, samples, converted.logits, mode.report_key
+        )
+        verification = _verify(flatbuffer, converted, samples, options, clock)
+        keep_float = None
+        if options.keep_float:
+            keep_float = _keep_float(
+                model,
+                converted,
+                samples,
+                verification.found["layer_errors"],
+                options,
+                output,
+                clock,
+            )
+    clock.stage("verify")
+    tflite.write(flatbuffer, output)
+    report = _report(options, float_top1, converted, verification, keep_float, flatbuffer, model)
+    report["seconds"] = clock.stages
+    json_path = report_path(output)
+    write_json(report, json_path)
+    clock(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
+    return report
+
+
+def _report(options, float_top1, converted, verification, keep_float, flatbuffer, model):
+    """The conversion's report (written as JSON beside the model), from the stages' results."""
+    mode = options.recipe
+    accuracy = {"float": float_top1}
+    if converted.calibrated_top1 is not None:
+        accuracy["ptq_int8"] = converted.calibrated_top1
+    accuracy[mode.report_key] = verification.top1
     report = {
         "mode": mode.name,
         "dataset": options.dataset,
         "data": options.data.report(),
         "io": options.io if mode.integer else "float32",
         "graph": options.graph,
-        "accuracy": {"float": verify.accuracy(samples.keras_scores, samples.eval_labels)},
+        "accuracy": accuracy,
     }
-    clock(f"Keras model: top-1 {report['accuracy']['float']:.4f}")
-    clock.stage("samples")
-    build = _integer_model if mode.integer else _float_model
-    converted = build(model, spec, samples, options, clock, report)
-    with _without_grappler():
-        flatbuffer = _with_metadata(
-            converted.flatbuffer, spec, options, samples, converted.logits, mode.report_key
-        )
-        report["output"] = "logits" if converted.logits else "probabilities"
-        report.update(_verify(flatbuffer, converted, samples, options, clock, report))
-        if options.keep_float:
-            report["keep_float"] = _keep_float(
-                model, converted, samples, report["layer_errors"], options, output, clock
-            )
-    report.update(
-        size_bytes=len(flatbuffer),
-        weights=model.count_params(),
-        bytes_per_weight=len(flatbuffer) / model.count_params(),
-    )
-    clock.stage("verify")
-    tflite.write(flatbuffer, output)
-    json_path = report_path(output)
-    report["seconds"] = clock.stages
-    write_json(report, json_path)
-    clock(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
-    return report
+    for key, section in (("calibration", converted.calibration), ("qat", converted.qat)):
+        if section is not None:
+            report[key] = section
+    report["output"] = "logits" if converted.logits else "probabilities"
+    report.update(verification.found)
+    if keep_float is not None:
+        report["keep_float"] = keep_float
+    weights = model.count_params()
+    return {
+        **report,
+        "size_bytes": len(flatbuffer),
+        "weights": weights,
+        "bytes_per_weight": len(flatbuffer) / weights,
+    }
 
 
 @contextlib.contextmanager
@@ -354,7 +397,7 @@ def keras_outputs(model, pixels, batch_size=16):
     return scores, logits
 
 
-def _float_model(model, spec, samples, options, clock, report):
+def _float_model(model, spec, samples, options, clock):
     """Stages graph -> convert for a float mode (float32, fp16, dynamic)."""
     plain = build_graph(spec, model_values(model), batch_size=None)
     with _without_grappler():
@@ -363,7 +406,7 @@ def _float_model(model, spec, samples, options, clock, report):
     return Converted(flatbuffer, plain, spec, spec["classifier_activation"] is None)
 
 
-def _integer_model(model, spec, samples, options, clock, report):
+def _integer_model(model, spec, samples, options, clock):
     """Stages graph -> quantise (calibrate, and train for QAT) -> convert.
     Int8 graphs output logits: the classifier activation is the app's."""
     from convert.calibrate import calibrate
@@ -387,7 +430,7 @@ def _integer_model(model, spec, samples, options, clock, report):
         calibrate(
             quantised, samples.calibration, options.calibration, options.calibration_batch_size
         )
-        report["calibration"] = {
+        calibration = {
             "estimator": options.calibration,
             "images": len(samples.calibration),
             "per_channel": options.per_channel,
@@ -400,32 +443,37 @@ def _integer_model(model, spec, samples, options, clock, report):
         if options.bias_correction:
             from convert.bias_correction import correct_biases
 
-            report["calibration"]["bias_correction"] = correct_biases(
+            calibration["bias_correction"] = correct_biases(
                 quantised, samples.calibration, options.calibration_batch_size
             )
-            clock(f"bias correction: {report['calibration']['bias_correction']['layers']} layers")
-        samples.calibration = None  # not needed again: the converter's peak is the stage's
+            clock(f"bias correction: {calibration['bias_correction']['layers']} layers")
+        # Dropped here, not needed again: the converter's memory peak is then the stage's own.
+        samples.calibration = None
         gc.collect()
         clock.stage("calibrate")
+        qat = calibrated_top1 = None
         if teacher is not None:
-            report["qat"] = _train(quantised, teacher, samples, options, clock, report)
+            qat, calibrated_top1 = _train(quantised, teacher, samples, options, clock)
             del teacher
             clock.stage("train")
         flatbuffer = tflite.convert(quantised, options.recipe, options.io)
     clock("converted to TFLite")
     clock.stage("convert")
-    return Converted(flatbuffer, quantised, spec, True, graph_form)
+    return Converted(
+        flatbuffer, quantised, spec, True, graph_form, calibration, qat, calibrated_top1
+    )
 
 
-def _train(quantised, teacher, samples, options, clock, report):
+def _train(quantised, teacher, samples, options, clock):
     """QAT: ``quantised`` distilled from ``teacher``, its float graph, then
     kept only if it beats the calibrated graph it started from on the
-    held-back training images (``convert.qat.better``); what it did."""
+    held-back training images (``convert.qat.better``). Returns (what it
+    did, the calibrated graph's top-1 on the evaluation images)."""
     from convert.qat import better, distil, held_back_score
 
     calibrated = verify.scores_of(quantised, samples.eval_pixels)
-    report["accuracy"]["ptq_int8"] = verify.accuracy(calibrated, samples.eval_labels)
-    clock(f"calibrated graph (in TensorFlow): top-1 {report['accuracy']['ptq_int8']:.4f}")
+    calibrated_top1 = verify.accuracy(calibrated, samples.eval_labels)
+    clock(f"calibrated graph (in TensorFlow): top-1 {calibrated_top1:.4f}")
     start = [variable.numpy() for variable in quantised.weights]
     before = held_back_score(quantised, samples.held_back, samples.held_back_logits)
     steps = options.qat_epochs * (options.qat_steps or samples.train_steps)
@@ -447,7 +495,7 @@ def _train(quantised, teacher, samples, options, clock, report):
         f"{after['top1_agreement']:.4f}, {after['relative_l2']:.4f}: writing the "
         f"{found['written']} graph ({why})"
     )
-    return found
+    return found, calibrated_top1
 
 
 # The XNNPACK LayerNorms' 1/sqrt interpolation is fitted to the variances
@@ -455,7 +503,7 @@ def _train(quantised, teacher, samples, options, clock, report):
 VARIANCE_IMAGES = 32
 
 
-def _verify(flatbuffer, converted, samples, options, clock, report):
+def _verify(flatbuffer, converted, samples, options, clock) -> Verification:
     """Stage verify: the model's scores against the Keras model's, its ops
     and delegation and, for int8, its fidelity to the graph it came from and
     the per-layer error."""
@@ -465,7 +513,7 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
     probs = _probabilities(scores, converted)
     reference = samples.keras_logits if converted.logits else samples.keras_scores
     ops, float_ops = runtime.op_census(flatbuffer)
-    report["accuracy"][mode.report_key] = verify.accuracy(probs, samples.eval_labels)
+    top1 = verify.accuracy(probs, samples.eval_labels)
     found = {
         "ops": ops,
         "float_ops": float_ops,
@@ -477,7 +525,7 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
     }
     distance = found["relative_l2"]
     clock(
-        f"{mode.report_key}: top-1 {report['accuracy'][mode.report_key]:.4f}, agreement with "
+        f"{mode.report_key}: top-1 {top1:.4f}, agreement with "
         f"Keras {found['top1_agreement']:.4f}, relative L2 from Keras "
         + ("n/a (the Keras model's scores are all zero)" if distance is None else f"{distance:.4f}")
     )
@@ -507,7 +555,7 @@ def _verify(flatbuffer, converted, samples, options, clock, report):
                     f"  {row['rmse_per_scale']:5.2f} steps RMSE  {row['op']:<16} "
                     f"{row['layer']}  ({row['clipped']:.2%} clipped)"
                 )
-    return found
+    return Verification(top1, found)
 
 
 def _probabilities(scores, converted):
