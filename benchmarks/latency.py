@@ -33,6 +33,7 @@ def build_models(variant, folder, calibration_images=8):
     from convert.calibrate import calibrate
     from convert.forms import PlainForm
     from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
+    from convert.modes import FLOAT32, MODES
     from convert.quantize import quantised_graph
     from convert.xnnpack import XnnpackForm
 
@@ -57,11 +58,11 @@ def build_models(variant, folder, calibration_images=8):
     for kind, graph in graphs.items():
         print(f"[latency] {variant}: converting {kind}", flush=True)
         paths[kind] = os.path.join(folder, f"{variant.replace('/', '')}_{kind}.tflite")
-        if kind == "float32":
-            flatbuffer = tflite.convert(graph, "float32")
+        if graph is plain:
+            flatbuffer = tflite.convert(graph, FLOAT32)
         else:
             calibrate(graph, images)
-            flatbuffer = tflite.convert(graph, "ptq", io="int8")
+            flatbuffer = tflite.convert(graph, MODES["ptq"], io="int8")
         tflite.write(flatbuffer, paths[kind])
     return paths
 

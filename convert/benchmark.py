@@ -19,6 +19,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def benchmark(
     runs: int = 30,
     warmup: int = 5,
     rounds: int = 5,
-    log=print,
+    log: Callable[[str], None] = print,
 ) -> dict:
     """Measures every model at every thread count; returns the results dict."""
     for path in paths:
@@ -67,7 +68,7 @@ def benchmark(
     }
 
 
-def table(results):
+def table(results: dict) -> str:
     """The results as a fixed-width text table."""
     lines = [
         f"{'model':<32} {'thr':>3} {'median':>9} {'p10':>9} {'p90':>9} {'load':>8} "
@@ -84,7 +85,7 @@ def table(results):
     return "\n".join(lines)
 
 
-def save(results, json_path):
+def save(results: dict, json_path: str) -> str:
     """Writes ``json_path`` and the plot beside it (same name, .png)."""
     from keras_mixer.files import atomic_path, write_json
 
@@ -95,11 +96,11 @@ def save(results, json_path):
     return png
 
 
-def plot_path(json_path):
+def plot_path(json_path: str) -> str:
     return os.path.splitext(json_path)[0] + ".png"
 
 
-def output_files(json_path):
+def output_files(json_path: str) -> list:
     """(path, suffix, ours, what) of the files ``save(results, json_path)``
     writes, for ``keras_mixer.files.check_outputs``."""
     from keras_mixer.files import PNG, json_with
@@ -110,7 +111,7 @@ def output_files(json_path):
     ]
 
 
-def plot(results, path):
+def plot(results: dict, path: str) -> None:
     """Median latency per model and thread count; latency against accuracy
     when the models' conversion reports give it."""
     import matplotlib
@@ -156,7 +157,7 @@ def plot(results, path):
     plt.close(fig)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="convert benchmark",
         description="LiteRT latency of TFLite models, side by side, with XNNPACK partitions.",
@@ -182,7 +183,7 @@ def main(argv=None):
     return run_command(measured, (ValueError, RuntimeError, OSError), args.debug, extra="convert")
 
 
-def check_outputs(json_path):
+def check_outputs(json_path: str) -> None:
     """Refuses, before any measuring, a ``--json`` path that is not a .json
     file of benchmark results (an input model's conversion report, say) or
     whose plot would replace a file that is not a PNG."""
@@ -191,7 +192,7 @@ def check_outputs(json_path):
     check_outputs(output_files(json_path))
 
 
-def parse_threads(text):
+def parse_threads(text: str) -> tuple[int, ...]:
     """[1, 2, 4] from "1,2,4"; exits with a clear error otherwise."""
     try:
         counts = [int(t) for t in text.split(",")]

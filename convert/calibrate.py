@@ -15,8 +15,11 @@ value of the large tensors (``sampled``; ``minmax`` sees every value):
   rounding (step^2 / 12), over a grid of shrunken spans.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 from convert.modes import ESTIMATORS, INT8_LEVELS
 from convert.quantize import range_quantizers, set_ranges, tapped
@@ -93,7 +96,9 @@ def observer(quantised, histograms):
     return names, run
 
 
-def calibrate(quantised, images, estimator="minmax", batch_size=16):
+def calibrate(
+    quantised: tf_keras.Model, images: np.ndarray, estimator: str = "minmax", batch_size: int = 16
+) -> None:
     """Sets every trainable range of ``quantised`` from ``images`` (raw
     pixels) with ``estimator``; returns {tensor name: (min, max)}."""
     if estimator not in ESTIMATORS:
@@ -142,7 +147,9 @@ def _with_zero(low, high):
     return low, max(high, low + 1e-6)
 
 
-def percentile_range(counts, low, high, percentile=PERCENTILE):
+def percentile_range(
+    counts: np.ndarray, low: float, high: float, percentile: float = PERCENTILE
+) -> tuple[float, float]:
     """The (100 - percentile, percentile) percentiles of a histogram over [low, high]."""
     edges = np.linspace(low, high, len(counts) + 1)
     cumulative = np.cumsum(counts) / max(counts.sum(), 1)
@@ -152,7 +159,9 @@ def percentile_range(counts, low, high, percentile=PERCENTILE):
     return _with_zero(max(first, low), min(last, high))
 
 
-def mse_range(counts, low, high, candidates=24):
+def mse_range(
+    counts: np.ndarray, low: float, high: float, candidates: int = 24
+) -> tuple[float, float]:
     """The range, among [a * low, b * high] for a and b on a grid from 0.1
     to 1, with the least expected squared int8 error over a histogram on
     [low, high]: clipping error plus rounding noise (step^2 / 12)."""

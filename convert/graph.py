@@ -22,8 +22,11 @@ The graph differs from the Keras 3 model in deliberate ways:
   softmax would only add error at a fixed 1/256 resolution, outside XNNPACK).
 """
 
+from __future__ import annotations
+
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -37,7 +40,7 @@ from keras_mixer.layers import LAYER_NORM_EPSILON, patch_grid
 PIXEL_RANGE = (0.0, 255.0)  # the input: int8 scale 1, raw pixels exactly
 
 
-def mixer_spec(model):
+def mixer_spec(model: keras.Model) -> dict:
     """What the deployment graph needs of a keras_mixer model: its
     architecture (``keras_mixer.architecture``), input and head."""
     found = keras_mixer.architecture(model)  # a ValueError for other models
@@ -73,7 +76,7 @@ def mixer_spec(model):
     }
 
 
-def layer_norm_names(num_blocks):
+def layer_norm_names(num_blocks: int) -> list[str]:
     """The LayerNorms of a Mixer, by their names in the graph."""
     return [f"block{i}_norm{j}" for i in range(num_blocks) for j in (0, 1)] + [
         "pre_head_layer_norm"
@@ -151,7 +154,9 @@ def build_graph(
     return graph
 
 
-def layer_norm_variances(plain_graph, images, batch_size=32):
+def layer_norm_variances(
+    plain_graph: tf_keras.Model, images: np.ndarray, batch_size: int = 32
+) -> dict:
     """{LayerNorm name: (min, max)} of the per-token variance each LayerNorm
     of a plain-form graph (``batch_size=None``) sees on ``images``: what the
     XNNPACK form's 1/sqrt interpolation is fitted to."""
@@ -178,7 +183,7 @@ def _num_blocks(graph):
     return sum(1 for layer in graph.layers if layer.name.endswith("_token_residual"))
 
 
-def model_values(model):
+def model_values(model: keras.Model) -> dict:
     """A keras_mixer model's weights by official path (``stem/kernel``, ...)."""
     return {w.path: np.asarray(w.numpy()) for w in model.weights}
 

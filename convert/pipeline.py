@@ -302,7 +302,7 @@ def _without_grappler():
         tf.config.optimizer.set_experimental_options({option: before})
 
 
-def load_samples(model, options, clock):
+def load_samples(model: keras.Model, options: ConvertOptions, clock: Clock) -> Samples:
     """The evaluation split with the Keras model's scores on it (and, for
     int8, calibration images, and for QAT its training batches and the
     images held back from them) of ``options.dataset`` at the model's input
@@ -382,7 +382,9 @@ def held_back_split(split):
     )
 
 
-def keras_outputs(model, pixels, batch_size=16):
+def keras_outputs(
+    model: keras.Model, pixels: np.ndarray, batch_size: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
     """A keras_mixer classifier's outputs and its head's logits on raw pixels."""
     import keras
 

@@ -1,6 +1,8 @@
 """Quantisation-aware training by distillation: the fake-quantised graph
 learns to reproduce the float graph's outputs, weights and ranges together."""
 
+from __future__ import annotations
+
 import time
 
 import numpy as np
@@ -124,7 +126,9 @@ def variable_scales(quantised):
     return {key: scale if scale > 0 else fallback for key, scale in scales.items()}
 
 
-def held_back_score(quantised, images, reference_logits):
+def held_back_score(
+    quantised: tf_keras.Model, images: np.ndarray, reference_logits: np.ndarray
+) -> dict:
     """How closely a quantised graph follows the float model on images it was
     not trained on: top-1 agreement and the relative L2 distance of its logits."""
     from convert import verify
@@ -136,7 +140,7 @@ def held_back_score(quantised, images, reference_logits):
     }
 
 
-def better(trained, calibrated):
+def better(trained: dict, calibrated: dict) -> tuple[bool, str]:
     """(whether the trained graph is to be written, why): it must agree with
     the float model on at least as many held-back images as the calibrated
     graph, and on as many, be closer in logits."""

@@ -76,7 +76,7 @@ def quantize(pixels: np.ndarray, detail: dict, raw_pixels: bool = False) -> np.n
     return np.clip(q, info.min, info.max).astype(detail["dtype"])
 
 
-def softmax(logits):
+def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities from logits over the last axis (the XNNPACK graph leaves
     the softmax to the app)."""
     e = np.exp(logits - logits.max(-1, keepdims=True))
@@ -91,7 +91,7 @@ def dequantize(values, detail):
     return (values.astype(np.float32) - zero) * np.float32(scale)
 
 
-def op_census(model):
+def op_census(model: str | bytes) -> tuple[dict, list[str]]:
     """{op type: {input dtype: count}} of a model (path or bytes), before any
     delegate, and the op types that take float inputs ("float islands")."""
     runner = interpreter(model, delegates=False)
@@ -108,7 +108,7 @@ def op_census(model):
     return {name: dict(counts) for name, counts in census.items()}, float_ops
 
 
-def delegation(runner):
+def delegation(runner) -> dict:
     """How the default delegate (XNNPACK) took over an interpreter's graph:
     ``{"partitions": N, "ops_outside": {op type: count}}``.
 

@@ -2,6 +2,8 @@
 TensorFlow, and the scores' agreement with the float model and with the
 fake-quantised graph the file came from."""
 
+from __future__ import annotations
+
 import numpy as np
 import tensorflow as tf
 
@@ -94,7 +96,7 @@ def layer_rows(quantised, totals):
     return sorted(rows, key=lambda row: -row["rmse_per_scale"])
 
 
-def scores_of(graph, images, batch_size=16):
+def scores_of(graph, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """A Keras model's outputs on ``images`` (what its input takes: raw pixels
     for the deployment graphs), in batches, through one traced function
     (``predict`` costs 1.5 s more on a Mixer-S/16 for 50 images)."""
@@ -110,7 +112,9 @@ def scores_of(graph, images, batch_size=16):
     )
 
 
-def fidelity(tflite_scores, graph_scores, output_scale, max_steps=2):
+def fidelity(
+    tflite_scores: np.ndarray, graph_scores: np.ndarray, output_scale: float, max_steps: int = 2
+) -> dict:
     """How faithfully a TFLite model computes the fake-quantised graph it
     came from: top-1 agreement (also counting as agreeing a TFLite top-1
     within one output step of the graph's top score: a tie at int8
@@ -153,17 +157,17 @@ def output_floor(reference_logits, scale, zero_point, levels=(-128, 127)):
     }
 
 
-def agreement(scores, reference):
+def agreement(scores: np.ndarray, reference: np.ndarray) -> float:
     """Share of images where two models' top-1 classes agree."""
     return float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))
 
 
-def accuracy(scores, labels):
+def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     """Top-1 accuracy of scores against class indices."""
     return float(np.mean(np.argmax(scores, -1) == labels))
 
 
-def relative_l2(scores, reference):
+def relative_l2(scores: np.ndarray, reference: np.ndarray) -> float | None:
     """||scores - reference|| / ||reference|| over all images and classes;
     None when the reference is all zeros (a fresh model's zero head: no scale
     to measure against)."""

@@ -7,7 +7,7 @@ import os
 from training.commands import add_debug_flag, run_command
 
 
-def train_main(argv=None):
+def train_main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Train or fine-tune a Mixer from one config; run again to resume.",

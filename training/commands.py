@@ -13,10 +13,16 @@ command starts ends here too, with its one line) and, unless debugging,
 sends the C++ logging of TensorFlow and LiteRT (written straight to file
 descriptor 2) to nowhere while Python's own stderr stays the terminal."""
 
+from __future__ import annotations
+
 import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEBUG_ENV = "KERAS_MIXER_DEBUG"
 EXPECTED_FAILURE, UNEXPECTED_FAILURE, INTERRUPTED = 2, 1, 130
@@ -52,7 +58,7 @@ def _debugging():
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
-def add_debug_flag(parser):
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--debug",
         action="store_true",
@@ -60,7 +66,7 @@ def add_debug_flag(parser):
     )
 
 
-def add_preprocessing_flags(parser):
+def add_preprocessing_flags(parser: argparse.ArgumentParser) -> None:
     """``--image-size``, ``--eval-crop`` and ``--resize-method``: how evaluation
     (and calibration) images are prepared, stated instead of taken from the
     run's config or the defaults (``keras_mixer.datasets.data_settings``)."""
@@ -88,7 +94,7 @@ def add_preprocessing_flags(parser):
     )
 
 
-def preprocessing(args):
+def preprocessing(args: argparse.Namespace) -> dict:
     """{key: value} of the preprocessing flags a command line set."""
     return {
         key: getattr(args, key)
@@ -106,7 +112,13 @@ def _image_size(text):
     return size[0] if size[0] == size[1] else size
 
 
-def run_command(action, expected, debug=False, kept="nothing was lost", extra=None):
+def run_command(
+    action: Callable[[], T],
+    expected: tuple[type[BaseException], ...],
+    debug: bool = False,
+    kept: str = "nothing was lost",
+    extra: str | None = None,
+) -> T:
     """Returns ``action()``; ends the process as the module docstring says.
 
     ``expected``: the exception classes that are the user's to fix (bad

@@ -1,13 +1,24 @@
 """Training's own data: the augmentation a train config asks for, on the
 shared pipelines of ``keras_mixer.datasets``."""
 
+from __future__ import annotations
+
 import keras
 import tensorflow as tf
 
 from keras_mixer import datasets
+from keras_mixer.datasets import Split
 
 
-def pipeline(split, train, data_config, train_config, batch_size, seed=0, first_batch=0):
+def pipeline(
+    split: Split,
+    train: bool,
+    data_config: dict,
+    train_config: dict,
+    batch_size: int,
+    seed: int = 0,
+    first_batch: int = 0,
+) -> tf.data.Dataset:
     """``keras_mixer.datasets.pipeline`` with ``train_config``'s augmentation
     (RandAugment, MixUp, CutMix) on the training batches."""
     augmentation = augmentation_of(train_config, seed) if train else None

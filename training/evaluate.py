@@ -80,7 +80,7 @@ def evaluate(
     }
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     from training.commands import (
         add_debug_flag,
         add_preprocessing_flags,

@@ -1,5 +1,7 @@
 """The paper's optimisation recipe as Keras objects: schedule, optimizer, loss."""
 
+from __future__ import annotations
+
 import keras
 
 from keras_mixer.schedules import DECAYS, WarmupDecay
@@ -8,7 +10,7 @@ from training.config import ConfigError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
-def make_optimizer(config, total_steps):
+def make_optimizer(config: dict, total_steps: int) -> keras.optimizers.Optimizer:
     """Adam, AdamW (decoupled decay, not on biases or LayerNorm parameters) or
     SGD with momentum, all with global-norm clipping."""
     if config["name"] not in OPTIMIZERS:
@@ -41,5 +43,5 @@ def make_optimizer(config, total_steps):
     return optimizer
 
 
-def make_loss(label_smoothing):
+def make_loss(label_smoothing: float) -> keras.losses.Loss:
     return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)

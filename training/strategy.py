@@ -1,5 +1,7 @@
 """Picks the tf.distribute strategy for the hardware (or the one asked for)."""
 
+from __future__ import annotations
+
 import glob
 import json
 import os
@@ -7,7 +9,7 @@ import os
 import tensorflow as tf
 
 
-def make_strategy(name="auto", cpu_devices=1):
+def make_strategy(name: str = "auto", cpu_devices: int = 1) -> tf.distribute.Strategy:
     """A tf.distribute strategy.
 
     Args:
@@ -56,7 +58,7 @@ def _detect():
     return "default"
 
 
-def is_chief(strategy):
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes the run's files (worker 0 of several)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
@@ -68,7 +70,7 @@ def is_chief(strategy):
     )
 
 
-def accelerator(strategy):
+def accelerator(strategy: tf.distribute.Strategy) -> str:
     """ "tpu", "gpu" or "cpu": what the replicas run on."""
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "tpu"
