@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import tensorflow as tf
@@ -25,12 +26,17 @@ def convert(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8") -> bytes
         mode: a ``convert.modes.Mode`` or its name.
         io: input/output dtype of an integer model: "uint8", "int8" or "float32".
     """
-    converter = make_converter(graph, mode, io)
-    with warnings.catch_warnings():
-        # An int8 input's range is the graph's own (the pixel input's fixed
-        # fake-quantisation), not the statistics this warning asks for.
-        warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
-        return converter.convert()
+    with contextlib.ExitStack() as stack:
+        if modes.get(mode).integer:
+            from convert.quantize import kernels_on_grid
+
+            stack.enter_context(kernels_on_grid(graph))
+        converter = make_converter(graph, mode, io)
+        with warnings.catch_warnings():
+            # An int8 input's range is the graph's own (the pixel input's fixed
+            # fake-quantisation), not the statistics this warning asks for.
+            warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
+            return converter.convert()
 
 
 def make_converter(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8"):

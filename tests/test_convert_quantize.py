@@ -12,6 +12,7 @@ from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_v
 from convert.qat import RelativeAdam, distil
 from convert.quantize import (
     kernel_and_bias,
+    kernels_on_grid,
     quantised_graph,
     range_quantizers,
     ranges,
@@ -176,6 +177,21 @@ def fully_connected_weights(flatbuffer):
                 (runner.get_tensor(detail["index"]), detail["quantization_parameters"]["scales"])
             )
     return found
+
+
+def test_conversion_puts_dense_kernels_on_their_grid_and_back(rng):
+    images = pixels(rng, 8)
+    _, quantised = graphs(rng, images, "plain")
+    calibrate(quantised, images)
+    head = kernel_and_bias(quantised.get_layer("head"))[0]
+    before, outputs = head.numpy(), quantised(images).numpy()
+    with kernels_on_grid(quantised):
+        np.testing.assert_array_equal(head.numpy(), _per_row_grid(before))
+        # The graph computes the same without the rounding ops it leaves out.
+        np.testing.assert_allclose(quantised(images).numpy(), outputs, atol=1e-5)
+    np.testing.assert_array_equal(head.numpy(), before)  # restored for QAT and keep-float
+    tflite.convert(quantised, "ptq")
+    np.testing.assert_array_equal(head.numpy(), before)
 
 
 @pytest.mark.parametrize("form_name", ["xnnpack", "plain"])
