@@ -9,7 +9,7 @@ from convert.benchmark import output_files as benchmark_outputs
 from keras_mixer.files import check_outputs, json_with, starts_with
 
 
-def check_output(output: str, options=None, benchmark: bool = False) -> None:
+def check_output(output: str, options: object = None, benchmark: bool = False) -> None:
     """Refuses, before any work, an output that is not a ``.tflite`` path (so
     never the input model), a directory, in a missing folder, or an existing
     file of another kind; the same for the files written beside it (the
@@ -19,7 +19,7 @@ def check_output(output: str, options=None, benchmark: bool = False) -> None:
     check_outputs(output_files(output, options, benchmark))
 
 
-def output_files(output: str, options=None, benchmark: bool = False) -> list:
+def output_files(output: str, options: object = None, benchmark: bool = False) -> list:
     """(path, suffix, ours, what) of every file a conversion to ``output`` writes."""
     tflite_file = (".tflite", starts_with(b"TFL3", 4), "a TFLite model")  # the file identifier
     report_file = (".json", json_with("mode", "accuracy"), "a conversion report")

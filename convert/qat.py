@@ -4,6 +4,7 @@ learns to reproduce the float graph's outputs, weights and ranges together."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -12,7 +13,7 @@ import tf_keras
 from convert.quantize import range_quantizers
 
 
-def trainable_variables(quantised):
+def trainable_variables(quantised: tf_keras.Model) -> list[tf.Variable]:
     """The weights and trainable ranges of a quantised graph, without the
     weights of layers built frozen (the XNNPACK LayerNorm's 1/sqrt
     interpolation): TFMOT's wrapper lists a quantised kernel as trainable
@@ -29,7 +30,7 @@ def trainable_variables(quantised):
     return found
 
 
-def distillation_loss(teacher_logits, student_logits):
+def distillation_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor) -> tf.Tensor:
     """Mean squared difference of the student's logits from the teacher's:
     the quantised graph learns to give the float graph's logits, every class
     of them (a KL divergence of the softmaxes, tried too, heeds only the top
@@ -37,7 +38,14 @@ def distillation_loss(teacher_logits, student_logits):
     return tf.reduce_mean(tf.square(student_logits - teacher_logits))
 
 
-def distil(quantised, teacher, batches, steps, learning_rate=1e-4, log=print):
+def distil(
+    quantised: tf_keras.Model,
+    teacher: tf_keras.Model,
+    batches: tf.data.Dataset,
+    steps: int,
+    learning_rate: float = 1e-4,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Trains ``quantised`` for ``steps`` batches of raw-pixel images (from
     ``batches``, (images, labels) pairs: the labels are not used) to match
     the logits of ``teacher``, its float graph (the training split repeats
@@ -110,7 +118,7 @@ class RelativeAdam:
             )
 
 
-def variable_scales(quantised):
+def variable_scales(quantised: tf_keras.Model) -> list[float]:
     """{id(variable): scale} for ``RelativeAdam``: a range's min and max move
     with the range's width, other variables with their RMS (zero ones, such
     as a fresh model's biases, with the median of the others)."""

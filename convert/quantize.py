@@ -22,8 +22,11 @@ representative dataset, so the file holds exactly the ranges calibrated and
 trained here.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
+from collections.abc import Callable, Iterable, Iterator
 
 import tensorflow as tf
 import tf_keras
@@ -37,7 +40,7 @@ PASS_THROUGH = (tf_keras.layers.Reshape, tf_keras.layers.Permute)
 
 
 @contextlib.contextmanager
-def tfmot_imported():
+def tfmot_imported() -> Iterator[object]:
     """Imports TFMOT without leaking its side effect: it sets
     TF_USE_LEGACY_KERAS=1, which would switch later ``tf.keras`` users to Keras 2."""
     before = os.environ.get("TF_USE_LEGACY_KERAS")
@@ -61,7 +64,7 @@ class TapSlot:
 
 
 @contextlib.contextmanager
-def tapped(quantised, tap):
+def tapped(quantised: tf_keras.Model, tap: Callable) -> Iterator[Callable]:
     """While tracing ``quantised`` (a ``quantised_graph``) in this context,
     each of its ``RangeQuantizer``s returns ``tap(quantizer, float_tensor,
     quantised_tensor)`` instead of the quantised tensor, and weights stay
@@ -88,7 +91,7 @@ def _slots(quantised):
 
 
 @contextlib.contextmanager
-def kernels_on_grid(quantised):
+def kernels_on_grid(quantised: tf_keras.Model) -> Iterator[None]:
     """While converting ``quantised``: each Dense kernel quantised per output
     unit holds its values on its int8 grid, and its rounding ops
     (``quantised_weight``) stay out of the traced graph. The converter
@@ -122,7 +125,7 @@ def _fake_quant(x, low, high, narrow_range=False):
     return tf.quantization.fake_quant_with_min_max_vars(x, low, high, narrow_range=narrow_range)
 
 
-def quantised_weight(weight, per_axis, symmetric=True):
+def quantised_weight(weight: tf.Tensor, per_axis: bool, symmetric: bool = True) -> tf.Tensor:
     """A weight as the int8 file holds it: symmetric (int8 -127..127) for the
     kernels of FULLY_CONNECTED and CONV_2D, per output unit (the last axis)
     when ``per_axis``; the constant operand of a MUL or ADD
@@ -280,7 +283,7 @@ def layer_quantize_config(layer, per_channel=True, slot=None):
     return LayerQuantizeConfig(weights, per_axis=per_axis, output_range=output_range, slot=slot)
 
 
-def wrapper(float_layers=(), per_channel=True):
+def wrapper(float_layers: Iterable[str] = (), per_channel: bool = True) -> Callable:
     """The ``wrap`` of ``convert.graph.build_graph`` that fake-quantises each
     layer it is given (Reshape and Permute, and layers named in
     ``float_layers``, stay as they are), its quantizers sharing one
@@ -316,7 +319,7 @@ def quantised_graph(
     )
 
 
-def weight_layers(quantised):
+def weight_layers(quantised: tf_keras.Model) -> list:
     """The wrapped layers of a quantised graph whose kernels are quantised
     (Dense and Conv2D), in graph order."""
     return [
@@ -328,20 +331,20 @@ def weight_layers(quantised):
     ]
 
 
-def kernel_and_bias(wrapped):
+def kernel_and_bias(wrapped: tf_keras.layers.Layer) -> tuple[tf.Variable, tf.Variable]:
     """The kernel and bias variables of a wrapped Dense or Conv2D (the
     wrapper swaps the layer's own attributes for quantised tensors)."""
     found = {variable.name.rsplit("/", 1)[-1]: variable for variable in wrapped.weights}
     return found["kernel:0"], found["bias:0"]
 
 
-def quantised_kernel(wrapped):
+def quantised_kernel(wrapped: tf_keras.layers.Layer) -> tf.Tensor:
     """A wrapped layer's kernel as the int8 file holds it."""
     kernel, _ = kernel_and_bias(wrapped)
     return quantised_weight(tf.convert_to_tensor(kernel), wrapped.quantize_config.per_axis)
 
 
-def range_quantizers(quantised):
+def range_quantizers(quantised: tf_keras.Model) -> dict:
     """{layer name: RangeQuantizer} of a quantised graph's int8 tensors."""
     found = {}
     for layer in quantised.layers:
@@ -351,12 +354,12 @@ def range_quantizers(quantised):
     return found
 
 
-def ranges(quantised):
+def ranges(quantised: tf_keras.Model) -> dict[str, tuple[float, float]]:
     """{layer name: (min, max)} of a quantised graph's int8 tensors."""
     return {name: q.range for name, q in range_quantizers(quantised).items()}
 
 
-def set_ranges(quantised, found):
+def set_ranges(quantised: tf_keras.Model, found: dict) -> None:
     """Sets the trainable ranges of a quantised graph from {layer name: (min, max)}."""
     for name, quantizer in range_quantizers(quantised).items():
         if quantizer.fixed_range is None:
@@ -365,7 +368,7 @@ def set_ranges(quantised, found):
             quantizer.max.assign(high)
 
 
-def copy_variables(source, target):
+def copy_variables(source: tf_keras.Model, target: tf_keras.Model) -> None:
     """Assigns ``target``'s variables from ``source``'s of the same name (graphs
     built by ``quantised_graph``: the weights ``stem/kernel:0``, ..., the
     ranges ``stem/output_min:0``, ...); those ``source`` lacks stay as they are."""

@@ -83,7 +83,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def dequantize(values, detail):
+def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
     """A uint8/int8 tensor's values as float32: (q - zero point) * scale."""
     if detail["dtype"] == np.float32:
         return values

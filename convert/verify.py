@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 from convert.calibrate import sampled
 from convert.layers import tflite_op
@@ -48,7 +49,12 @@ class _ErrorTap:
 ERROR_BATCH = 16
 
 
-def quantised_pass(quantised, images, error_images=0, batch_size=ERROR_BATCH):
+def quantised_pass(
+    quantised: tf_keras.Model,
+    images: np.ndarray,
+    error_images: int = 0,
+    batch_size: int = ERROR_BATCH,
+) -> tuple[np.ndarray, list[dict]]:
     """The fake-quantised graph's scores on ``images`` (raw pixels) and, over
     the first ``error_images`` of them, the per-layer error: one row per
     int8 tensor, worst first (``layer_rows``)."""
@@ -65,7 +71,7 @@ def quantised_pass(quantised, images, error_images=0, batch_size=ERROR_BATCH):
     return np.concatenate(scores), layer_rows(quantised, totals)
 
 
-def layer_rows(quantised, totals):
+def layer_rows(quantised: tf_keras.Model, totals: dict) -> list[dict]:
     """Per-layer error rows, worst first, from the accumulated ``_ErrorTap`` sums.
 
     ``rmse_per_scale``: the RMSE the tensor's own quantisation adds (the op
@@ -134,7 +140,7 @@ def fidelity(
     }
 
 
-def logits_quantisation(quantised):
+def logits_quantisation(quantised: tf_keras.Model) -> tuple[float, int]:
     """(scale, zero point) of a quantised graph's int8 logits, as TFLite
     derives them from its range (the converter nudges zero onto a step)."""
     low, high = range_quantizers(quantised)["head"].range
@@ -142,7 +148,12 @@ def logits_quantisation(quantised):
     return scale, int(np.clip(np.round(-128 - low / scale), -128, 127))
 
 
-def output_floor(reference_logits, scale, zero_point, levels=(-128, 127)):
+def output_floor(
+    reference_logits: np.ndarray,
+    scale: float,
+    zero_point: int,
+    levels: tuple[int, int] = (-128, 127),
+) -> dict:
     """How well an int8 output of (``scale``, ``zero_point``) can agree with
     the float model at best: the top-1 agreement of the model's own logits
     rounded to that output's steps (ties go to the first class, as argmax

@@ -86,7 +86,7 @@ def load_config(source: str, overrides: Iterable[str] = ()) -> dict:
     return config
 
 
-def resolve(source):
+def resolve(source: str) -> str:
     if os.path.exists(source):
         return source
     shipped = os.path.join(CONFIGS_DIR, f"{source}.py")
@@ -99,7 +99,7 @@ def resolve(source):
     )
 
 
-def read_config_file(path):
+def read_config_file(path: str) -> dict:
     if path.endswith(".py"):
         spec = importlib.util.spec_from_file_location("mixer_config", path)
         module = importlib.util.module_from_spec(spec)
@@ -115,7 +115,7 @@ def read_config_file(path):
     raise ConfigError(f"Config {path}: expected a .py or .yaml file.")
 
 
-def merge(config, updates, path):
+def merge(config: dict, updates: dict, path: tuple[str, ...]) -> None:
     for key, value in updates.items():
         where = ".".join((*path, key))
         if key not in config:
@@ -184,7 +184,7 @@ def _is_kind(value, kind):
     return isinstance(value, kind)
 
 
-def set_value(config, dotted, value):
+def set_value(config: dict, dotted: str, value: object) -> None:
     *sections, key = dotted.split(".")
     node = config
     for depth, section in enumerate(sections):
@@ -196,7 +196,7 @@ def set_value(config, dotted, value):
     merge(node, {key: value}, tuple(sections))
 
 
-def parse_value(text):
+def parse_value(text: str) -> object:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

@@ -9,18 +9,21 @@ across workers, and its step function reduces the scalar logs along axis 0.
 Call ``fit``/``evaluate`` inside ``strategy.scope()`` afterwards.
 """
 
+from __future__ import annotations
+
+import keras
 import tensorflow as tf
 
 from training import internals
 
 
-def needs_prepare(strategy):
+def needs_prepare(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(
         strategy, tf.distribute.MultiWorkerMirroredStrategy
     ) and internals.in_multi_worker_mode(strategy)
 
 
-def prepare(model, strategy):
+def prepare(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
     def mean_over_replicas(logs):
         return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
 

@@ -9,11 +9,14 @@ user asks to start over (``overwrite``: this run's own files are deleted,
 nothing else).
 """
 
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
 
 from keras_mixer.files import write_json
 from training.config import DEFAULTS, ConfigError
@@ -36,7 +39,7 @@ EXECUTION_SECTIONS = ("distribute",)
 
 
 @contextlib.contextmanager
-def claimed(folder, config, overwrite=False):
+def claimed(folder: str, config: dict, overwrite: bool = False) -> Iterator[None]:
     """Holds ``folder`` for one run of ``config`` (see the module docstring);
     a ConfigError names what stands in the way. Yields a ``Claim``: nothing
     in the folder changes until the run calls ``begin()``, so a run refused
