@@ -124,6 +124,7 @@ def test_a_stage_without_its_extra_names_the_install_command(tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "which is not installed: pip install 'keras-mixer[train]'" in result.stderr
+    assert not (tmp_path / "history.json").exists()  # said before any epoch was trained
 
 
 def test_the_wheel_ships_the_configs_and_label_files(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
 import tempfile
 import time
@@ -45,6 +46,7 @@ def train(
     ``output_dir`` belongs to this run (``training.run_folder``): a run in
     progress there, or a finished epoch of another config, is refused
     unless ``overwrite`` (start over)."""
+    _import_late_libraries()
     train_config = config["train"]
     keras.utils.set_random_seed(train_config["seed"])
     strategy = make_strategy(config["distribute"]["strategy"], config["distribute"]["cpu_devices"])
@@ -110,6 +112,17 @@ def read_data(config):
     steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
     val_ds = datasets.pipeline(val_split, False, data_config, batch_size)
     return RunData(train_split, val_split, steps_per_epoch, val_ds, config)
+
+
+# Libraries of the [train] extra that a run first needs after its first
+# epoch (the learning-curve PNG): imported up front, so a missing one is
+# named before any work rather than after an epoch.
+LATE_LIBRARIES = ("matplotlib",)
+
+
+def _import_late_libraries():
+    for name in LATE_LIBRARIES:
+        importlib.import_module(name)
 
 
 def _check_output_apart_from_data(output_dir, dataset):
