@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import keras_mixer  # noqa: F401  registers the layers model.keras files name
-from tests.training_helpers import ROOT, run_module, write_config
+from tests.training_helpers import ROOT, command_env, run_module, write_config
 
 # Trains, then reports every variable's per-replica copies and the loss curve.
 TRAIN_AND_REPORT = """
@@ -43,16 +43,10 @@ LEARNING = {"epochs": 4, "steps_per_epoch": 6, "batch_size": 32}
 
 
 def run_script(args, env=None, **kwargs):
-    full_env = {
-        **os.environ,
-        "KERAS_BACKEND": "tensorflow",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        **(env or {}),
-    }
     return subprocess.Popen(
         [sys.executable, "-c", TRAIN_AND_REPORT, *map(str, args)],
         cwd=ROOT,
-        env=full_env,
+        env=command_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -68,6 +68,17 @@ sys.meta_path.insert(0, Absent())
 """
 
 
+def run_python(code):
+    """``python -c code`` from the repository root, in a bare environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
+        cwd=ROOT,
+    )
+
+
 def test_the_model_package_works_without_the_stages_extras(tmp_path, rng):
     from tests.weights_helpers import official_params, save_npz
 
@@ -82,13 +93,7 @@ print(model.predict(np.zeros((1, 16, 16, 3)), verbose=0).shape)
 print(sorted(m for m in {STAGE_ONLY!r} if m in sys.modules))
 """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
-        cwd=ROOT,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[-3:-1] == ["(1, 5)", "[]"]
     requires = configparser.ConfigParser()
@@ -115,13 +120,7 @@ def test_a_stage_without_its_extra_names_the_install_command(tmp_path):
         "from training.cli import train_main\n"
         f"train_main(['--config', 'digits', '--output', {str(tmp_path)!r}])"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
-        cwd=ROOT,
-    )
+    result = run_python(code)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "which is not installed: pip install 'keras-mixer[train]'" in result.stderr
     assert not (tmp_path / "history.json").exists()  # said before any epoch was trained

@@ -41,18 +41,17 @@ def write_config(path, **sections):
     return str(path)
 
 
+def command_env(env=None):
+    """The environment the tests run our commands in: ``env`` over this one."""
+    return {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+
+
 def run_module(module, *args, env=None, **kwargs):
     """``python -m module args`` from the repository root; returns CompletedProcess."""
-    full_env = {
-        **os.environ,
-        "KERAS_BACKEND": "tensorflow",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        **(env or {}),
-    }
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         cwd=ROOT,
-        env=full_env,
+        env=command_env(env),
         capture_output=True,
         text=True,
         **kwargs,
