@@ -10,7 +10,13 @@ def keras_home():
     """The Keras cache folder: ``$KERAS_HOME`` read now (Keras reads it once,
     at import), else ~/.keras; created if missing."""
     folder = os.environ.get("KERAS_HOME") or os.path.expanduser("~/.keras")
-    os.makedirs(folder, exist_ok=True)
+    named = f"KERAS_HOME={folder}" if os.environ.get("KERAS_HOME") else f"The Keras cache {folder}"
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"{named} is a file, not a folder; set KERAS_HOME to a folder.")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{named} cannot be created: {error.strerror}.") from None
     return folder
 
 

@@ -16,6 +16,7 @@ from tests.weights_helpers import (
     peer_case,
     save_npz,
     save_safetensors,
+    serve_tiny_as,
     tiny,
     to_timm,
 )
@@ -54,7 +55,8 @@ def release_cache(tmp_path, monkeypatch):
     return origin
 
 
-def test_release_fetched_from_origin_then_reused_from_cache(rng, release_cache):
+def test_release_fetched_from_origin_then_reused_from_cache(rng, release_cache, monkeypatch):
+    serve_tiny_as(monkeypatch, "imagenet21k", "B/16")
     params = official_params(rng)
     (release_cache / "imagenet21k").mkdir(parents=True)
     save_npz(release_cache / "imagenet21k" / "Mixer-B_16.npz", params)
@@ -75,6 +77,7 @@ def test_release_fetched_from_origin_then_reused_from_cache(rng, release_cache):
 def test_release_from_prefilled_cache(rng, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv(weights_lib.ORIGIN_ENV, "http://127.0.0.1:9/unreachable")
+    serve_tiny_as(monkeypatch, "gsam", "S/32")
     cache = tmp_path / "models" / "mixer" / "gsam"
     cache.mkdir(parents=True)
     params = official_params(rng)

@@ -1,10 +1,12 @@
 """Checkpoint files for the weight tests: a tiny square Mixer, its official
 arrays, and the same arrays written in each source's format."""
 
+import dataclasses
 import os
 
 import numpy as np
 
+from keras_mixer import presets
 from tests import numpy_mixer
 from tests.conftest import SQUARE_TINY, tiny_mixer
 
@@ -27,6 +29,15 @@ def official_params(rng, classes=5, num_blocks=2):
         num_blocks=num_blocks,
         classes=classes,
     )
+
+
+def serve_tiny_as(monkeypatch, release, variant, classes=5):
+    """Gives ``release``'s ``variant`` the sizes of ``official_params``' arrays,
+    so a test can serve them as that release's file (downloads check the
+    sizes of what they fetch)."""
+    monkeypatch.setitem(presets.VARIANTS, variant, presets.Variant(4, 16, 2, 8, 32))
+    release_with_tiny_head = dataclasses.replace(presets.RELEASES[release], classes=classes)
+    monkeypatch.setitem(presets.RELEASES, release, release_with_tiny_head)
 
 
 def images(rng, batch=3, size=16):

@@ -8,7 +8,8 @@ import zipfile
 
 import numpy as np
 
-from keras_mixer.download import DownloadError, cached_download
+from keras_mixer import presets
+from keras_mixer.download import DownloadError, FileKind, cached_download
 from keras_mixer.files import keras_home
 from keras_mixer.presets import ORIGIN_ENV, RELEASE_ORIGIN, RELEASES, release_url
 from keras_mixer.weights.checkpoint import Checkpoint
@@ -30,10 +31,12 @@ def fetch_release(release: str, variant: str) -> str:
         keras_home(), "models", "mixer", release, RELEASES[release].file_name(variant)
     )
     url = release_url(release, variant, os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN))
+    name = f".npz checkpoint of {release} Mixer-{variant}"
+    kind = FileKind(name, b"PK\x03\x04", _release_check(release, variant))
     try:
-        return cached_download(url, path, RELEASES[release].sha256.get(variant))
+        return cached_download(url, path, RELEASES[release].sha256.get(variant), kind)
     except DownloadError as error:
-        raise ValueError(
+        raise DownloadError(
             f"Could not fetch {release} Mixer-{variant}: {error} Without network access, "
             "download the file elsewhere and pass its path as weights=."
         ) from None
@@ -55,3 +58,27 @@ def _read_npz(path):
             return {key: np.asarray(archive[key]) for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise ValueError(f"Weights {path!r}: unreadable or truncated .npz ({error}).") from error
+
+
+def _release_check(release, variant):
+    """A check that a file is a whole ``.npz`` whose arrays have the official
+    keys and the shapes of ``variant`` with ``release``'s head."""
+
+    def check(path):
+        sizes, classes = presets.VARIANTS[variant], RELEASES[release].classes
+        params = read_official(path).params
+        p, hidden = sizes.patch_size, sizes.hidden_size
+        expected = {
+            "stem/kernel": (p, p, 3, hidden),
+            "MixerBlock_0/channel_mixing/Dense_0/kernel": (hidden, sizes.channels_mlp_dim),
+            f"MixerBlock_{sizes.num_blocks - 1}/LayerNorm_0/scale": (hidden,),
+            "head/kernel": (hidden, classes),
+        }
+        for key, shape in expected.items():
+            found = params[key].shape if key in params else None
+            if found != shape:
+                raise ValueError(f"{key} has shape {found}, expected {shape}")
+        if f"MixerBlock_{sizes.num_blocks}/LayerNorm_0/scale" in params:
+            raise ValueError(f"more than the variant's {sizes.num_blocks} blocks")
+
+    return check
