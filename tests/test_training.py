@@ -76,7 +76,15 @@ def test_overrides_and_unknown_keys(tmp_path):
         ("model.patch_size=4.0", "'model.patch_size' takes a whole number or None"),
         ("model.gelu_approximate=1", "'model.gelu_approximate' takes True or False or None"),
         ("train.jit_compile=None", "'train.jit_compile' takes True or False or a string"),
-        ("train.epochs=0", "train.epochs must be at least 1; got 0"),
+        ("train.epochs=0", "'train.epochs' must be a finite number >= 1; got 0"),
+        ("optimizer.learning_rate=-1", "'optimizer.learning_rate' must be a finite number > 0"),
+        ("optimizer.learning_rate=1e999", "'optimizer.learning_rate' must be a finite number > 0"),
+        ("model.num_blocks=0", "'model.num_blocks' must be a finite number >= 1; got 0"),
+        ("model.hidden_size=-8", "'model.hidden_size' must be a finite number >= 1; got -8"),
+        ("optimizer.beta_2=1", "'optimizer.beta_2' must be a finite number >= 0 and < 1"),
+        ("train.label_smoothing=1.5", "'train.label_smoothing' must be a finite number >= 0"),
+        ("data.crop_scale=(0, 1)", "'data.crop_scale' must be a finite number > 0 and <= 1"),
+        ("optimizer.global_clipnorm=0", "'optimizer.global_clipnorm' must be a finite number > 0"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(problem)):
             load_config("digits", [override])
@@ -84,6 +92,21 @@ def test_overrides_and_unknown_keys(tmp_path):
     assert load_config("digits", ["model.variant=S/16"])["model"]["variant"] == "S/16"
     assert load_config("digits", ["train.jit_compile=auto"])["train"]["jit_compile"] == "auto"
     assert load_config("digits", ["data.crop_scale=[0.2, 1]"])["data"]["crop_scale"] == (0.2, 1)
+
+
+def test_config_files_that_do_not_parse_are_named_with_their_line(tmp_path):
+    broken_yaml = tmp_path / "broken.yaml"
+    broken_yaml.write_text("train:\n  epochs: 3\n  batch_size: [8\n")
+    with pytest.raises(ConfigError, match=r"Config .*broken\.yaml, line 4: not valid YAML \("):
+        load_config(str(broken_yaml))
+    a_list = tmp_path / "list.yaml"
+    a_list.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"list\.yaml: expected sections .*got list"):
+        load_config(str(a_list))
+    broken_python = tmp_path / "broken.py"
+    broken_python.write_text("def get_config():\n    return {'train': {'epochs': 7}\n")
+    with pytest.raises(ConfigError, match=r"Config .*broken\.py, line \d: "):
+        load_config(str(broken_python))
 
 
 def test_python_config_file(tmp_path):

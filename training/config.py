@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import importlib.util
+import math
 import os
 from collections.abc import Iterable
 
@@ -78,11 +80,7 @@ def load_config(source: str, overrides: Iterable[str] = ()) -> dict:
         if not sep:
             raise ConfigError(f"Override {override!r} is not key=value.")
         set_value(config, key.strip(), parse_value(text.strip()))
-    if config["train"]["epochs"] < 1:
-        raise ConfigError(
-            f"train.epochs must be at least 1; got {config['train']['epochs']!r} "
-            "(an untrained model is not a run's result)."
-        )
+    check_ranges(config)
     return config
 
 
@@ -103,7 +101,10 @@ def read_config_file(path: str) -> dict:
     if path.endswith(".py"):
         spec = importlib.util.spec_from_file_location("mixer_config", path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as error:
+            raise ConfigError(f"Config {path}, line {error.lineno}: {error.msg}.") from None
         if not hasattr(module, "get_config"):
             raise ConfigError(f"Config {path}: defines no get_config().")
         return module.get_config()
@@ -111,7 +112,19 @@ def read_config_file(path: str) -> dict:
         import yaml
 
         with open(path) as f:
-            return yaml.safe_load(f) or {}
+            try:
+                config = yaml.safe_load(f) or {}
+            except yaml.YAMLError as error:
+                mark = getattr(error, "problem_mark", None)
+                where = f", line {mark.line + 1}" if mark else ""
+                problem = getattr(error, "problem", None) or type(error).__name__
+                raise ConfigError(f"Config {path}{where}: not valid YAML ({problem}).") from None
+        if not isinstance(config, dict):
+            raise ConfigError(
+                f"Config {path}: expected sections (model:, train:, ...), got "
+                f"{type(config).__name__} {config!r:.60}."
+            )
+        return config
     raise ConfigError(f"Config {path}: expected a .py or .yaml file.")
 
 
@@ -133,12 +146,10 @@ def merge(config: dict, updates: dict, path: tuple[str, ...]) -> None:
             config[key] = tuple(value) if isinstance(config[key], tuple) else value
 
 
+KINDS_OF_SIZE = ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim", "channels_mlp_dim")
 # What a key takes where its default does not say (None, or more than one kind).
 KINDS = {
-    **{
-        f"model.{key}": (int, None)
-        for key in ("patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim", "channels_mlp_dim")
-    },
+    **{f"model.{key}": (int, None) for key in KINDS_OF_SIZE},
     "model.variant": (str, None),
     "model.weights": (str, None),
     "model.gelu_approximate": (bool, None),
@@ -182,6 +193,78 @@ def _is_kind(value, kind):
             and all(_is_kind(item, float) for item in value)
         )
     return isinstance(value, kind)
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The finite numbers from ``low`` to ``high`` (None: unbounded), each end
+    included or not."""
+
+    low: float | None
+    high: float | None = None
+    low_included: bool = True
+    high_included: bool = True
+
+    def holds(self, value: float) -> bool:
+        above = self.low is None or value > self.low or (self.low_included and value == self.low)
+        below = (
+            self.high is None or value < self.high or (self.high_included and value == self.high)
+        )
+        return math.isfinite(value) and above and below
+
+    def __str__(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>=' if self.low_included else '>'} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<=' if self.high_included else '<'} {self.high:g}")
+        return "a finite number " + " and ".join(parts) if parts else "a finite number"
+
+
+POSITIVE = Range(0, low_included=False)
+AT_LEAST_ONE = Range(1)
+NON_NEGATIVE = Range(0)
+FRACTION = Range(0, 1)  # 0 to 1, both included
+BELOW_ONE = Range(0, 1, high_included=False)
+
+# The values each numeric key can mean something with; checked before any work.
+RANGES = {
+    **{f"model.{key}": AT_LEAST_ONE for key in KINDS_OF_SIZE},
+    "model.dropout_rate": BELOW_ONE,
+    "model.drop_path_rate": BELOW_ONE,
+    "data.val_fraction": Range(0, 1, low_included=False, high_included=False),
+    "data.image_size": AT_LEAST_ONE,
+    "data.crop_scale": Range(0, 1, low_included=False),
+    "data.eval_crop": Range(0, 1, low_included=False),
+    "data.shuffle_buffer": AT_LEAST_ONE,
+    "train.epochs": AT_LEAST_ONE,  # an untrained model is not a run's result
+    "train.batch_size": AT_LEAST_ONE,
+    "train.steps_per_epoch": AT_LEAST_ONE,
+    "train.label_smoothing": BELOW_ONE,
+    "train.mixup_alpha": NON_NEGATIVE,
+    "train.cutmix_alpha": NON_NEGATIVE,
+    "train.randaugment_ops": NON_NEGATIVE,
+    "train.randaugment_factor": FRACTION,
+    "train.checkpoint_every": AT_LEAST_ONE,
+    "optimizer.learning_rate": POSITIVE,
+    "optimizer.weight_decay": NON_NEGATIVE,
+    "optimizer.beta_1": BELOW_ONE,
+    "optimizer.beta_2": BELOW_ONE,
+    "optimizer.momentum": BELOW_ONE,
+    "optimizer.global_clipnorm": POSITIVE,
+    "optimizer.warmup_steps": NON_NEGATIVE,
+    "distribute.cpu_devices": AT_LEAST_ONE,
+}
+
+
+def check_ranges(config: dict) -> None:
+    """Refuses a value outside its key's ``RANGES`` entry (None: not set)."""
+    for where, allowed in RANGES.items():
+        section, key = where.split(".")
+        value = config[section][key]
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        if value is not None and not all(allowed.holds(item) for item in values):
+            raise ConfigError(f"Config key {where!r} must be {allowed}; got {value!r}.")
 
 
 def set_value(config: dict, dotted: str, value: object) -> None:
