@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 
@@ -149,8 +150,29 @@ def json_with(*keys: str):
 PNG = starts_with(b"\x89PNG")
 
 
+NON_FINITE_KEY = "non_finite"
+
+
 def write_json(obj, path):
+    """``obj`` as strict JSON, atomically. NaN and infinities (which JSON
+    cannot hold) are written as null, and the dict that holds one gains a
+    ``non_finite`` entry saying what each was ({"loss": "nan"})."""
     import json
 
     with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
+        json.dump(_finite(obj, "", {}), f, indent=2, allow_nan=False)
+
+
+def _finite(value, where, found):
+    """``value`` with non-finite floats as None, recorded in ``found`` by
+    their path below the nearest dict."""
+    if isinstance(value, dict):
+        inner = {}
+        clean = {key: _finite(item, str(key), inner) for key, item in value.items()}
+        return {**clean, NON_FINITE_KEY: inner} if inner else clean
+    if isinstance(value, (list, tuple)):
+        return [_finite(item, f"{where}[{i}]", found) for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        found[where] = str(value)  # "nan", "inf", "-inf"
+        return None
+    return value

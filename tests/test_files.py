@@ -23,3 +23,36 @@ def test_atomic_path_leaves_old_file_on_failure(tmp_path):
             raise RuntimeError("killed mid-write")
     assert json.loads(target.read_text()) == {"run": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def strict_json(path):
+    """The file parsed as standard JSON: NaN and Infinity are not JSON."""
+
+    def refuse(constant):
+        raise ValueError(f"{path} holds {constant}, which is not JSON")
+
+    with open(path) as f:
+        return json.load(f, parse_constant=refuse)
+
+
+def test_non_finite_numbers_are_written_as_null_with_what_they_were(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_json(
+        {
+            "val_loss": float("nan"),
+            "history": [{"epoch": 1, "loss": float("inf")}, {"epoch": 2, "loss": 0.5}],
+            "scores": (1.0, float("-inf")),
+            "epochs": 2,
+        },
+        path,
+    )
+    assert strict_json(path) == {
+        "val_loss": None,
+        "history": [
+            {"epoch": 1, "loss": None, "non_finite": {"loss": "inf"}},
+            {"epoch": 2, "loss": 0.5},
+        ],
+        "scores": [1.0, None],
+        "epochs": 2,
+        "non_finite": {"val_loss": "nan", "scores[1]": "-inf"},
+    }
