@@ -192,7 +192,7 @@ def check_outputs(json_path: str) -> None:
     check_outputs(output_files(json_path))
 
 
-def parse_threads(text: str) -> tuple[int, ...]:
+def parse_threads(text: str) -> list[int]:
     """[1, 2, 4] from "1,2,4"; exits with a clear error otherwise."""
     try:
         counts = [int(t) for t in text.split(",")]

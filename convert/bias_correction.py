@@ -5,6 +5,8 @@ measured on the calibration images with every activation in float, is taken
 off the layer's bias, which the file keeps in int32 (finer than any int8
 tensor)."""
 
+from __future__ import annotations
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -21,7 +23,7 @@ class _FloatTap:
         return tensor
 
 
-def correct_biases(quantised, images, batch_size=16):
+def correct_biases(quantised: tf_keras.Model, images: np.ndarray, batch_size: int = 16) -> dict:
     """Takes the shift quantising its kernel gives each trainable Dense and
     Conv2D layer of ``quantised`` off its bias, measured on ``images`` (raw
     pixels). Returns what it did: the layers corrected and the largest shift
@@ -39,7 +41,12 @@ def correct_biases(quantised, images, batch_size=16):
     return {"layers": len(layers), "largest_relative_shift": largest}
 
 
-def input_means(quantised, layers, images, batch_size=16):
+def input_means(
+    quantised: tf_keras.Model,
+    layers: list[tf_keras.layers.Layer],
+    images: np.ndarray,
+    batch_size: int = 16,
+) -> list[np.ndarray]:
     """The float mean of each layer's input over ``images``: over every axis
     but the last for Dense, over the batch for Conv2D (a mean image)."""
     probe = tf_keras.Model(quantised.inputs, [layer.input for layer in layers])

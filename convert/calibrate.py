@@ -17,6 +17,8 @@ value of the large tensors (``sampled``; ``minmax`` sees every value):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -58,7 +60,7 @@ class _Observer:
         return tensor
 
 
-def sampled(tensor):
+def sampled(tensor: tf.Tensor) -> tf.Tensor:
     """The values of ``tensor`` that its statistics are taken from, flat: every
     ``SAMPLE_STRIDE``-th of a tensor of at least ``SAMPLED_SIZE`` values an
     image, all of a smaller one."""
@@ -70,7 +72,9 @@ def _span(tensor):
     return tf.stack([tf.reduce_min(tensor), tf.reduce_max(tensor)])
 
 
-def observer(quantised, histograms):
+def observer(
+    quantised: tf_keras.Model, histograms: bool
+) -> tuple[list[str], Callable[[np.ndarray, dict], dict]]:
     """``run(batch, bins)``: the float graph of ``quantised`` on a batch of
     raw pixels, giving {tensor name: {"span": (min, max), "counts": its
     histogram over bins[name]}} as numpy. Traced once: the bins are an input."""
@@ -98,7 +102,7 @@ def observer(quantised, histograms):
 
 def calibrate(
     quantised: tf_keras.Model, images: np.ndarray, estimator: str = "minmax", batch_size: int = 16
-) -> None:
+) -> dict[str, tuple[float, float]]:
     """Sets every trainable range of ``quantised`` from ``images`` (raw
     pixels) with ``estimator``; returns {tensor name: (min, max)}."""
     if estimator not in ESTIMATORS:

@@ -11,7 +11,7 @@ kernels; ``form`` builds either by name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import tf_keras
 
@@ -28,10 +28,13 @@ from convert.layers import (
 )
 from convert.modes import FORMS
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 Wrap = Callable[[tf_keras.layers.Layer], tf_keras.layers.Layer]
 
 
-def unwrapped(layer):
+def unwrapped(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
     """The ``wrap`` of the float graph: every layer as it is."""
     return layer
 
@@ -50,9 +53,11 @@ class Form(Protocol):
     logits_only: bool
     needs_variances: bool
 
-    def layer_norm(self, x, name: str, epsilon: float, affine: bool, wrap: Wrap): ...
+    def layer_norm(
+        self, x: tf.Tensor, name: str, epsilon: float, affine: bool, wrap: Wrap
+    ) -> tf.Tensor: ...
 
-    def gelu(self, x, name: str, approximate: bool, wrap: Wrap): ...
+    def gelu(self, x: tf.Tensor, name: str, approximate: bool, wrap: Wrap) -> tf.Tensor: ...
 
     def values(self, values: dict, num_blocks: int) -> dict: ...
 
@@ -66,7 +71,14 @@ class PlainForm:
     logits_only = False
     needs_variances = False
 
-    def layer_norm(self, x, name, epsilon, affine=True, wrap=unwrapped):
+    def layer_norm(
+        self,
+        x: tf.Tensor,
+        name: str,
+        epsilon: float,
+        affine: bool = True,
+        wrap: Wrap = unwrapped,
+    ) -> tf.Tensor:
         mean, centred = centre(x, name, wrap)
         variance = wrap(SquaredDifference(name=f"{name}_squared_difference"))([x, mean])
         variance = wrap(Mean(name=f"{name}_variance"))(variance)
@@ -74,20 +86,22 @@ class PlainForm:
         inverse_std = wrap(Rsqrt(name=f"{name}_inverse_std"))(variance)
         return normalise(centred, inverse_std, name, affine, wrap)
 
-    def gelu(self, x, name, approximate, wrap=unwrapped):
+    def gelu(self, x: tf.Tensor, name: str, approximate: bool, wrap: Wrap = unwrapped) -> tf.Tensor:
         return wrap(Gelu(approximate, name=name))(x)
 
-    def values(self, values, num_blocks):
+    def values(self, values: dict, num_blocks: int) -> dict:
         return values
 
 
-def centre(x, name, wrap):
+def centre(x: tf.Tensor, name: str, wrap: Wrap) -> tuple[tf.Tensor, tf.Tensor]:
     """A LayerNorm's first ops: (the mean over channels, x less it)."""
     mean = wrap(Mean(name=f"{name}_mean"))(x)
     return mean, wrap(Difference(name=f"{name}_centre"))([x, mean])
 
 
-def normalise(centred, inverse_std, name, affine, wrap):
+def normalise(
+    centred: tf.Tensor, inverse_std: tf.Tensor, name: str, affine: bool, wrap: Wrap
+) -> tf.Tensor:
     """A LayerNorm's last ops, the output layer named ``name``: the centred
     input times 1/sqrt(variance + eps), then (``affine``) gamma's MUL and
     beta's ADD."""

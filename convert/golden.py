@@ -18,6 +18,8 @@ size; round each channel to an integer pixel (floor(v + 0.5)); quantise as
 metadata (1.0: the whole shorter side).
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import shutil
@@ -28,7 +30,7 @@ from convert import runtime
 from convert.metadata import read_metadata
 
 
-def argb_pixels(path):
+def argb_pixels(path: str) -> tuple[np.ndarray, int, int]:
     """(ARGB ints as uint32, width, height) of an image file."""
     from PIL import Image
 
@@ -38,7 +40,9 @@ def argb_pixels(path):
     return argb.astype(np.uint32), rgb.shape[1], rgb.shape[0]
 
 
-def covering_size(height, width, out_height, out_width, crop=1.0):
+def covering_size(
+    height: int, width: int, out_height: int, out_width: int, crop: float = 1.0
+) -> tuple[int, int]:
     """(height, width) the image is resized to before the centred crop, in
     float32 as TensorFlow computes it (round half to even)."""
     f32 = np.float32
@@ -48,7 +52,9 @@ def covering_size(height, width, out_height, out_width, crop=1.0):
     return max(int(resized[0]), out_height), max(int(resized[1]), out_width)
 
 
-def axis_weights(in_size, out_size, first, count):
+def axis_weights(
+    in_size: int, out_size: int, first: int, count: int
+) -> list[tuple[int, np.ndarray]]:
     """[(first source index, weights)] of output pixels first .. first+count-1
     when ``in_size`` pixels are resized to ``out_size`` (TensorFlow's
     ScaleAndTranslate: triangle kernel, antialiased), in float32."""
@@ -72,7 +78,9 @@ def axis_weights(in_size, out_size, first, count):
     return found
 
 
-def resized_pixels(argb, out_height, out_width, crop=1.0):
+def resized_pixels(
+    argb: np.ndarray, out_height: int, out_width: int, crop: float = 1.0
+) -> np.ndarray:
     """The model-size centred crop of ``argb`` (H, W) resized to cover
     (out / crop), as (out_height, out_width, 3) integer RGB pixels."""
     height, width = argb.shape
@@ -89,7 +97,7 @@ def resized_pixels(argb, out_height, out_width, crop=1.0):
     return np.clip(np.floor(value + 0.5), 0, 255).astype(np.int64)
 
 
-def write_case(model_path, image_path, folder, top_k=3):
+def write_case(model_path: str, image_path: str, folder: str, top_k: int = 3) -> dict:
     """Writes one golden case into ``folder``; returns its properties."""
     with open(model_path, "rb") as f:
         model = f.read()
@@ -138,7 +146,7 @@ def write_case(model_path, image_path, folder, top_k=3):
     return properties
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a .tflite file written by convert")
     parser.add_argument("image")

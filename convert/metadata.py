@@ -37,16 +37,16 @@ NORMALIZATION_OPTIONS = 1  # union ProcessUnitOptions
 
 
 def add_metadata(
-    flatbuffer,
-    name,
-    description,
-    labels,
-    logits=False,
-    mean=0.0,
-    std=1.0,
-    version="1",
-    preprocessing=None,
-):
+    flatbuffer: bytes,
+    name: str,
+    description: str,
+    labels: list[str],
+    logits: bool = False,
+    mean: float = 0.0,
+    std: float = 1.0,
+    version: str = "1",
+    preprocessing: dict | None = None,
+) -> bytes:
     """``flatbuffer`` (a single-input image classifier) with metadata and labels.
 
     ``logits``: the output is class logits (softmax left to the app), not

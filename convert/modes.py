@@ -105,7 +105,7 @@ class Technique:
     help: str
 
     @property
-    def flag(self):
+    def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
 

@@ -24,6 +24,7 @@ import gc
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -35,6 +36,9 @@ from convert.metadata import add_metadata
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, TECHNIQUES
 from convert.outputs import check_output, keep_float_path, report_path
 from keras_mixer.files import write_json
+
+if TYPE_CHECKING:
+    from keras_mixer.datasets import Split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,13 +145,13 @@ class Samples:
 class Clock:
     """Logs each stage with the seconds since the start, and keeps the times."""
 
-    def __init__(self, log):
+    def __init__(self, log: Callable[[str], None]):
         self.log, self.start, self.stages = log, time.perf_counter(), {}
 
     def __call__(self, text):
         self.log(f"[{time.perf_counter() - self.start:6.1f}s] {text}")
 
-    def stage(self, name):
+    def stage(self, name: str) -> None:
         """Records the end of a stage (seconds since the previous one)."""
         now = time.perf_counter() - self.start
         self.stages[name] = round(now - sum(self.stages.values()), 2)
@@ -194,7 +198,7 @@ def to_tflite(
     output: str,
     options: ConvertOptions | None = None,
     log: Callable[[str], None] = print,
-    **settings,
+    **settings: Any,
 ) -> dict:
     """Converts ``model`` (a keras_mixer classifier, or the path of its
     ``.keras`` file: then its run's ``config.json`` beside it gives the data
@@ -365,7 +369,7 @@ def load_samples(model: keras.Model, options: ConvertOptions, clock: Clock) -> S
 HELD_BACK_EVERY, HELD_BACK_IMAGES = 10, 512
 
 
-def held_back_split(split):
+def held_back_split(split: Split) -> tuple[Split, Split]:
     """(held back, rest) of a training split: every ``HELD_BACK_EVERY``-th
     example in its (fixed) order, the others."""
     indexed = split.examples.enumerate()

@@ -94,7 +94,15 @@ class RelativeAdam:
     variance range may span thousands, a mean's a hundredth): plain Adam's
     step, the same absolute size for all, wrecked the small ones."""
 
-    def __init__(self, variables, scales, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def __init__(
+        self,
+        variables: list[tf.Variable],
+        scales: dict[int, float],
+        learning_rate: float,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+    ):
         self.variables = variables
         self.scales = [tf.constant(scales[id(v)], v.dtype) for v in variables]
         self.moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
@@ -103,7 +111,7 @@ class RelativeAdam:
         self.learning_rate, self.beta_1, self.beta_2 = learning_rate, beta_1, beta_2
         self.epsilon = epsilon
 
-    def apply(self, gradients):
+    def apply(self, gradients: list[tf.Tensor | None]) -> None:
         self.step.assign_add(1.0)
         correction = tf.sqrt(1 - self.beta_2**self.step) / (1 - self.beta_1**self.step)
         for variable, gradient, scale, m, v in zip(
@@ -118,7 +126,7 @@ class RelativeAdam:
             )
 
 
-def variable_scales(quantised: tf_keras.Model) -> list[float]:
+def variable_scales(quantised: tf_keras.Model) -> dict[int, float]:
     """{id(variable): scale} for ``RelativeAdam``: a range's min and max move
     with the range's width, other variables with their RMS (zero ones, such
     as a fresh model's biases, with the median of the others)."""

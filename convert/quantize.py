@@ -266,7 +266,9 @@ with tfmot_imported() as _tfmot:
             }
 
 
-def layer_quantize_config(layer, per_channel=True, slot=None):
+def layer_quantize_config(
+    layer: tf_keras.layers.Layer, per_channel: bool = True, slot: TapSlot | None = None
+) -> LayerQuantizeConfig:
     """The ``LayerQuantizeConfig`` of a deployment-graph layer (module
     docstring), its quantizers reporting to ``slot``'s tap."""
     weights = ()
@@ -305,7 +307,7 @@ def quantised_graph(
     values: dict,
     form: Form | None = None,
     batch_size: int | None = None,
-    float_layers=(),
+    float_layers: Iterable[str] = (),
     per_channel: bool = True,
 ) -> tf_keras.Model:
     """The deployment graph (``convert.graph.build_graph``, same arguments),

@@ -7,10 +7,14 @@ Free of TensorFlow, so benchmark workers and apps' test helpers stay light:
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training import internals
+
+if TYPE_CHECKING:
+    from ai_edge_litert.interpreter import Interpreter
 
 
 def _litert():
@@ -26,7 +30,7 @@ def _litert():
     return litert
 
 
-def interpreter(model: str | bytes, num_threads: int = 2, delegates: bool = True):
+def interpreter(model: str | bytes, num_threads: int = 2, delegates: bool = True) -> Interpreter:
     """A LiteRT interpreter (ai_edge_litert, else tflite_runtime, else tf.lite)
     for a path or flatbuffer bytes, tensors allocated. ``delegates=False``
     keeps the default XNNPACK delegate off (to see the model's own ops)."""
@@ -41,7 +45,7 @@ def interpreter(model: str | bytes, num_threads: int = 2, delegates: bool = True
     return runner
 
 
-def run(runner, pixels: np.ndarray, raw_pixels: bool = False) -> np.ndarray:
+def run(runner: Interpreter, pixels: np.ndarray, raw_pixels: bool = False) -> np.ndarray:
     """Scores for one image of raw pixels (H, W, 3), dequantised to float.
 
     A uint8/int8 model takes a uint8 image; a float array is refused unless
@@ -108,7 +112,7 @@ def op_census(model: str | bytes) -> tuple[dict, list[str]]:
     return {name: dict(counts) for name, counts in census.items()}, float_ops
 
 
-def delegation(runner) -> dict:
+def delegation(runner: Interpreter) -> dict:
     """How the default delegate (XNNPACK) took over an interpreter's graph:
     ``{"partitions": N, "ops_outside": {op type: count}}``.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
@@ -12,10 +13,13 @@ from convert.modes import IO_TYPES, Mode
 from keras_mixer.files import atomic_path
 from training import internals
 
+if TYPE_CHECKING:
+    import tf_keras
+
 IN_MEMORY_WEIGHTS = 30_000_000  # Mixer-S/16: 18.5M; Mixer-B/16: 59.9M
 
 
-def convert(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8") -> bytes:
+def convert(graph: tf_keras.Model, mode: Mode | str = modes.FLOAT32, io: str = "uint8") -> bytes:
     """TFLite flatbuffer bytes of ``graph`` at batch 1.
 
     Args:
@@ -39,7 +43,9 @@ def convert(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8") -> bytes
             return converter.convert()
 
 
-def make_converter(graph, mode: Mode | str = modes.FLOAT32, io: str = "uint8"):
+def make_converter(
+    graph: tf_keras.Model, mode: Mode | str = modes.FLOAT32, io: str = "uint8"
+) -> tf.lite.TFLiteConverter:
     """The configured ``tf.lite.TFLiteConverter`` behind ``convert``. The
     graph is traced at a static batch of 1 whatever its own batch size: the
     int8 converter needs static shapes."""

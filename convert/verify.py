@@ -4,6 +4,8 @@ fake-quantised graph the file came from."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -13,6 +15,9 @@ from convert.layers import tflite_op
 from convert.modes import INT8_LEVELS
 from convert.quantize import range_quantizers, tapped
 from convert.xnnpack import GATE_INPUT
+
+if TYPE_CHECKING:
+    import keras
 
 
 class _ErrorTap:
@@ -102,7 +107,9 @@ def layer_rows(quantised: tf_keras.Model, totals: dict) -> list[dict]:
     return sorted(rows, key=lambda row: -row["rmse_per_scale"])
 
 
-def scores_of(graph, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+def scores_of(
+    graph: tf_keras.Model | keras.Model, images: np.ndarray, batch_size: int = 16
+) -> np.ndarray:
     """A Keras model's outputs on ``images`` (what its input takes: raw pixels
     for the deployment graphs), in batches, through one traced function
     (``predict`` costs 1.5 s more on a Mixer-S/16 for 50 images)."""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 
 class Worker:
@@ -30,7 +31,7 @@ class Worker:
         )
         self.hello = self._answer()
 
-    def ask(self, request: str):
+    def ask(self, request: str) -> Any:
         """Sends one request line; returns the worker's JSON answer."""
         self.process.stdin.write(request + "\n")
         self.process.stdin.flush()
@@ -53,7 +54,7 @@ class Worker:
         return json.loads(line)
 
 
-def serve(hello, answer: Callable[[str], object]) -> None:
+def serve(hello: object, answer: Callable[[str], object]) -> None:
     """The worker side: prints ``hello``, then ``answer(request)`` for every
     request line on stdin, each as one JSON line."""
     print(json.dumps(hello), flush=True)

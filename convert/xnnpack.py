@@ -11,11 +11,16 @@ live in that Dense (``XnnpackForm.values``). Same interface as
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tf_keras
 
-from convert.forms import centre, normalise, unwrapped
+from convert.forms import Wrap, centre, normalise, unwrapped
 from convert.layers import PROBABILITY_RANGE, TANH_RANGE, Activation, AddConstant, Mean, Product
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 # The XNNPACK GELU (``gelu``): y * sigmoid(y * (OFFSET + y * tanh(y))) on
 # y = GELU_SCALE * x; its sigmoid input is clamped to +-GATE_CLAMP.
@@ -41,7 +46,14 @@ class XnnpackForm:
     def __init__(self, variances: dict):
         self.variances = variances
 
-    def layer_norm(self, x, name, epsilon, affine=True, wrap=unwrapped):
+    def layer_norm(
+        self,
+        x: tf.Tensor,
+        name: str,
+        epsilon: float,
+        affine: bool = True,
+        wrap: Wrap = unwrapped,
+    ) -> tf.Tensor:
         """LayerNorm on ``x`` as MEAN, SUB, MUL, MEAN for the variance, then
         1/sqrt(variance + eps) interpolated piecewise-linearly over the
         calibrated range widened 2x each way, as two 1x1 convolutions:
@@ -57,7 +69,7 @@ class XnnpackForm:
         inverse_std = interpolated_rsqrt(variance, self.variances[name], epsilon, name, wrap)
         return normalise(centred, inverse_std, name, affine, wrap)
 
-    def gelu(self, x, name, approximate, wrap=unwrapped):
+    def gelu(self, x: tf.Tensor, name: str, approximate: bool, wrap: Wrap = unwrapped) -> tf.Tensor:
         """GELU, taking ``y = GELU_SCALE * x`` (the Dense before is scaled:
         ``values``) and returning ``GELU_SCALE * gelu(x)`` (the Dense after
         divides), as
@@ -81,7 +93,7 @@ class XnnpackForm:
         gate = wrap(Activation("sigmoid", PROBABILITY_RANGE, name=f"{name}_gate"))(v)
         return wrap(Product(name=name))([x, gate])
 
-    def values(self, values, num_blocks):
+    def values(self, values: dict, num_blocks: int) -> dict:
         """Official-path weights for this form, computing the same function: a
         LayerNorm followed by a Dense over channels (channel mixing, and the
         pre-head one through the mean over tokens) keeps only the
@@ -109,7 +121,13 @@ class XnnpackForm:
         return values
 
 
-def interpolated_rsqrt(variance, variance_range, epsilon, name, wrap=unwrapped):
+def interpolated_rsqrt(
+    variance: tf.Tensor,
+    variance_range: tuple[float, float],
+    epsilon: float,
+    name: str,
+    wrap: Wrap = unwrapped,
+) -> tf.Tensor:
     """1/sqrt(variance + epsilon), piecewise linear over ``variance_range``
     widened 2x each way (``XnnpackForm.layer_norm``)."""
     knots = np.geomspace(variance_range[0] / 2, variance_range[1] * 2, RSQRT_SEGMENTS + 1)

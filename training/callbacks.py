@@ -1,6 +1,8 @@
 """Callbacks that make a run resumable and readable: epoch checkpoints written
 atomically, and the metrics history as JSON, CSV and a PNG of the curves."""
 
+from __future__ import annotations
+
 import csv
 import glob
 import json
@@ -26,11 +28,11 @@ class EpochCheckpoints(keras.callbacks.Callback):
     variables collectively); the non-chief ones pass ``scratch=True`` and
     save into a temporary folder they then delete."""
 
-    def __init__(self, folder, every=1, scratch=False):
+    def __init__(self, folder: str, every: int = 1, scratch: bool = False):
         super().__init__()
         self.folder, self.every, self.scratch = folder, max(int(every), 1), scratch
 
-    def latest(self):
+    def latest(self) -> tuple[int, str | None]:
         """(completed epochs, path) of the newest checkpoint, or (0, None)."""
         found = []
         for path in glob.glob(os.path.join(self.folder, "epoch_*.weights.h5")):
@@ -39,7 +41,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
                 found.append((int(match.group(1)), path))
         return max(found) if found else (0, None)
 
-    def restore(self, model):
+    def restore(self, model: keras.Model) -> int:
         """Loads the newest checkpoint into ``model``; returns its epoch count."""
         epoch, path = self.latest()
         if path:
@@ -47,7 +49,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
             model.load_weights(path)
         return epoch
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         done = epoch + 1
         if self.scratch:
             with tempfile.TemporaryDirectory() as scratch:
@@ -64,7 +66,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
                 os.remove(stale)
 
 
-def state_bytes(model):
+def state_bytes(model: keras.Model) -> int:
     """Bytes of a model's weights and optimizer state: what its checkpoint holds."""
     variables = list(model.weights)
     if model.optimizer is not None:
@@ -77,25 +79,25 @@ class RunLog(keras.callbacks.Callback):
     ``training_curves.png``; on resume, continues the history of the epochs
     that were checkpointed."""
 
-    def __init__(self, output_dir, write=True):
+    def __init__(self, output_dir: str, write: bool = True):
         super().__init__()
         self.output_dir, self.write = output_dir, write
         self.history = []
         self._started = None
 
     @property
-    def json_path(self):
+    def json_path(self) -> str:
         return os.path.join(self.output_dir, "history.json")
 
-    def resume(self, completed_epochs):
+    def resume(self, completed_epochs: int) -> None:
         if os.path.exists(self.json_path):
             with open(self.json_path) as f:
                 self.history = [row for row in json.load(f) if row["epoch"] <= completed_epochs]
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {
             "epoch": epoch + 1,
             **{k: float(v) for k, v in (logs or {}).items()},
@@ -106,7 +108,7 @@ class RunLog(keras.callbacks.Callback):
         if self.write:
             self.save()
 
-    def save(self):
+    def save(self) -> None:
         write_json(self.history, self.json_path)
         keys = list(dict.fromkeys(k for row in self.history for k in row))
         with (
@@ -119,7 +121,7 @@ class RunLog(keras.callbacks.Callback):
         plot_history(self.history, os.path.join(self.output_dir, "training_curves.png"))
 
 
-def plot_history(history, path):
+def plot_history(history: list[dict], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

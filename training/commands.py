@@ -29,7 +29,7 @@ EXPECTED_FAILURE, UNEXPECTED_FAILURE, INTERRUPTED = 2, 1, 130
 OUR_PACKAGES = ("keras_mixer", "training", "convert")
 
 
-def start_command(argv=None) -> None:
+def start_command(argv: list[str] | None = None) -> None:
     """What every entry point does first (module docstring)."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     argv = sys.argv[1:] if argv is None else argv

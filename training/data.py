@@ -33,7 +33,7 @@ def pipeline(
     )
 
 
-def augmentation_of(train_config, seed):
+def augmentation_of(train_config: dict, seed: int) -> datasets.Augmentation:
     """The RandAugment, MixUp and CutMix settings of a train config."""
     return datasets.Augmentation(
         _image_augmenter(train_config, seed), _batch_mixer(train_config, seed)

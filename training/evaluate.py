@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 FOLDER_SPLITS = ("train", "validation")  # the held-out files are the validation split
 RESULT_KEYS = ("top1", "top5", "examples")  # what a --json file of ours holds (among others)
@@ -18,7 +19,7 @@ def evaluate(
     batch_size: int = 64,
     data_dir: str | None = None,
     preprocessing: dict | None = None,
-    log=print,
+    log: Callable[[str], None] = print,
 ) -> dict:
     """Top-1/top-5 accuracy and loss of a saved model on a dataset split.
 

@@ -13,6 +13,12 @@ a call to a missing one raises ``PrivateApiError`` naming it, instead of an
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
 
 # (module, attribute path, what uses it and why)
 PRIVATE = (
@@ -91,20 +97,22 @@ def _required(module, path):
     return found
 
 
-def ops_details(interpreter) -> list[dict]:
+def ops_details(interpreter: Interpreter) -> list[dict]:
     """LiteRT's description of every op of an interpreter's graph (before delegation)."""
     _required("ai_edge_litert.interpreter", "Interpreter._get_ops_details")
     return interpreter._get_ops_details()
 
 
-def tensor_details(interpreter, index: int) -> dict:
+def tensor_details(interpreter: Interpreter, index: int) -> dict:
     """LiteRT's description of tensor ``index`` of an interpreter's graph
     (dtype, quantisation parameters), for any tensor, not only inputs and outputs."""
     _required("ai_edge_litert.interpreter", "Interpreter._get_tensor_details")
     return interpreter._get_tensor_details(index, 0)
 
 
-def frozen_graph_def(function):
+def frozen_graph_def(
+    function: tf.types.experimental.ConcreteFunction,
+) -> tf.compat.v1.GraphDef | None:
     """``function``'s GraphDef with its variables as constants, or None where
     TensorFlow's private freezing is missing (the caller then freezes as
     TFLite does)."""
@@ -118,7 +126,9 @@ def frozen_graph_def(function):
     return graph_def
 
 
-def quick_freezing_converter(functions, trackable):
+def quick_freezing_converter(
+    functions: list[tf.types.experimental.ConcreteFunction], trackable: tf.Module | None
+) -> tf.lite.TFLiteConverter:
     """A ``tf.lite.TFLiteConverter`` of concrete ``functions`` (what
     ``from_concrete_functions`` makes) that freezes them with
     ``frozen_graph_def``: TFLite's own freezing wraps the GraphDef back into
@@ -139,7 +149,7 @@ def quick_freezing_converter(functions, trackable):
     return QuickFreezing(functions, trackable)
 
 
-def in_multi_worker_mode(strategy) -> bool:
+def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
     """Whether a MultiWorkerMirroredStrategy spans several workers."""
     _required(
         "tensorflow.python.distribute.collective_all_reduce_strategy",
@@ -148,7 +158,7 @@ def in_multi_worker_mode(strategy) -> bool:
     return strategy.extended._in_multi_worker_mode()
 
 
-def skip_symbolic_build(model) -> None:
+def skip_symbolic_build(model: keras.Model) -> None:
     """Keras' TensorFlow trainer builds a model symbolically on its first
     ``fit`` unless it holds no strategy of its own (it then uses the scope's)."""
     _required("keras", "Sequential()._distribute_strategy")

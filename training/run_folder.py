@@ -39,7 +39,7 @@ EXECUTION_SECTIONS = ("distribute",)
 
 
 @contextlib.contextmanager
-def claimed(folder: str, config: dict, overwrite: bool = False) -> Iterator[None]:
+def claimed(folder: str, config: dict, overwrite: bool = False) -> Iterator[Claim]:
     """Holds ``folder`` for one run of ``config`` (see the module docstring);
     a ConfigError names what stands in the way. Yields a ``Claim``: nothing
     in the folder changes until the run calls ``begin()``, so a run refused
@@ -62,18 +62,18 @@ def claimed(folder: str, config: dict, overwrite: bool = False) -> Iterator[None
 class Claim:
     """A held run folder; ``begin()`` starts (or resumes) the run in it."""
 
-    def __init__(self, folder, config, overwrite):
+    def __init__(self, folder: str, config: dict, overwrite: bool):
         self.folder, self.config, self.overwrite = folder, config, overwrite
         self.begun = False
         self.started = self.trained = None
 
-    def check(self):
+    def check(self) -> None:
         self.started = _started_config(self.folder)
         self.trained = self.started is not None and _trained(self.folder)
         if self.trained and not self.overwrite:
             _check_same(self.folder, self.started, self.config)
 
-    def begin(self):
+    def begin(self) -> None:
         if self.started is not None and self.overwrite:
             _delete_run_files(self.folder)
         if self.overwrite or not self.trained:
@@ -86,7 +86,7 @@ class Unclaimed:
 
     begun = True
 
-    def begin(self):
+    def begin(self) -> None:
         pass
 
 

@@ -83,7 +83,7 @@ class RunData:
     val_ds: tf.data.Dataset
     config: dict
 
-    def train_ds(self, first_epoch=0):
+    def train_ds(self, first_epoch: int = 0) -> tf.data.Dataset:
         """The training batches from epoch ``first_epoch`` on: the same batches an
         uninterrupted run sees there (``keras_mixer.datasets.training_examples``)."""
         train_config = self.config["train"]
@@ -98,7 +98,7 @@ class RunData:
         )
 
 
-def read_data(config):
+def read_data(config: dict) -> RunData:
     """The config's training and validation data, batched for ``train.batch_size``."""
     train_config, data_config = config["train"], config["data"]
     batch_size, dataset = train_config["batch_size"], data_config["dataset"]

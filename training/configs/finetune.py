@@ -8,7 +8,7 @@ Override the dataset with --set data.dataset=tfds:NAME.
 """
 
 
-def get_config():
+def get_config() -> dict:
     return {
         "model": {"variant": "B/16", "weights": "imagenet21k"},
         "data": {"dataset": "tfds:cifar10", "val_split": "test", "image_size": 224},

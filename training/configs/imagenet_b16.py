@@ -8,7 +8,7 @@ Needs the ImageNet TFDS files prepared under data_dir (manual download).
 """
 
 
-def get_config():
+def get_config() -> dict:
     return {
         "model": {"variant": "B/16", "drop_path_rate": 0.1},
         "data": {"dataset": "tfds:imagenet2012", "val_split": "validation", "image_size": 224},

@@ -4,7 +4,7 @@ harder task (``benchmarks/quantisation.py``); about 15 minutes on two CPU cores.
 """
 
 
-def get_config():
+def get_config() -> dict:
     return {
         "model": {
             "variant": None,
