@@ -141,6 +141,13 @@ class Samples:
     held_back: np.ndarray | None = None  # training images QAT does not train on (uint8)
     held_back_logits: np.ndarray | None = None  # the Keras model's logits on them
 
+    def take_calibration(self) -> np.ndarray:
+        """The calibration images, handed over: these samples no longer hold
+        them, so once the caller drops them the converter's memory peak is
+        its own."""
+        images, self.calibration = self.calibration, None
+        return images
+
 
 class Clock:
     """Logs each stage with the seconds since the start, and keeps the times."""
@@ -419,10 +426,11 @@ def _integer_model(model, spec, samples, options, clock):
     from convert.quantize import quantised_graph
 
     values, variances = model_values(model), None
+    images = samples.take_calibration()
     # (grappler on here: its fusions run the plain graph 2x as fast)
     if forms.form_class(options.graph).needs_variances:
         plain = build_graph(spec, values, batch_size=None)
-        variances = layer_norm_variances(plain, samples.calibration[:VARIANCE_IMAGES])
+        variances = layer_norm_variances(plain, images[:VARIANCE_IMAGES])
         del plain
         gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
     graph_form = forms.form(options.graph, variances)
@@ -433,28 +441,25 @@ def _integer_model(model, spec, samples, options, clock):
     del values  # the graphs hold their own copies (B/16: 240 MB)
     clock.stage("graph")
     with _without_grappler():
-        calibrate(
-            quantised, samples.calibration, options.calibration, options.calibration_batch_size
-        )
+        calibrate(quantised, images, options.calibration, options.calibration_batch_size)
         calibration = {
             "estimator": options.calibration,
-            "images": len(samples.calibration),
+            "images": len(images),
             "per_channel": options.per_channel,
         }
         clock(
             f"calibrated the {options.graph} graph's ranges ({options.calibration}, "
-            f"{len(samples.calibration)} images; weights per "
+            f"{len(images)} images; weights per "
             f"{'output unit' if options.per_channel else 'Dense matrix'})"
         )
         if options.bias_correction:
             from convert.bias_correction import correct_biases
 
             calibration["bias_correction"] = correct_biases(
-                quantised, samples.calibration, options.calibration_batch_size
+                quantised, images, options.calibration_batch_size
             )
             clock(f"bias correction: {calibration['bias_correction']['layers']} layers")
-        # Dropped here, not needed again: the converter's memory peak is then the stage's own.
-        samples.calibration = None
+        del images  # not needed again: the converter's memory peak is then its own
         gc.collect()
         clock.stage("calibrate")
         qat = calibrated_top1 = None
