@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -178,11 +179,35 @@ def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1] == (
-        f"interrupted: every finished epoch is kept in {run / 'checkpoints'}; run the same "
-        "command again to resume"
+    assert re.fullmatch(
+        f"interrupted: every finished epoch is kept in {re.escape(str(run / 'checkpoints'))} "
+        r"\(last: epoch_000\d\.weights\.h5\); run the same command again to resume",
+        stderr.strip().splitlines()[-1],
     )
     assert checkpoint.exists() and not (run / "model.keras").exists()
+
+
+def test_ctrl_c_before_the_first_epoch_says_nothing_was_saved(tmp_path):
+    config = write_config(tmp_path / "c.yaml")
+    run = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(1)  # while it starts: importing TensorFlow takes seconds
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines() == [
+        "interrupted: no epoch had finished, so none was saved; run the same command again to start"
+    ]
+    assert not (run / "checkpoints").exists()
 
 
 @pytest.mark.slow

@@ -59,13 +59,11 @@ def run_module(module, *args, env=None, **kwargs):
 
 
 def folder_checksums(folder):
-    """{relative path: sha256} of every file under ``folder`` but a run
-    folder's lock (which names the last process to hold it)."""
-    from training.run_folder import LOCK
-
+    """{relative path: sha256} of every file under ``folder`` (a run folder's
+    lock included: a refused run must not change who it names)."""
     found = {}
     for root, _, files in os.walk(folder):
-        for name in set(files) - {LOCK}:
+        for name in files:
             path = os.path.join(root, name)
             with open(path, "rb") as f:
                 found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()

@@ -2,6 +2,7 @@
 (mixer-evaluate) is in ``training.evaluate``."""
 
 import argparse
+import glob
 import os
 
 from training.commands import add_debug_flag, run_command
@@ -38,14 +39,22 @@ def train_main(argv: list[str] | None = None) -> None:
 
     from training import ConfigError, DataError, load_config, train
 
-    kept = (
-        f"every finished epoch is kept in {os.path.join(args.output, 'checkpoints')}; run "
-        "the same command again to resume"
-    )
     run_command(
         lambda: train(load_config(args.config, args.set), args.output, overwrite=args.overwrite),
         (ConfigError, DataError, OSError),
         args.debug,
-        kept,
+        lambda: _kept(args.output),
         extra="train",
+    )
+
+
+def _kept(output: str) -> str:
+    """What an interrupted run leaves, as the folder shows it now."""
+    folder = os.path.join(output, "checkpoints")
+    epochs = glob.glob(os.path.join(folder, "epoch_*.weights.h5"))  # training.callbacks' files
+    if not epochs:
+        return "no epoch had finished, so none was saved; run the same command again to start"
+    return (
+        f"every finished epoch is kept in {folder} (last: {os.path.basename(max(epochs))}); "
+        "run the same command again to resume"
     )

@@ -116,13 +116,14 @@ def run_command(
     action: Callable[[], T],
     expected: tuple[type[BaseException], ...],
     debug: bool = False,
-    kept: str = "nothing was lost",
+    kept: str | Callable[[], str] = "nothing was lost",
     extra: str | None = None,
 ) -> T:
     """Returns ``action()``; ends the process as the module docstring says.
 
     ``expected``: the exception classes that are the user's to fix (bad
-    input, missing files); ``kept``: what the interrupted line says was kept;
+    input, missing files); ``kept``: what the interrupted line says was kept
+    (or a function that says it, asked when interrupted);
     ``extra``: the package extra this command's libraries come with (a
     missing one is named with the install command)."""
     debug = debug or _debugging()
@@ -130,7 +131,7 @@ def run_command(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
         return action()
     except KeyboardInterrupt:
-        print(f"interrupted: {kept}", file=sys.stderr)
+        print(f"interrupted: {kept if isinstance(kept, str) else kept()}", file=sys.stderr)
         sys.exit(INTERRUPTED)
     except ModuleNotFoundError as error:
         if debug or extra is None or (error.name or "").split(".")[0] in OUR_PACKAGES:

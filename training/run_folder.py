@@ -48,15 +48,16 @@ def claimed(folder: str, config: dict, overwrite: bool = False) -> Iterator[Clai
         raise ConfigError(f"Output {folder!r} is a file, not a run folder.")
     created = not os.path.exists(folder)
     os.makedirs(folder, exist_ok=True)
-    claim = Claim(folder, config, overwrite)
+    lock_existed = os.path.exists(os.path.join(folder, LOCK))
     with open(os.path.join(folder, LOCK), "a+") as lock:
-        _lock(lock, folder)
+        last_holder = _lock(lock, folder)
+        claim = Claim(folder, config, overwrite)
         try:
             claim.check()
             yield claim
         finally:
             if not claim.begun:
-                _remove_unused(folder, created)
+                _remove_unused(folder, created, lock if lock_existed else None, last_holder)
 
 
 class Claim:
@@ -110,15 +111,26 @@ def _lock(lock, folder):
             "try again or choose another --output."
         )
     lock.seek(0)
+    last_holder = lock.read()
+    _write_holder(lock, f"process {os.getpid()}")
+    return last_holder
+
+
+def _write_holder(lock, text):
+    lock.seek(0)
     lock.truncate()
-    lock.write(f"process {os.getpid()}")
+    lock.write(text)
     lock.flush()
 
 
-def _remove_unused(folder, created):
-    """Takes back the lock file (and the folder, if this run made it) of a run
-    that never began; called while the lock is held."""
+def _remove_unused(folder, created, earlier_lock, last_holder):
+    """Leaves the folder of a run that never began as it was: the lock file
+    names its last holder again (``earlier_lock``, the file held) or goes,
+    with the folder, where this run made them. Called while the lock is held."""
     with contextlib.suppress(OSError):
+        if earlier_lock is not None:
+            _write_holder(earlier_lock, last_holder)
+            return
         os.remove(os.path.join(folder, LOCK))
         if created:
             os.rmdir(folder)
