@@ -392,6 +392,84 @@ def test_cli_errors_are_one_line(tmp_path):
     assert after == before
 
 
+def test_a_download_that_fails_is_named_as_such_not_as_a_bad_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("KERAS_MIXER_WEIGHTS_ORIGIN", "http://127.0.0.1:9")  # nothing listens
+    result = run_main(
+        train_main,
+        "--config",
+        write_config(
+            tmp_path / "t.yaml",
+            model={"variant": "S/32", "weights": "gsam"},
+            data={"image_size": 32},
+        ),
+        "--output",
+        tmp_path / "run",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        "error: Could not fetch gsam Mixer-S/32: Could not download "
+        "http://127.0.0.1:9/gsam/Mixer-S_32.npz: [Errno 111] Connection refused; nothing was "
+        "cached. Without network access, download the file elsewhere and pass its path as "
+        "weights=."
+    ]
+
+
+def test_a_diverging_run_stops_in_one_line_and_saves_no_model(tmp_path):
+    folder = tmp_path / "run"
+    result = run_module(
+        "training",
+        "--config",
+        write_config(tmp_path / "t.yaml"),
+        "--set",
+        "optimizer.learning_rate=1e12",
+        "--set",
+        "optimizer.global_clipnorm=None",
+        "--output",
+        folder,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert re.fullmatch(
+        r"error: Training diverged: the loss became nan at epoch 1, step \d+\. Stopped before "
+        r"saving it: no epoch had finished and no model\.keras was written\. Lower "
+        r"optimizer\.learning_rate or set optimizer\.global_clipnorm, then run with --overwrite\.",
+        result.stderr.strip(),
+    ), result.stderr[-2000:]
+    assert not (folder / "model.keras").exists() and not (folder / "metrics.json").exists()
+    assert not (folder / "checkpoints").exists() and not (folder / "history.json").exists()
+
+
+def test_the_divergence_guard_keeps_the_last_finite_epoch(tmp_path):
+    """The run's callbacks, in the trainer's order, on a model whose second
+    epoch brings a NaN: epoch 1 is logged and checkpointed, epoch 2 neither."""
+    from training.callbacks import EpochCheckpoints, NonFiniteLoss, RunLog
+    from training.trainer import run_callbacks
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    images = np.ones((6, 4), np.float32)
+    images[3] = np.nan  # the first batch of the second epoch
+    checkpoints = EpochCheckpoints(str(tmp_path / "checkpoints"))
+    callbacks = run_callbacks(RunLog(str(tmp_path)), checkpoints, str(tmp_path))
+    with pytest.raises(
+        NonFiniteLoss,
+        match=r"the loss became nan at epoch 2, step 1\. Stopped before saving it: epoch 1, the "
+        r"last finished, stays in .*epoch_0001\.weights\.h5 and no model\.keras was written\.",
+    ):
+        model.fit(
+            images,
+            np.zeros((6, 2)),
+            batch_size=3,
+            epochs=3,
+            steps_per_epoch=1,
+            shuffle=False,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    assert checkpoints.latest()[0] == 1
+    assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [1]
+
+
 def test_evaluate_cli_reports_top1_top5(tmp_path):
     config = load_config(write_config(tmp_path / "tiny.yaml"))
     train(config, str(tmp_path / "run"), verbose=0)

@@ -6,10 +6,11 @@
 ``training.evaluate`` evaluates a saved model (``python -m training.evaluate``).
 """
 
-__all__ = ["ConfigError", "DataError", "build_model", "load_config", "train"]
+__all__ = ["ConfigError", "DataError", "NonFiniteLoss", "build_model", "load_config", "train"]
 _HOMES = {
     "ConfigError": "training.config",
     "DataError": "keras_mixer.datasets",
+    "NonFiniteLoss": "training.callbacks",
     "build_model": "training.trainer",
     "load_config": "training.config",
     "train": "training.trainer",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import math
 import os
 import re
 import tempfile
@@ -64,6 +65,48 @@ class EpochCheckpoints(keras.callbacks.Callback):
             stale = os.path.join(self.folder, CHECKPOINT_PATTERN.format(previous))
             if os.path.exists(stale):
                 os.remove(stale)
+
+
+class NonFiniteLoss(ValueError):
+    """Training diverged: a loss or metric became NaN or infinite."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops the run when the loss (after any batch) or any metric (after an
+    epoch) is NaN or infinite, raising ``NonFiniteLoss`` with the epoch and
+    step. Listed first, it stops the epoch before the checkpoint and the
+    history callbacks see it: the last finite epoch is the run's latest."""
+
+    def __init__(self, checkpoints: EpochCheckpoints):
+        super().__init__()
+        self.checkpoints, self.epoch = checkpoints, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            self._stop(f"the loss became {loss} at epoch {self.epoch}, step {batch + 1}")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        if bad:
+            found = ", ".join(f"{k} {v}" for k, v in bad.items())
+            self._stop(f"{found} after epoch {epoch + 1}")
+
+    def _stop(self, what: str) -> None:
+        epoch, path = self.checkpoints.latest()
+        kept = (
+            f"epoch {epoch}, the last finished, stays in {path}"
+            if path
+            else ("no epoch had finished")
+        )
+        raise NonFiniteLoss(
+            f"Training diverged: {what}. Stopped before saving it: {kept} and no model.keras "
+            "was written. Lower optimizer.learning_rate or set optimizer.global_clipnorm, then "
+            "run with --overwrite."
+        )
 
 
 def state_bytes(model: keras.Model) -> int:
@@ -141,7 +184,8 @@ def plot_history(history: list[dict], path: str) -> None:
     acc_ax.set_title("top-1 accuracy")
     for ax in (loss_ax, acc_ax):
         ax.set_xlabel("epoch")
-        ax.legend()
+        if ax.lines:
+            ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -37,11 +37,11 @@ def train_main(argv: list[str] | None = None) -> None:
     add_debug_flag(parser)
     args = parser.parse_args(argv)
 
-    from training import ConfigError, DataError, load_config, train
+    from training import ConfigError, DataError, NonFiniteLoss, load_config, train
 
     run_command(
         lambda: train(load_config(args.config, args.set), args.output, overwrite=args.overwrite),
-        (ConfigError, DataError, OSError),
+        (ConfigError, DataError, NonFiniteLoss, OSError),
         args.debug,
         lambda: _kept(args.output),
         extra="train",

@@ -26,10 +26,11 @@ import tensorflow as tf
 
 import keras_mixer
 from keras_mixer import datasets
+from keras_mixer.download import DownloadError
 from keras_mixer.files import atomic_path, ensure_room, write_json
 from training import data as data_lib
 from training import multi_worker, run_folder
-from training.callbacks import EpochCheckpoints, RunLog, state_bytes
+from training.callbacks import EpochCheckpoints, RunLog, StopOnNonFinite, state_bytes
 from training.config import ConfigError
 from training.recipe import make_loss, make_optimizer
 from training.strategy import accelerator, is_chief, make_strategy
@@ -168,9 +169,7 @@ def _run(config, output_dir, strategy, claim, verbose):
     if initial_epoch:
         print(f"Resuming after epoch {initial_epoch} from {checkpoints.latest()[1]}", flush=True)
 
-    callbacks = [run_log, checkpoints]  # history first: a checkpoint never outruns it
-    if chief:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+    callbacks = run_callbacks(run_log, checkpoints, output_dir if chief else None)
     scope = contextlib.nullcontext()
     if multi_worker.needs_prepare(strategy):
         multi_worker.prepare(model, strategy)
@@ -206,6 +205,19 @@ def _run(config, output_dir, strategy, claim, verbose):
         flush=True,
     )
     return model, run_log.history
+
+
+def run_callbacks(
+    run_log: RunLog, checkpoints: EpochCheckpoints, logs_dir: str | None
+) -> list[keras.callbacks.Callback]:
+    """A run's callbacks, in order: the divergence guard first (a diverged
+    epoch is neither logged nor checkpointed), then the history (a checkpoint
+    never outruns it), the checkpoints, and TensorBoard into ``logs_dir``/logs
+    (None: not this worker's to write)."""
+    callbacks = [StopOnNonFinite(checkpoints), run_log, checkpoints]
+    if logs_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(logs_dir, "logs")))
+    return callbacks
 
 
 def _save(model, metrics, output_dir, chief):
@@ -249,6 +261,8 @@ def build_model(model_config: dict, num_classes: int, image_size: int) -> keras.
         constructor = keras_mixer.MlpMixer
     try:
         return constructor(**kwargs)
+    except DownloadError as error:  # the network or the cache, not the config
+        raise ConfigError(str(error)) from None
     except ValueError as error:  # geometry, weights: the message names the value
         raise ConfigError(
             f"The config's model (model.*, data.image_size) cannot be built: {error}"
