@@ -13,7 +13,6 @@ phones").
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -26,7 +25,7 @@ import numpy as np
 from convert import runtime
 from convert.modes import MODES
 from convert.worker import Worker, serve
-from training.commands import EXPECTED_FAILURE, add_debug_flag, run_command
+from training.commands import EXPECTED_FAILURE, CommandParser, add_debug_flag, run_command
 
 
 def benchmark(
@@ -158,7 +157,7 @@ def plot(results: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="convert benchmark",
         description="LiteRT latency of TFLite models, side by side, with XNNPACK partitions.",
     )

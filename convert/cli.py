@@ -15,6 +15,7 @@ from convert.modes import (
     TECHNIQUES,
 )
 from training.commands import (
+    CommandParser,
     add_debug_flag,
     add_preprocessing_flags,
     preprocessing,
@@ -24,7 +25,7 @@ from training.commands import (
 
 def _parser() -> argparse.ArgumentParser:
     """The ``convert`` command line (its flags read from ``convert.modes``)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="convert",
         description="Convert a keras_mixer model to TFLite (QAT int8 by default with --int8), "
         "and verify it against the Keras model. `convert benchmark MODEL.tflite ...` "

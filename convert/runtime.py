@@ -61,23 +61,45 @@ def quantize(pixels: np.ndarray, detail: dict, raw_pixels: bool = False) -> np.n
     floor(x / scale + zero point + 0.5), clamped, for uint8/int8 (as the
     Android core does); float32 as they are.
 
-    Every model of this package takes raw 0-255 pixels (``preprocess_input``
-    is in the model). For a uint8/int8 input, float pixels are refused unless
-    ``raw_pixels``: preprocessed [-1, 1] values would be quantised to 0 or 1
-    and give chance-level answers without a word."""
-    x = np.asarray(pixels)
+    Every model of this package takes one image of raw 0-255 pixels
+    (``preprocess_input`` is in the model), whatever its input type, so
+    ``pixels`` must be an (H, W, 3) array of the model's size: integers
+    within 0-255 (a 16-bit image is refused, not clipped), or floats with
+    ``raw_pixels`` saying they are 0-255 values - preprocessed [-1, 1] values
+    would give confident, wrong answers without a word."""
+    x = _checked_pixels(pixels, detail, raw_pixels)
     if detail["dtype"] == np.float32:
         return x.astype(np.float32)
-    if x.dtype.kind == "f" and not raw_pixels:
-        raise ValueError(
-            f"This model takes {np.dtype(detail['dtype']).name} raw pixels (0-255, no "
-            f"preprocess_input); got a {x.dtype} array. Pass the image as uint8, or "
-            "raw_pixels=True if the floats are 0-255 pixel values."
-        )
     scale, zero = detail["quantization"]
     info = np.iinfo(detail["dtype"])
     q = np.floor(x.astype(np.float64) / scale + zero + 0.5)
     return np.clip(q, info.min, info.max).astype(detail["dtype"])
+
+
+def _checked_pixels(pixels, detail, raw_pixels):
+    """``pixels`` as an array, or a ValueError saying why the model cannot take it."""
+    x = np.asarray(pixels)
+    takes = f"This model takes one ({', '.join(map(str, detail['shape'][1:]))}) image of raw pixels"
+    if x.shape != tuple(detail["shape"][1:]):
+        raise ValueError(f"{takes}; got an array of shape {x.shape}.")
+    if x.dtype.kind == "f":
+        if not raw_pixels:
+            raise ValueError(
+                f"{takes} (0-255, no preprocess_input; {np.dtype(detail['dtype']).name} in the "
+                f"file); got a {x.dtype} array. Pass the image as uint8, or raw_pixels=True if "
+                "the floats are 0-255 pixel values."
+            )
+        if not np.isfinite(x).all():
+            raise ValueError(f"{takes}; got NaN or infinite values.")
+    elif x.dtype.kind in "ui":
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise ValueError(
+                f"{takes} (0-255); got {x.dtype} values from {x.min()} to {x.max()} "
+                "(a 16-bit image? scale it to 8 bits)."
+            )
+    else:
+        raise ValueError(f"{takes} (uint8, 0-255); got a {x.dtype} array.")
+    return x
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

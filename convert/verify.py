@@ -76,6 +76,21 @@ def quantised_pass(
     return np.concatenate(scores), layer_rows(quantised, totals)
 
 
+def keep_float_candidates(quantised: tf_keras.Model) -> list[str]:
+    """The layers of a quantised graph that ``--keep-float`` can leave in
+    float: its int8 tensors but the GELU gate's input (clamped by design) and
+    MEANs (left unquantised, the converter gives a MEAN its input's int8
+    range instead of keeping it in float)."""
+    layers = {
+        layer.layer.name: layer.layer for layer in quantised.layers if hasattr(layer, "layer")
+    }
+    return [
+        name
+        for name in range_quantizers(quantised)
+        if not name.endswith(GATE_INPUT) and tflite_op(layers[name]) != "MEAN"
+    ]
+
+
 def layer_rows(quantised: tf_keras.Model, totals: dict) -> list[dict]:
     """Per-layer error rows, worst first, from the accumulated ``_ErrorTap`` sums.
 

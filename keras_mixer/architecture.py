@@ -46,9 +46,10 @@ def architecture(model: keras.Model) -> Architecture:
     stems = [layer for layer in model.layers if isinstance(layer, PatchEmbedding)]
     blocks = [layer for layer in model.layers if isinstance(layer, MixerBlock)]
     if len(stems) != 1 or not blocks:
+        found = f"{len(stems)} PatchEmbedding stems and {len(blocks)} MixerBlock layers"
         raise ValueError(
-            f"Model {model.name!r} is not a keras_mixer Mixer (it has no "
-            "PatchEmbedding stem and MixerBlock layers)."
+            f"Model {model.name!r} is not a keras_mixer Mixer (it has {found}; a Mixer has one "
+            "stem and at least one block)."
         )
     first = blocks[0]
     head = next((layer for layer in model.layers if layer.name == HEAD), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 
@@ -24,15 +25,81 @@ def keras_home():
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside ``path`` (same suffix, same folder) to write
-    to; renames it over ``path`` when the block succeeds, removes it when not."""
+    to; renames it over ``path`` when the block succeeds, removes it when not.
+    A full disk or the file size limit met while writing is named: the file,
+    and the limit."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = _temporary(path, os.getpid())
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in _NO_ROOM or str(error).startswith("No room"):
+            raise
+        raise OSError(error.errno, f"No room to write {path}: {_room_left(path, error)}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+_NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _room_left(path, error):
+    """Why a write to ``path`` failed for room, with the limit it met."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if error.errno == errno.EFBIG and limit != resource.RLIM_INFINITY:
+        return f"this process may write files of at most {_megabytes(limit)} (ulimit -f)"
+    disk = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    return f"{error.strerror} ({_megabytes(disk.f_bavail * disk.f_frsize)} free on its disk)"
+
+
+@contextlib.contextmanager
+def held(path, what: str = "Output"):
+    """Holds a lock on ``path`` while the block runs, so that two processes
+    never write it (and the files beside it) at once: a ValueError naming
+    the holder refuses the second. The lock is an ``flock`` on a file in the
+    temporary folder named by ``path``'s real path (nothing is left beside
+    the user's files, even by a killed process); the kernel releases it when
+    its process ends, crash or not, and the file goes when the block ends."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    folder = os.path.join(tempfile.gettempdir(), f"keras-mixer-locks-{os.getuid()}")
+    os.makedirs(folder, exist_ok=True)
+    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:32]
+    lock_path = os.path.join(folder, f"{digest}.lock")
+    while True:
+        lock = open(lock_path, "a+")  # held until the block ends
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise ValueError(
+                f"{what} {path} is being written by another run ({holder}); wait for it to "
+                "finish or choose another output."
+            ) from None
+        try:  # a finishing holder removes the file: hold the one at lock_path
+            current = os.stat(lock_path).st_ino == os.fstat(lock.fileno()).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        lock.close()
+    try:
+        lock.truncate(0)
+        lock.write(f"process {os.getpid()}")
+        lock.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(lock_path)
+        lock.close()
 
 
 def _temporary(path, pid):
@@ -68,7 +135,6 @@ def ensure_room(path, size):
     fits there: free disk space and this process's file size limit
     (``ulimit -f``). HDF5 crashes the process when a write fails half-way, so
     files it writes are checked before they are begun."""
-    import errno
     import resource
 
     folder = os.path.dirname(os.path.abspath(path))
@@ -157,10 +223,15 @@ def write_json(obj, path):
     """``obj`` as strict JSON, atomically. NaN and infinities (which JSON
     cannot hold) are written as null, and the dict that holds one gains a
     ``non_finite`` entry saying what each was ({"loss": "nan"})."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(json_text(obj))
+
+
+def json_text(obj) -> str:
+    """``obj`` as ``write_json`` writes it."""
     import json
 
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(_finite(obj, "", {}), f, indent=2, allow_nan=False)
+    return json.dumps(_finite(obj, "", {}), indent=2, allow_nan=False)
 
 
 def _finite(value, where, found):

@@ -62,8 +62,8 @@ BIN = pathlib.Path(sys.executable).parent
     [
         (["-m", "convert", "model.keras", "--int8", "-o", "m.tflite"], "m.tflite not written"),
         ([BIN / "mixer-convert", "model.keras", "--ptq", "-o", "m.tflite"], "m.tflite not written"),
-        (["-m", "training", "--config", "digits", "--output", "run"], "every finished epoch"),
-        ([BIN / "mixer-train", "--config", "digits", "--output", "run"], "every finished epoch"),
+        (["-m", "training", "--config", "digits", "--output", "run"], "no epoch had finished"),
+        ([BIN / "mixer-train", "--config", "digits", "--output", "run"], "no epoch had finished"),
         (["-m", "training.evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
         ([BIN / "mixer-evaluate", "model.keras", "--data", "digits"], "nothing was lost"),
     ],
@@ -127,3 +127,25 @@ def test_a_refused_command_says_one_line_and_nothing_else(tmp_path, command):
             timeout=300,
         )
         assert "Traceback" in debug.stderr and "does not exist" in debug.stderr
+
+
+USAGE_ERRORS = {  # each console script on a mistake argparse finds
+    "convert": (["m.keras", "--ptq", "--threads", "two"], "argument --threads: invalid int"),
+    "mixer-convert": (["m.keras", "--ptq"], "the following arguments are required: -o/--output"),
+    "mixer-train": (["--config", "digits"], "the following arguments are required: --output"),
+    "mixer-evaluate": (["m.keras", "--data", "digits", "--top"], "unrecognized arguments: --top"),
+    "convert benchmark": ([], "the following arguments are required: models"),
+}
+
+
+@pytest.mark.parametrize("command", USAGE_ERRORS)
+def test_a_usage_error_is_one_line_naming_help(command):
+    script, *first = command.split()
+    args, problem = USAGE_ERRORS[command]
+    result = subprocess.run(
+        [str(BIN / script), *first, *args], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {problem}"), result.stderr
+    assert lines[0].endswith(" --help)")

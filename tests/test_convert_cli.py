@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import keras_mixer
 from convert import cli, runtime
 from convert.metadata import read_metadata
 from keras_mixer.datasets import digits_folder
+from tests.test_files import strict_json
 from tests.training_helpers import ROOT, folder_checksums, run_main, run_module
 
 
@@ -348,3 +351,112 @@ def test_qat_that_made_the_graph_worse_writes_the_calibrated_one(digits_model, t
             runtime.run(runtime.interpreter(str(tmp_path / "qat.tflite")), image),
             runtime.run(runtime.interpreter(str(tmp_path / "ptq.tflite")), image),
         )
+
+
+def one_line_refusal(result):
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    return lines[0]
+
+
+def test_values_a_conversion_cannot_mean_are_refused_before_any_work(digits_model, tmp_path):
+    output = tmp_path / "m.tflite"
+    for args, message in [
+        (
+            ["--int8", "--qat-learning-rate", "nan"],
+            "qat_learning_rate must be a finite number above 0; got nan.",
+        ),
+        (
+            ["--int8", "--qat-learning-rate=-1e-4"],
+            "qat_learning_rate must be a finite number above 0; got -0.0001.",
+        ),
+        (
+            ["--int8", "--qat-learning-rate", "inf"],
+            "qat_learning_rate must be a finite number above 0; got inf.",
+        ),
+    ]:
+        result = run_main(cli.main, digits_model, *args, "-o", output)
+        assert one_line_refusal(result) == f"error: {message}"
+        assert result.stdout == ""  # not one stage began
+    nan_model = keras.saving.load_model(digits_model)
+    kernel = nan_model.get_layer("MixerBlock_0").channel_mixing.dense_1.kernel
+    kernel.assign(np.where(np.eye(*kernel.shape) > 0, np.nan, kernel.numpy()))
+    nan_model.save(tmp_path / "diverged.keras")
+    assert one_line_refusal(
+        run_main(cli.main, tmp_path / "diverged.keras", "--ptq", "-o", output)
+    ) == (
+        f"error: Model {nan_model.name!r} has NaN/inf weights in layer 'MixerBlock_0' "
+        "(MixerBlock_0/channel_mixing/Dense_1/kernel: 16 of 512 values); it cannot be converted "
+        "(was it saved from a run whose loss diverged?)."
+    )
+    refusal = one_line_refusal(
+        run_main(cli.main, digits_model, "--ptq", "--keep-float", "9999", "-o", output)
+    )
+    assert re.fullmatch(
+        r"error: keep_float 9999: this model's xnnpack int8 graph has (\d+) layers that can be "
+        r"kept in float; choose at most \1\.",
+        refusal,
+    )
+    assert sorted(os.listdir(tmp_path)) == ["diverged.keras"]
+
+
+@pytest.mark.parametrize("io", ["uint8", "int8", "float32"])
+def test_every_io_type_gives_a_valid_meaningful_report(digits_model, tmp_path, io):
+    from convert.pipeline import to_tflite
+
+    output = tmp_path / "m.tflite"
+    to_tflite(str(digits_model), str(output), mode="ptq", io=io, log=lambda _: None)  # a path
+    report = strict_json(tmp_path / "m.json")
+    assert report["io"] == io and "non_finite" not in report
+    fidelity = report["graph_fidelity"]
+    assert fidelity["within_2_steps"] >= 0.99 and 0 <= fidelity["max_steps"] < 8
+    assert report["top1_agreement"] >= 0.97
+    detail = runtime.interpreter(str(output)).get_input_details()[0]
+    assert detail["dtype"] == {"uint8": np.uint8, "int8": np.int8, "float32": np.float32}[io]
+
+
+def test_a_conversion_in_progress_refuses_a_second_to_the_same_output(digits_model, tmp_path):
+    from keras_mixer.files import held
+
+    output = tmp_path / "m.tflite"
+    with held(output):  # as a conversion running in another process holds it
+        before = folder_checksums(tmp_path)
+        refusal = one_line_refusal(run_module("convert", digits_model, "--ptq", "-o", output))
+        assert folder_checksums(tmp_path) == before
+    assert refusal == (
+        f"error: Output {output} is being written by another run (process {os.getpid()}); wait "
+        "for it to finish or choose another output."
+    )
+    assert run_module("convert", digits_model, "--ptq", "-o", output).returncode == 0
+    assert sorted(os.listdir(tmp_path)) == ["m.json", "m.tflite"]  # the lock went with the run
+
+
+def test_a_full_disk_names_the_file_and_the_limit_and_leaves_no_half_pair(digits_model, tmp_path):
+    output = tmp_path / "m.tflite"
+
+    def small_files():  # as `ulimit -f 20` does: no file over 20 KB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20 * 1024, 20 * 1024))
+
+    result = run_module("convert", digits_model, "--ptq", "-o", output, preexec_fn=small_files)
+    assert one_line_refusal(result) == (
+        f"error: No room to write {output}: this process may write files of at most 20 KB "
+        "(ulimit -f)"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_few_calibration_images_give_one_warning_with_the_measured_effect(digits_model, tmp_path):
+    result = run_module(
+        "convert", digits_model, "--ptq", "--calibration-images", "4", "-o", tmp_path / "m.tflite"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [line for line in result.stdout.splitlines() if "warning:" in line]
+    assert len(warnings) == 1
+    report = strict_json(tmp_path / "m.json")
+    distance = report["relative_l2"]
+    assert (
+        f"warning: only 4 calibration images (at least 32 advised): this model's int8 "
+        f"outputs lie at relative L2 {distance:.3f} from Keras" in warnings[0]
+    )
+    assert report["calibration"]["warning"] in warnings[0]

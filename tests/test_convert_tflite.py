@@ -1,4 +1,5 @@
 import os
+import re
 
 import keras
 import numpy as np
@@ -28,7 +29,7 @@ def test_float32_tflite_matches_keras(rng, tmp_path):
     runner = runtime.interpreter(path)
     x = pixels(rng)
     expected = model.predict(keras_mixer.preprocess_input(x), verbose=0)[0]
-    np.testing.assert_allclose(runtime.run(runner, x[0]), expected, atol=1e-4)
+    np.testing.assert_allclose(runtime.run(runner, x[0], raw_pixels=True), expected, atol=1e-4)
     census, float_ops = runtime.op_census(path)
     assert census["FULLY_CONNECTED"] == {"float32": 8 + 1}
     assert "FULLY_CONNECTED" in float_ops
@@ -52,11 +53,48 @@ def test_int8_takes_raw_uint8_pixels_and_every_range_from_the_graph(rng):
     ]
     assert np.mean(agree) >= 0.8
     image = pixels(rng)[0]
-    with pytest.raises(ValueError, match=r"takes uint8 raw pixels .* got a float32 array"):
+    with pytest.raises(
+        ValueError, match=r"raw pixels \(0-255, no preprocess_input; uint8 .* got a float32 array"
+    ):
         runtime.run(runner, keras_mixer.preprocess_input(image))  # a likely mistake
     np.testing.assert_array_equal(
         runtime.run(runner, image, raw_pixels=True), runtime.run(runner, image.astype(np.uint8))
     )
+
+
+@pytest.mark.parametrize("mode", ["float32", "ptq"])
+def test_inputs_a_model_cannot_take_are_refused_not_answered(rng, mode):
+    """Every kind of array a caller might pass, for a float and a uint8 model."""
+    model = trained_like(rng)
+    graph = build_graph(mixer_spec(model), model_values(model), batch_size=None)
+    if mode == "ptq":
+        graph = quantised_graph(mixer_spec(model), model_values(model), PlainForm())
+        calibrate(graph, pixels(rng, 8))
+    runner = runtime.interpreter(tflite.convert(graph, mode))
+    image = pixels(rng)[0]
+    takes = re.escape("This model takes one (16, 16, 3) image of raw pixels")
+    refused = {
+        "preprocessed floats": (keras_mixer.preprocess_input(image), "got a float32 array"),
+        "float64": (image.astype(np.float64), "got a float64 array"),
+        "float16": (image.astype(np.float16), "got a float16 array"),
+        "NaN with raw_pixels": (np.full_like(image, np.nan), "got NaN or infinite values"),
+        "16-bit": (image.astype(np.uint16) * 257, r"got uint16 values from \d+ to \d+ \(a 16-bit"),
+        "negative int8": (image.astype(np.int16) - 128, "got int16 values from -"),
+        "bool": (image > 128, "got a bool array"),
+        "complex": (image.astype(np.complex64), "got a complex64 array"),
+        "strings": (image.astype(str), "got a <U"),
+        "grey": (image[..., 0], r"got an array of shape \(16, 16\)"),
+        "RGBA": (np.dstack([image, image[..., :1]]), r"got an array of shape \(16, 16, 4\)"),
+        "a batch": (image[None], r"got an array of shape \(1, 16, 16, 3\)"),
+        "another size": (pixels(rng, 1)[0, :8], r"got an array of shape \(8, 16, 3\)"),
+    }
+    for name, (array, message) in refused.items():
+        raw = name == "NaN with raw_pixels"
+        with pytest.raises(ValueError, match=takes + ".*" + message):
+            runtime.run(runner, array, raw_pixels=raw)
+    as_uint8 = runtime.run(runner, image.astype(np.uint8))
+    for same in (image.astype(np.int64), image.astype(np.int32)):  # whole 0-255 values
+        np.testing.assert_array_equal(runtime.run(runner, same), as_uint8)
 
 
 def test_large_models_convert_through_a_saved_model_to_the_same_file(rng, monkeypatch):

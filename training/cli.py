@@ -1,15 +1,14 @@
 """``python -m training`` (mixer-train); ``python -m training.evaluate``
 (mixer-evaluate) is in ``training.evaluate``."""
 
-import argparse
 import glob
 import os
 
-from training.commands import add_debug_flag, run_command
+from training.commands import CommandParser, add_debug_flag, run_command
 
 
 def train_main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m training",
         description="Train or fine-tune a Mixer from one config; run again to resume.",
     )

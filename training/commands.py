@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -56,6 +56,14 @@ def quiet_native_logs() -> None:
 
 def _debugging():
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The argument parser of our commands: a usage error is one line naming
+    the problem and ``--help`` (exit 2), as every other refusal is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXPECTED_FAILURE, f"error: {message} (see {self.prog} --help)\n")
 
 
 def add_debug_flag(parser: argparse.ArgumentParser) -> None:

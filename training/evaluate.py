@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -83,13 +82,14 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> None:
     from training.commands import (
+        CommandParser,
         add_debug_flag,
         add_preprocessing_flags,
         preprocessing,
         run_command,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m training.evaluate",
         description="Top-1/top-5 accuracy of a saved model on a dataset split.",
     )
