@@ -303,10 +303,11 @@ def _warn_of_few_calibration_images(calibration, verification, clock):
     if calibration is None or calibration["images"] >= MIN_CALIBRATION_IMAGES:
         return
     distance = verification.found["relative_l2"]
+    distance = "n/a" if distance is None else f"{distance:.3f}"
     calibration["warning"] = (
         f"only {calibration['images']} calibration images (at least "
         f"{MIN_CALIBRATION_IMAGES} advised): this model's int8 outputs lie at relative L2 "
-        f"{distance:.3f} from Keras (top-1 agreement "
+        f"{distance} from Keras (top-1 agreement "
         f"{verification.found['top1_agreement']:.4f}); ranges from few images clip what "
         "other images hold (the digits model: 0.087 at 4 images, 0.024 at 200)"
     )
@@ -405,7 +406,13 @@ def load_samples(model: keras.Model, options: ConvertOptions, clock: Clock) -> S
     if options.recipe.integer:
         train = datasets.read_split(options.dataset, "train", data_config, shuffle_files=False)
         samples.calibration, _ = drawn(train, options.calibration_images, options.seed)
-        clock(f"calibration: {len(samples.calibration)} {options.dataset} training images")
+        drawn_images = len(samples.calibration)
+        short = (
+            f" (asked for {options.calibration_images}: all the split has)"
+            if drawn_images < options.calibration_images
+            else ""
+        )
+        clock(f"calibration: {drawn_images} {options.dataset} training images{short}")
     if options.recipe.trains:
         held_back, train = held_back_split(train)
         samples.held_back = np.round(drawn(held_back, HELD_BACK_IMAGES)[0]).astype(np.uint8)
