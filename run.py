@@ -4,11 +4,13 @@ into it (again only when setup.cfg or pyproject.toml changed) and runs a job.
 
     python3 run.py demo [ARGS...]   the main job end to end: train on the digits, then int8
     python3 run.py test [ARGS...]   the test suite (ARGS go to pytest, e.g. -m slow)
+    python3 run.py web [MODEL]      the web demo on 127.0.0.1:8000 (default: the demo's model)
     python3 run.py lint [ARGS...]   ruff check and ruff format --check, configured in pyproject.toml
 """
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -38,6 +40,7 @@ JOBS = {
         ],
     ],
     "test": [["-m", "pytest"]],
+    "web": [["web_demo/serve.py"]],
     # CI runs it before the tests: the rules and the formatting.
     "lint": [["-m", "ruff", "check", "."], ["-m", "ruff", "format", "--check", "."]],
 }
@@ -72,9 +75,41 @@ def ensure_environment():
     STAMP.write_text(digest)
 
 
+# The web demo's tests drive Debian's Chromium (browsers that tools download fail here).
+CHROMIUM = "/usr/bin/chromium"
+DEMO_MODEL = "runs/digits/model_int8.tflite"
+
+
+def ensure_browser():
+    """Installs Debian's chromium with apt when it is missing and apt may run
+    (as android_demo/core/run-tests.sh installs junit4); where it cannot, the
+    web demo's tests skip, saying why."""
+    if os.path.exists(CHROMIUM) or not shutil.which("apt-get"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"] if shutil.which("sudo") else None
+    if sudo is None:
+        return
+    print("run.py: installing Debian's chromium for the web demo's tests", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, "apt-get", "install", "-y", "-q", "chromium"]
+    if subprocess.run(install, env=env, **quiet).returncode:
+        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, **quiet)
+        subprocess.run(install, env=env, **quiet)
+
+
 def main(argv):
     if not argv or argv[0] not in JOBS:
         sys.exit(f"usage: python3 run.py {{{','.join(JOBS)}}} [ARGS...]")
+    if argv[0] == "web" and len(argv) == 1:
+        if not (ROOT / DEMO_MODEL).exists():
+            sys.exit(
+                f"run.py web: no {DEMO_MODEL} yet: run `python3 run.py demo` first, "
+                "or pass a .tflite file"
+            )
+        argv = [*argv, DEMO_MODEL]
+    if argv[0] == "test":
+        ensure_browser()
     ensure_environment()
     env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

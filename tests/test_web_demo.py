@@ -1,0 +1,242 @@
+"""The web demo (web_demo/) in a real headless Chromium - Debian's, driven by
+Playwright as the system browser - against the page served on 127.0.0.1 by
+web_demo/serve.py, as `python3 run.py web` serves it."""
+
+import importlib.util
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convert import golden
+from convert.metadata import read_metadata
+from convert.pipeline import to_tflite
+from keras_mixer import datasets
+from tests.android_golden import images as golden_images
+from tests.training_helpers import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HELD_OUT_DIGITS = 50
+
+
+def _serve_module():
+    spec = importlib.util.spec_from_file_location(
+        "web_demo_serve", os.path.join(ROOT, "web_demo", "serve.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+serve = _serve_module()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("web demo: no Chromium (apt install chromium; .ci/run installs it)")
+    if shutil.which("npm") is None:
+        pytest.skip("web demo: no npm to install @litertjs/core (install Node.js)")
+    serve.install_packages()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+# name: (I/O type, graph, preprocessing stated for the conversion)
+CONVERSIONS = {
+    "uint8": ("uint8", "xnnpack", {}),
+    "float32": ("float32", "plain", {}),
+    "uint8_crop": ("uint8", "xnnpack", {"eval_crop": 0.875}),  # a wide image loses its sides
+    "int8": ("int8", "xnnpack", {}),  # LiteRT.js has no int8 tensors
+}
+
+
+@pytest.fixture(scope="module")
+def models(digits_model, tmp_path_factory):
+    """The digits model converted for the page (uint8 and float32 I/O) and
+    one it cannot feed (int8 I/O), in a folder the server shows as /files/."""
+    folder = tmp_path_factory.mktemp("web_files")
+    for name, (io_type, graph, preprocessing) in CONVERSIONS.items():
+        to_tflite(
+            str(digits_model),
+            str(folder / f"{name}.tflite"),
+            mode="ptq",
+            io=io_type,
+            graph=graph,
+            preprocessing=preprocessing,
+            debug_images=0,
+            log=lambda _: None,
+        )
+    (folder / "notes.tflite").write_text("my notes, not a model")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def site(models):
+    httpd = serve.server(
+        str(models / "uint8.tflite"),
+        folders={"/files/": str(models), "/digits/": datasets.digits_folder()},
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def page(browser, site):
+    """The page with its default model loaded; fails on anything thrown to the console."""
+    context = browser.new_context(viewport={"width": 1100, "height": 720})
+    opened = context.new_page()
+    thrown = []
+    opened.on("pageerror", lambda error: thrown.append(error))
+    opened.goto(site)
+    opened.wait_for_function("document.body.dataset.state !== 'loading'", timeout=120_000)
+    yield opened
+    context.close()
+    assert thrown == []
+
+
+def load_model(page, url):
+    page.evaluate(
+        """async (url) => {
+            const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+            await window.kerasMixerDemo.useModel(bytes, url);
+        }""",
+        url,
+    )
+
+
+def test_the_page_loads_the_served_model_from_its_metadata(page):
+    assert page.evaluate("document.body.dataset.state") == "ready"
+    info = page.inner_text("#model-info")
+    assert "input 16x16 uint8, 10 classes (logits, uint8)" in info
+    assert "MLP-Mixer (patch 4, hidden 16, 1 blocks) for digits" in info
+    labels = page.evaluate("window.kerasMixerDemo.classifier().labels")
+    assert labels == [str(i) for i in range(10)]  # the labels.txt packed in the model
+    assert page.evaluate("self.crossOriginIsolated")  # served with the headers threads need
+
+
+# A golden case in the page: its model loaded, its ARGB image classified,
+# the input tensor and raw output returned as bytes.
+GOLDEN_CASE_JS = """async ([model, argb, width, height]) => {
+    const fetched = async (url) => (await fetch(url)).arrayBuffer();
+    const demo = window.kerasMixerDemo;
+    await demo.useModel(new Uint8Array(await fetched(model)));
+    const rgba = new Uint8ClampedArray(width * height * 4);
+    new Uint32Array(await fetched(argb)).forEach((p, i) => {
+        rgba.set([(p >> 16) & 255, (p >> 8) & 255, p & 255, 255], 4 * i);
+    });
+    const result = await demo.classifier().classify(rgba, width, height);
+    const bytes = (a) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return {input: bytes(result.input), output: bytes(result.raw)};
+}"""
+
+
+def test_golden_cases_raw_outputs_are_python_litert_s_bit_for_bit(page, models, tmp_path):
+    """convert/golden.py's cases (the Java core's): the page's input tensor
+    and raw output against the bytes Python LiteRT fed and produced."""
+    pictures = golden_images(str(tmp_path))
+    compared = 0
+    for name in ("uint8", "float32", "uint8_crop"):
+        model = models / f"{name}.tflite"
+        for picture, path in pictures.items():
+            case = models / "cases" / f"{name}_{picture}"
+            found = golden.write_case(str(model), path, str(case))
+            got = page.evaluate(
+                GOLDEN_CASE_JS,
+                [
+                    f"/files/{model.name}",
+                    f"/files/cases/{case.name}/image.argb",
+                    found["image_width"],
+                    found["image_height"],
+                ],
+            )
+            assert bytes(got["input"]) == (case / "input.bin").read_bytes(), case.name
+            assert bytes(got["output"]) == (case / "output.bin").read_bytes(), case.name
+            compared += 1
+    assert compared == 3 * len(pictures) == 9
+
+
+# Each PNG fetched and classified by the page as a picked file is.
+FILES_TOP1_JS = """async (urls) => {
+    const found = [];
+    for (const url of urls) {
+        const blob = await (await fetch(url)).blob();
+        const result = await window.kerasMixerDemo.classifyFile(new File([blob], url));
+        found.push(result.top[0][2]);
+    }
+    return found;
+}"""
+
+
+def test_held_out_digits_from_their_pngs_get_the_python_pipeline_s_top1(page, models):
+    from convert import runtime
+
+    model = models / "uint8.tflite"
+    stated = read_metadata(model.read_bytes())["preprocessing"]  # what the page reads
+    settings = datasets.data_settings(None, "digits", (16, 16), stated)
+    split = datasets.read_split("digits", "val", settings.config)
+    batches = datasets.pipeline(split, False, settings.config, HELD_OUT_DIGITS, scale=False)
+    pixels = next(iter(batches))[0].numpy()  # the evaluation path: crop, resize
+    runner = runtime.interpreter(str(model), num_threads=1)
+    python = [int(np.argmax(runtime.run(runner, image, raw_pixels=True))) for image in pixels]
+    files = split.files[:HELD_OUT_DIGITS]
+    urls = ["/digits/" + os.path.relpath(path, datasets.digits_folder()) for path in files]
+    assert page.evaluate(FILES_TOP1_JS, urls) == python
+    assert np.mean(np.array(python) == np.array(split.labels[:HELD_OUT_DIGITS])) > 0.8
+
+
+def draw(page, strokes):
+    """Draws on the pad with the mouse (pointer events), each stroke a list of
+    points in the 256-pixel canvas, lifting the pen after each."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        (x, y), *rest = stroke
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        page.mouse.up()
+
+
+ZERO = [[(128 + 62 * np.sin(t), 128 - 95 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
+
+
+def test_a_digit_drawn_on_the_canvas_is_classified_as_that_digit(page, tmp_path):
+    draw(page, ZERO)
+    page.wait_for_selector("#results li")
+    assert page.inner_text("#results li:first-child .label") == "0"
+    shot = tmp_path / "web_demo.png"
+    page.screenshot(path=str(shot))
+    picture = np.asarray(Image.open(shot).convert("L"), np.float64)
+    assert picture.shape == (720, 1100) and picture.std() > 20  # not blank
+    box = page.locator("#pad").bounding_box()
+    pad = picture[
+        int(box["y"]) : int(box["y"] + box["height"]), int(box["x"]) : int(box["x"] + box["width"])
+    ]
+    assert 0.05 < np.mean(pad > 200) < 0.5  # the drawn stroke, white on black
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("notes.tflite", "This file is not a TFLite model (no TFL3 identifier)."),
+        (
+            "int8.tflite",
+            "This model's input is int8; LiteRT.js in the browser takes uint8 or float32",
+        ),
+    ],
+)
+def test_a_model_the_page_cannot_run_is_one_message_on_the_page(page, models, name, message):
+    page.set_input_files("#model-file", str(models / name))
+    page.wait_for_selector("#message:not([hidden])")
+    assert page.inner_text("#message").startswith(message)
+    assert page.evaluate("document.body.dataset.state") == "error"
