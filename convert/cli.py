@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["benchmark"]:
         return benchmark.main(argv[1:])
+    if argv[:1] == ["compare"]:
+        from convert import compare
+
+        return compare.main(argv[1:])
     args = _parser().parse_args(argv)
     threads = benchmark.parse_threads(args.benchmark) if args.benchmark else None
     from keras_mixer.datasets import DataError

@@ -128,10 +128,17 @@ TECHNIQUES = {
 }
 
 
+# Other names users write for the modes (``convert compare --modes fp32,int8``).
+ALIASES = {"fp32": "float32", "int8": "qat", "dynamic-range": "dynamic"}
+
+
 def get(name: str | Mode) -> Mode:
-    """The Mode called ``name`` (a Mode is itself), or a ValueError listing the known ones."""
+    """The Mode called ``name`` or one of its ``ALIASES`` (a Mode is itself),
+    or a ValueError listing the known ones."""
     if isinstance(name, Mode):
         return name
+    name = ALIASES.get(name, name)
     if name not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {name!r}.")
+        known = ", ".join([*MODES, *ALIASES])
+        raise ValueError(f"mode must be one of {known}; got {name!r}.")
     return MODES[name]

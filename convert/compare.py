@@ -1,0 +1,365 @@
+"""``convert compare``: which file to ship - every model in every mode,
+evaluated and benchmarked side by side, and the trade-off drawn.
+
+    convert compare runs/a/model.keras runs/b/model.keras --data mnist \\
+        --modes fp32,fp16,dynamic,ptq,int8 --threads 1,2,4 -o compare/
+
+Each model is converted in each mode into the output folder (``convert``'s
+pipeline: the held-out top-1, agreement with its Keras model and relative L2
+come from its report); a rerun reuses a conversion whose model file and
+options are the same. Then every file is benchmarked in the benchmark
+workers at each thread count (``convert.benchmark``: median, p10, p90, load
+time, peak memory). ``compare.json`` is rewritten after every conversion and
+every thread count, so an interruption keeps each finished row; the printed
+table and ``compare.png`` (accuracy against latency per thread count, marker
+area by file size, the Pareto front, the recommended file) come at the end.
+
+The recommendation is the fastest file within ``within`` top-1 points of
+the most accurate one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Callable
+
+from convert import modes
+
+COMPARE_JSON, COMPARE_PNG = "compare.json", "compare.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareOptions:
+    """What a comparison measures: ``modes`` (names or ``modes.ALIASES``),
+    ``threads``, the ``dataset`` evaluated on, ``runs`` per benchmark,
+    ``within`` top-1 points of the best for the recommendation, and the
+    evaluation images (None: the whole held-out split)."""
+
+    modes: tuple[str, ...] = ("float32", "fp16", "dynamic", "ptq", "qat")
+    threads: tuple[int, ...] = (1, 2)
+    dataset: str = "digits"
+    runs: int = 30
+    within: float = 1.0
+    eval_images: int | None = None
+
+    def checked(self) -> CompareOptions:
+        """These options with the modes' own names, or a ValueError naming the bad value."""
+        named = tuple(dict.fromkeys(modes.get(name).name for name in self.modes))
+        if not named:
+            raise ValueError("Name at least one mode to compare.")
+        if not self.threads or min(self.threads) < 1:
+            raise ValueError(f"Thread counts must be 1 or more; got {list(self.threads)}.")
+        if not 0 <= self.within < 100:
+            raise ValueError(f"within is in top-1 points, 0 to 100; got {self.within!r}.")
+        if self.runs < 1:
+            raise ValueError(f"runs must be 1 or more; got {self.runs!r}.")
+        return dataclasses.replace(self, modes=named)
+
+    def conversion_key(self) -> dict:
+        """What makes a conversion reusable: the options that change the file or its report."""
+        return {"dataset": self.dataset, "eval_images": self.eval_images}
+
+
+def compare(
+    model_paths: list[str],
+    output_dir: str,
+    options: CompareOptions,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Runs the comparison (module docstring); returns what ``compare.json`` holds."""
+    from keras_mixer.files import write_json
+
+    options = options.checked()
+    models = {_stem(path): path for path in model_paths}
+    if len(models) != len(model_paths):
+        raise ValueError("Two models share a file name; give each its own name.")
+    for path in model_paths:
+        if not os.path.isfile(path):
+            raise ValueError(f"Model file {path!r} does not exist.")
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"Output {output_dir!r} is a file, not a folder.")
+    os.makedirs(output_dir, exist_ok=True)
+    json_path = os.path.join(output_dir, COMPARE_JSON)
+    earlier = _earlier(json_path, models, options)
+    results = {
+        "models": models,
+        "options": dataclasses.asdict(options),
+        "conversions": {},
+        "rows": [],
+    }
+    total = len(models) * len(options.modes)
+    for i, (name, path) in enumerate(models.items()):
+        digest = _sha256(path)
+        for j, mode in enumerate(options.modes):
+            step = f"[{i * len(options.modes) + j + 1}/{total}] {name} {mode}"
+            results["conversions"][f"{name}_{mode}"] = _converted(
+                path, digest, mode, output_dir, options, earlier, step, log
+            )
+            write_json(results, json_path)
+    files = [os.path.join(output_dir, f"{key}.tflite") for key in results["conversions"]]
+    from convert.benchmark import benchmark
+
+    for count in options.threads:
+        log(f"benchmarking {len(files)} files at {count} thread(s)")
+        measured = benchmark(files, (count,), options.runs, log=log)
+        results["rows"] += [_row(row, results["conversions"]) for row in measured["results"]]
+        results["machine"] = measured["machine"]
+        write_json(results, json_path)
+    results["recommended"] = {
+        str(count): recommend(_points(results["rows"], count), options.within)
+        for count in options.threads
+    }
+    write_json(results, json_path)
+    plot(results, os.path.join(output_dir, COMPARE_PNG))
+    log(table(results))
+    return results
+
+
+def _stem(path):
+    """A model's name in file names: its run folder's for a run's model.keras."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.basename(os.path.dirname(os.path.abspath(path))) if stem == "model" else stem
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _earlier(json_path, models, options):
+    """The conversions of an earlier run of this comparison in the folder;
+    a ValueError when the folder holds another comparison."""
+    from keras_mixer.files import json_with
+
+    if not os.path.exists(json_path):
+        return {}
+    if not json_with("models", "conversions")(json_path):
+        raise ValueError(f"{json_path} exists and is not a comparison; choose another folder.")
+    import json
+
+    with open(json_path) as f:
+        found = json.load(f)
+    if found["models"] != models:
+        raise ValueError(
+            f"{os.path.dirname(json_path) or '.'} holds a comparison of other models "
+            f"({', '.join(found['models'].values())}); choose another folder."
+        )
+    return found.get("conversions", {})
+
+
+def _converted(path, digest, mode, output_dir, options, earlier, step, log):
+    """The conversion of ``path`` in ``mode`` (reused when an earlier run made it
+    from the same file with the same options): its file and what its report measured."""
+    name = f"{_stem(path)}_{mode}"
+    output = os.path.join(output_dir, f"{name}.tflite")
+    key = {"model_sha256": digest, **options.conversion_key()}
+    before = earlier.get(name)
+    if before and before["key"] == key and os.path.exists(output):
+        log(f"{step}: reused {output}")
+        return before
+    from convert.pipeline import to_tflite
+
+    log(f"{step}: converting")
+    report = to_tflite(
+        path,
+        output,
+        mode=mode,
+        dataset=options.dataset,
+        eval_images=options.eval_images,
+        debug_images=0,
+        log=lambda line: log(f"  {line}"),
+    )
+    recipe = modes.get(mode)
+    return {
+        "key": key,
+        "file": output,
+        "mode": mode,
+        "size_bytes": report["size_bytes"],
+        "top1": report["accuracy"][recipe.report_key],
+        "float_top1": report["accuracy"]["float"],
+        "top1_agreement": report["top1_agreement"],
+        "relative_l2": report["relative_l2"],
+    }
+
+
+def _row(measured, conversions):
+    name = measured["name"]
+    return {
+        "name": name,
+        **{k: conversions[name][k] for k in ("mode", "size_bytes", "top1", "top1_agreement")},
+        "relative_l2": conversions[name]["relative_l2"],
+        **{
+            k: measured[k]
+            for k in ("threads", "median_ms", "p10_ms", "p90_ms", "load_ms", "peak_memory_mb")
+        },
+        "partitions": measured["partitions"],
+    }
+
+
+# ------------------------------------------------------------------ the trade-off
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """A file at one thread count: its name, median latency, top-1 and size."""
+
+    name: str
+    latency: float
+    top1: float
+    size: int = 0
+
+
+def _points(rows, threads):
+    return [
+        Point(r["name"], r["median_ms"], r["top1"], r["size_bytes"])
+        for r in rows
+        if r["threads"] == threads
+    ]
+
+
+def pareto(points: list[Point]) -> list[Point]:
+    """The points no other point dominates (as fast or faster and as accurate or
+    more, better in one): fastest first. Identical points all stay."""
+    front = [
+        p
+        for p in points
+        if not any(
+            q.latency <= p.latency
+            and q.top1 >= p.top1
+            and (q.latency, q.top1) != (p.latency, p.top1)
+            for q in points
+        )
+    ]
+    return sorted(front, key=lambda p: (p.latency, -p.top1, p.name))
+
+
+def recommend(points: list[Point], within: float) -> dict | None:
+    """The fastest point within ``within`` top-1 points of the most accurate
+    (ties: the more accurate, then the smaller file, then the name), as a dict
+    with the reason; None without points."""
+    if not points:
+        return None
+    best = max(p.top1 for p in points)
+    eligible = [p for p in points if p.top1 >= best - within / 100 - 1e-12]
+    chosen = min(eligible, key=lambda p: (p.latency, -p.top1, p.size, p.name))
+    return {
+        **dataclasses.asdict(chosen),
+        "reason": f"the fastest within {within:g} top-1 points of the most accurate ({best:.4f})",
+    }
+
+
+def table(results: dict) -> str:
+    """The rows as text, by thread count, the recommended file marked."""
+    lines = [
+        f"{'file':<28} {'thr':>3} {'top-1':>7} {'agree':>7} {'rel.L2':>8} {'median':>9} "
+        f"{'p90':>9} {'size':>9} {'memory':>8}"
+    ]
+    chosen = results.get("recommended", {})
+    for row in sorted(results["rows"], key=lambda r: (r["threads"], r["median_ms"])):
+        pick = chosen.get(str(row["threads"])) or {}
+        mark = " <- recommended" if pick.get("name") == row["name"] else ""
+        l2 = "n/a" if row["relative_l2"] is None else f"{row['relative_l2']:.4f}"
+        lines.append(
+            f"{row['name'][:28]:<28} {row['threads']:>3} {row['top1']:>7.4f} "
+            f"{row['top1_agreement']:>7.4f} {l2:>8} {row['median_ms']:>7.2f}ms "
+            f"{row['p90_ms']:>7.2f}ms {row['size_bytes'] / 1024:>7.0f}KB "
+            f"{row['peak_memory_mb']:>6.1f}MB{mark}"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: str) -> None:
+    """Top-1 against median latency, one panel per thread count: marker area
+    by file size, the Pareto front, the recommended file starred."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from keras_mixer.files import atomic_path
+
+    threads = results["options"]["threads"]
+    fig, axes = plt.subplots(1, len(threads), figsize=(5.5 * len(threads), 4.4), squeeze=False)
+    largest = max((r["size_bytes"] for r in results["rows"]), default=1)
+    for ax, count in zip(axes[0], threads, strict=True):
+        points = _points(results["rows"], count)
+        for p in points:
+            ax.scatter(p.latency, p.top1, s=40 + 400 * p.size / largest, alpha=0.6)
+            ax.annotate(
+                p.name, (p.latency, p.top1), fontsize=7, xytext=(4, 4), textcoords="offset points"
+            )
+        front = pareto(points)
+        ax.plot(
+            [p.latency for p in front], [p.top1 for p in front], "k--", lw=1, label="Pareto front"
+        )
+        pick = (results.get("recommended") or {}).get(str(count))
+        if pick:
+            ax.scatter(
+                pick["latency"],
+                pick["top1"],
+                marker="*",
+                s=260,
+                c="gold",
+                edgecolors="k",
+                label=f"recommended: {pick['name']}",
+                zorder=3,
+            )
+        ax.set_title(f"{count} thread(s)")
+        ax.set_xlabel("median latency (ms)")
+        ax.set_ylabel("held-out top-1")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(
+        "Which file to ship: accuracy against latency (marker area: file size)", fontsize=10
+    )
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from training.commands import CommandParser, add_debug_flag, run_command
+
+    parser = CommandParser(
+        prog="convert compare",
+        description="Convert models in several modes, evaluate and benchmark every file, "
+        "and draw accuracy against latency.",
+    )
+    parser.add_argument("models", nargs="+", help=".keras models")
+    parser.add_argument("-o", "--output", required=True, help="folder for the files and results")
+    parser.add_argument("--data", default="digits", help="dataset evaluated (and calibrated) on")
+    parser.add_argument(
+        "--modes",
+        default="fp32,fp16,dynamic,ptq,int8",
+        help=f"comma-separated: {', '.join([*modes.MODES, *modes.ALIASES])}",
+    )
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per file and count")
+    parser.add_argument("--within", type=float, default=1.0, help="top-1 points (recommendation)")
+    parser.add_argument("--eval-images", type=int, default=None)
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    from convert.benchmark import parse_threads
+
+    options = CompareOptions(
+        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
+        threads=tuple(parse_threads(args.threads)),
+        dataset=args.data,
+        runs=args.runs,
+        within=args.within,
+        eval_images=args.eval_images,
+    )
+    json_path = os.path.join(args.output, COMPARE_JSON)
+    run_command(
+        lambda: compare(args.models, args.output, options),
+        (ValueError, OSError),
+        args.debug,
+        f"every finished conversion and benchmark is kept in {json_path}; run again to go on",
+        extra="convert",
+    )

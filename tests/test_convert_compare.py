@@ -1,0 +1,160 @@
+"""``convert compare``: every model x mode x thread count converted, evaluated
+and benchmarked; conversions reused; the trade-off's front and pick."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import keras_mixer
+from convert import compare as compare_lib
+from convert.compare import CompareOptions, Point, pareto, recommend
+from tests.test_files import strict_json
+from tests.training_helpers import ROOT, command_env, run_module
+
+POINTS = [
+    Point("slow_best", 10.0, 0.95, 400),
+    Point("fast_good", 2.0, 0.945, 100),
+    Point("fastest_bad", 1.0, 0.80, 100),
+    Point("dominated", 3.0, 0.90, 100),  # fast_good is faster and better
+    Point("twin_a", 5.0, 0.95, 300),  # ties slow_best on top-1, faster: dominates it
+    Point("twin_b", 5.0, 0.95, 200),  # identical to twin_a: both stay
+]
+
+
+def test_the_pareto_front_keeps_only_undominated_points_fastest_first():
+    assert [p.name for p in pareto(POINTS)] == ["fastest_bad", "fast_good", "twin_a", "twin_b"]
+    assert pareto([]) == []
+
+
+def test_the_recommendation_is_the_fastest_within_the_margin_ties_by_accuracy_then_size():
+    assert recommend(POINTS, within=1.0)["name"] == "fast_good"  # 0.945 >= 0.95 - 0.01
+    assert recommend(POINTS, within=0.4)["name"] == "twin_b"  # the smaller of the two twins
+    assert recommend(POINTS, within=20)["name"] == "fastest_bad"
+    tied = [Point("a", 1.0, 0.90, 10), Point("b", 1.0, 0.93, 10)]
+    assert recommend(tied, within=5)["name"] == "b"  # as fast: the more accurate
+    assert "within 1 top-1 points of the most accurate (0.9500)" in recommend(POINTS, 1.0)["reason"]
+    assert recommend([], 1.0) is None
+
+
+OPTIONS = CompareOptions(modes=("fp32", "ptq"), threads=(1, 2), runs=3, eval_images=64)
+
+
+@pytest.fixture(scope="module")
+def compared(digits_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compare")
+    lines = []
+    results = compare_lib.compare([str(digits_model)], str(folder), OPTIONS, log=lines.append)
+    return folder, results, lines
+
+
+def test_every_model_mode_and_thread_count_is_a_row(compared):
+    folder, results, lines = compared
+    rows = results["rows"]
+    assert sorted((r["name"], r["threads"]) for r in rows) == [
+        ("run_float32", 1),
+        ("run_float32", 2),
+        ("run_ptq", 1),
+        ("run_ptq", 2),
+    ]
+    on_disk = strict_json(folder / "compare.json")
+    assert on_disk["rows"] == json.loads(json.dumps(rows))
+    for row in rows:
+        assert 0.5 < row["top1"] <= 1 and row["median_ms"] > 0 and row["size_bytes"] > 0
+    float32 = next(r for r in rows if r["name"] == "run_float32")
+    assert float32["top1_agreement"] == 1.0 and float32["relative_l2"] < 1e-4
+    assert set(on_disk["recommended"]) == {"1", "2"}
+    printed = "\n".join(lines).splitlines()
+    header = next(i for i, line in enumerate(printed) if line.startswith("file "))
+    table = [line.split() for line in printed[header + 1 : header + 1 + len(rows)]]
+    assert sorted((cells[0], int(cells[1])) for cells in table) == sorted(
+        (r["name"], r["threads"]) for r in rows
+    )
+    assert sum(cells[-1] == "recommended" for cells in table) == 2  # one per thread count
+
+
+def test_the_plot_is_written_and_not_blank(compared):
+    folder, _, _ = compared
+    picture = np.asarray(Image.open(folder / "compare.png").convert("L"), np.float64)
+    assert picture.shape[1] > 800 and picture.std() > 10
+
+
+def test_a_rerun_reuses_every_conversion(compared, digits_model, monkeypatch):
+    folder, first, _ = compared
+    calls = []
+    import convert.pipeline
+
+    monkeypatch.setattr(convert.pipeline, "to_tflite", lambda *a, **k: calls.append(a))
+    lines = []
+    again = compare_lib.compare([str(digits_model)], str(folder), OPTIONS, log=lines.append)
+    assert calls == []
+    assert sum("reused" in line for line in lines) == 2
+    assert again["conversions"] == first["conversions"]
+
+
+def test_bad_input_is_one_line(digits_model, tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "compare.json").write_text(
+        json.dumps({"models": {"x": "x.keras"}, "conversions": {}})
+    )
+    three = keras_mixer.MlpMixer(4, 16, 1, 8, 32, input_shape=(16, 16, 3), classes=3)
+    three.save(tmp_path / "three.keras")
+    for args, message in [
+        (["--modes", "fp32,int4"], "error: mode must be one of qat, ptq, fp16, dynamic, float32, "),
+        (
+            ["--threads", "1"],
+            f"error: {tmp_path / 'other'} holds a comparison of other models (x.keras); "
+            "choose another folder.",
+        ),
+    ]:
+        output = tmp_path / ("other" if "--threads" in args else "new")
+        result = run_module("convert", "compare", digits_model, *args, "-o", output)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert result.stderr.startswith(message), result.stderr
+    result = run_module(
+        "convert", "compare", tmp_path / "three.keras", "--modes", "fp32", "-o", tmp_path / "c3"
+    )
+    assert result.returncode == 2 and "has 10 classes; the model's head has 3" in result.stderr
+
+
+def test_ctrl_c_leaves_a_valid_partial_compare_json(digits_model, tmp_path):
+    output = tmp_path / "c"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "convert",
+            "compare",
+            str(digits_model),
+            "--modes",
+            "fp32,fp16,dynamic,ptq",
+            "--eval-images",
+            "64",
+            "-o",
+            str(output),
+        ],
+        cwd=ROOT,
+        env=command_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.time() + 300
+    while not (output / "compare.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: every finished conversion")
+    partial = strict_json(output / "compare.json")
+    assert 1 <= len(partial["conversions"]) < 4
+    for name in partial["conversions"]:
+        assert os.path.exists(output / f"{name}.tflite")
