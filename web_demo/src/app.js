@@ -7,6 +7,7 @@ import { Classifier } from "./classifier.js";
 import { ModelFileError } from "./tflite.js";
 
 const DEFAULT_MODEL = "model/default.tflite";
+const PEN = { width: 1 / 7, blur: 1 / 12 }; // of the pad's width
 const $ = (id) => document.getElementById(id);
 const state = { classifier: null, bytes: null };
 
@@ -105,8 +106,10 @@ function setUpPad() {
   pad.addEventListener("pointermove", (event) => {
     if (!last) return;
     const next = point(event);
-    context.strokeStyle = "#fff";
-    context.lineWidth = pad.width / 9; // thick, as the digits' 8x8 strokes are
+    // A thick, soft pen: the digits are 8x8 scans blown up, strokes blurred over a sixth of the frame.
+    context.strokeStyle = context.shadowColor = "#fff";
+    context.lineWidth = pad.width * PEN.width;
+    context.shadowBlur = pad.width * PEN.blur;
     context.lineCap = context.lineJoin = "round";
     context.beginPath();
     context.moveTo(...last);
