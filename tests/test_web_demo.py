@@ -75,7 +75,20 @@ def models(digits_model, tmp_path_factory):
             log=lambda _: None,
         )
     (folder / "notes.tflite").write_text("my notes, not a model")
+    (folder / "bare.tflite").write_bytes(bare_model())
     return folder
+
+
+def bare_model():
+    """A float32 TFLite model without metadata (no labels, no crop)."""
+    from convert import tflite
+    from convert.graph import build_graph, mixer_spec, model_values
+    from tests.test_convert_graph import trained_like
+
+    model = trained_like(np.random.default_rng(0))
+    return tflite.convert(
+        build_graph(mixer_spec(model), model_values(model), batch_size=1), "float32"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +253,12 @@ def test_a_model_the_page_cannot_run_is_one_message_on_the_page(page, models, na
     page.wait_for_selector("#message:not([hidden])")
     assert page.inner_text("#message").startswith(message)
     assert page.evaluate("document.body.dataset.state") == "error"
+
+
+def test_a_model_without_metadata_runs_with_index_labels_and_says_so(page):
+    load_model(page, "/files/bare.tflite")
+    assert page.evaluate("window.kerasMixerDemo.classifier().labels") == [str(i) for i in range(5)]
+    assert page.inner_text("#message") == (
+        "The model has no metadata: labels are class indices, no crop is applied."
+    )
+    assert page.evaluate("document.body.dataset.state") == "ready"
