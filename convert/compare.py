@@ -43,6 +43,9 @@ class CompareOptions:
     runs: int = 30
     within: float = 1.0
     eval_images: int | None = None
+    variants: tuple[str, ...] = ()  # the deployment view: these built, not models given
+    image_size: int = 224
+    weights: str | None = None  # a release for the variants, where it has them
 
     def checked(self) -> CompareOptions:
         """These options with the modes' own names, or a ValueError naming the bad value."""
@@ -55,7 +58,22 @@ class CompareOptions:
             raise ValueError(f"within is in top-1 points, 0 to 100; got {self.within!r}.")
         if self.runs < 1:
             raise ValueError(f"runs must be 1 or more; got {self.runs!r}.")
-        return dataclasses.replace(self, modes=named)
+        from keras_mixer.presets import RELEASES, VARIANTS
+
+        variants = tuple(_variant_name(v) for v in self.variants)
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"Unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}.")
+        if self.weights is not None and self.weights not in RELEASES:
+            raise ValueError(
+                f"weights must be a release ({', '.join(RELEASES)}); got {self.weights!r}."
+            )
+        return dataclasses.replace(self, modes=named, variants=variants)
+
+    @property
+    def accuracy(self) -> str:
+        """The rows' accuracy field: measured, or (variants) the published number."""
+        return "published_top1" if self.variants else "top1"
 
     def conversion_key(self) -> dict:
         """What makes a conversion reusable: the options that change the file or its report."""
@@ -72,7 +90,13 @@ def compare(
     from keras_mixer.files import write_json
 
     options = options.checked()
+    if options.variants:
+        if model_paths:
+            raise ValueError("Give models or --variants, not both.")
+        model_paths = variant_models(options, output_dir, log)
     models = {_stem(path): path for path in model_paths}
+    if not models:
+        raise ValueError("Give .keras models to compare, or variants.")
     if len(models) != len(model_paths):
         raise ValueError("Two models share a file name; give each its own name.")
     for path in model_paths:
@@ -108,7 +132,7 @@ def compare(
         results["machine"] = measured["machine"]
         write_json(results, json_path)
     results["recommended"] = {
-        str(count): recommend(_points(results["rows"], count), options.within)
+        str(count): recommend(_points(results["rows"], count, options.accuracy), options.within)
         for count in options.threads
     }
     write_json(results, json_path)
@@ -175,7 +199,9 @@ def _converted(path, digest, mode, output_dir, options, earlier, step, log):
         log=lambda line: log(f"  {line}"),
     )
     recipe = modes.get(mode)
+    published = _published(path, options)
     return {
+        **published,
         "key": key,
         "file": output,
         "mode": mode,
@@ -189,15 +215,73 @@ def _converted(path, digest, mode, output_dir, options, earlier, step, log):
 
 def _row(measured, conversions):
     name = measured["name"]
+    conversion = conversions[name]
     return {
         "name": name,
-        **{k: conversions[name][k] for k in ("mode", "size_bytes", "top1", "top1_agreement")},
+        **{k: conversion[k] for k in ("mode", "size_bytes", "top1", "top1_agreement")},
+        **{k: conversion[k] for k in ("published_top1", "published_source") if k in conversion},
         "relative_l2": conversions[name]["relative_l2"],
         **{
             k: measured[k]
             for k in ("threads", "median_ms", "p10_ms", "p90_ms", "load_ms", "peak_memory_mb")
         },
         "partitions": measured["partitions"],
+    }
+
+
+# ------------------------------------------------------------------ the deployment view
+
+
+def _variant_name(text):
+    """ "B/16" from "B16" or "B/16"."""
+    return text if "/" in text else f"{text[:1]}/{text[1:]}"
+
+
+def variant_models(options: CompareOptions, folder: str, log: Callable[[str], None]) -> list[str]:
+    """The ``options.variants`` at ``options.image_size`` with a 10-class head,
+    saved as ``Mixer-B16.keras`` in ``folder`` (kept for a rerun): the release
+    ``options.weights`` where it has the variant, random weights otherwise;
+    the head random (std 0.02) either way, so the logits are not all zero."""
+    import numpy as np
+
+    import keras_mixer
+    from keras_mixer.presets import RELEASES
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for variant in options.variants:
+        path = os.path.join(folder, f"Mixer-{variant.replace('/', '')}.keras")
+        paths.append(path)
+        if os.path.exists(path):
+            continue
+        released = options.weights and variant in RELEASES[options.weights].variants
+        size, source = options.image_size, options.weights if released else "random"
+        log(f"building Mixer-{variant} at {size} ({source} weights)")
+        model = keras_mixer.models.CONSTRUCTORS[variant](
+            weights=options.weights if released else None, input_shape=(size, size, 3), classes=10
+        )
+        head = model.get_layer("head")
+        head.kernel.assign(np.random.default_rng(0).normal(0, 0.02, head.kernel.shape))
+        model.save(path)
+    return paths
+
+
+def _published(path, options):
+    """A variant's published ImageNet top-1 and its source (empty for models given)."""
+    if not options.variants:
+        return {}
+    from keras_mixer.presets import PUBLISHED_TOP1, RELEASES
+
+    variant = _variant_name(_stem(path).removeprefix("Mixer-"))
+    release = (
+        options.weights
+        if options.weights and variant in RELEASES[options.weights].variants
+        else None
+    )
+    top1, source = PUBLISHED_TOP1.get((variant, release), (None, None))
+    return {
+        "published_top1": None if top1 is None else top1 / 100,
+        "published_source": source or "no published number",
     }
 
 
@@ -214,11 +298,12 @@ class Point:
     size: int = 0
 
 
-def _points(rows, threads):
+def _points(rows, threads, accuracy="top1"):
+    """The rows at ``threads`` as Points on ``accuracy`` (rows without one left out)."""
     return [
-        Point(r["name"], r["median_ms"], r["top1"], r["size_bytes"])
+        Point(r["name"], r["median_ms"], r[accuracy], r["size_bytes"])
         for r in rows
-        if r["threads"] == threads
+        if r["threads"] == threads and r.get(accuracy) is not None
     ]
 
 
@@ -255,17 +340,20 @@ def recommend(points: list[Point], within: float) -> dict | None:
 
 def table(results: dict) -> str:
     """The rows as text, by thread count, the recommended file marked."""
+    variants = bool(results["options"].get("variants"))
+    accuracy = "published_top1" if variants else "top1"
     lines = [
-        f"{'file':<28} {'thr':>3} {'top-1':>7} {'agree':>7} {'rel.L2':>8} {'median':>9} "
-        f"{'p90':>9} {'size':>9} {'memory':>8}"
+        f"{'file':<28} {'thr':>3} {'pub.top1' if variants else 'top-1':>8} {'agree':>7} "
+        f"{'rel.L2':>8} {'median':>9} {'p90':>9} {'size':>9} {'memory':>8}"
     ]
     chosen = results.get("recommended", {})
     for row in sorted(results["rows"], key=lambda r: (r["threads"], r["median_ms"])):
         pick = chosen.get(str(row["threads"])) or {}
         mark = " <- recommended" if pick.get("name") == row["name"] else ""
         l2 = "n/a" if row["relative_l2"] is None else f"{row['relative_l2']:.4f}"
+        top1 = "-" if row.get(accuracy) is None else f"{row[accuracy]:.4f}"
         lines.append(
-            f"{row['name'][:28]:<28} {row['threads']:>3} {row['top1']:>7.4f} "
+            f"{row['name'][:28]:<28} {row['threads']:>3} {top1:>8} "
             f"{row['top1_agreement']:>7.4f} {l2:>8} {row['median_ms']:>7.2f}ms "
             f"{row['p90_ms']:>7.2f}ms {row['size_bytes'] / 1024:>7.0f}KB "
             f"{row['peak_memory_mb']:>6.1f}MB{mark}"
@@ -284,10 +372,11 @@ def plot(results: dict, path: str) -> None:
     from keras_mixer.files import atomic_path
 
     threads = results["options"]["threads"]
+    accuracy = "published_top1" if results["options"].get("variants") else "top1"
     fig, axes = plt.subplots(1, len(threads), figsize=(5.5 * len(threads), 4.4), squeeze=False)
     largest = max((r["size_bytes"] for r in results["rows"]), default=1)
     for ax, count in zip(axes[0], threads, strict=True):
-        points = _points(results["rows"], count)
+        points = _points(results["rows"], count, accuracy)
         for p in points:
             ax.scatter(p.latency, p.top1, s=40 + 400 * p.size / largest, alpha=0.6)
             ax.annotate(
@@ -311,7 +400,11 @@ def plot(results: dict, path: str) -> None:
             )
         ax.set_title(f"{count} thread(s)")
         ax.set_xlabel("median latency (ms)")
-        ax.set_ylabel("held-out top-1")
+        ax.set_ylabel(
+            "published ImageNet top-1 (paper; not measured here)"
+            if accuracy != "top1"
+            else f"held-out top-1 ({results['options']['dataset']})"
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(
@@ -331,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Convert models in several modes, evaluate and benchmark every file, "
         "and draw accuracy against latency.",
     )
-    parser.add_argument("models", nargs="+", help=".keras models")
+    parser.add_argument("models", nargs="*", help=".keras models (or --variants)")
     parser.add_argument("-o", "--output", required=True, help="folder for the files and results")
     parser.add_argument("--data", default="digits", help="dataset evaluated (and calibrated) on")
     parser.add_argument(
@@ -343,6 +436,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=30, help="timed runs per file and count")
     parser.add_argument("--within", type=float, default=1.0, help="top-1 points (recommendation)")
     parser.add_argument("--eval-images", type=int, default=None)
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="the deployment view: these variants (S32,S16,B32,B16) built instead of models; "
+        "accuracy is then the published ImageNet top-1, not measured",
+    )
+    parser.add_argument("--image-size", type=int, default=224, help="the variants' input size")
+    parser.add_argument("--weights", default=None, help="a release for the variants (else random)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     from convert.benchmark import parse_threads
@@ -354,7 +455,12 @@ def main(argv: list[str] | None = None) -> None:
         runs=args.runs,
         within=args.within,
         eval_images=args.eval_images,
+        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+        image_size=args.image_size,
+        weights=args.weights,
     )
+    if not args.models and not options.variants:
+        parser.error("give .keras models, or --variants")
     json_path = os.path.join(args.output, COMPARE_JSON)
     run_command(
         lambda: compare(args.models, args.output, options),

@@ -80,6 +80,17 @@ RELEASES = {
 }
 
 
+# Published ImageNet top-1 (%), never measured here (for model cards and
+# ``convert compare --variants``): (variant, release, or None for the
+# paper's training from scratch) -> (top-1, source). Tolstikhin et al., 2021.
+PUBLISHED_TOP1 = {
+    ("B/16", None): (76.44, "paper: ImageNet-1k from scratch"),
+    ("B/16", "imagenet1k"): (80.64, "paper: ImageNet-21k pre-training, ImageNet-1k fine-tuning"),
+    ("L/16", "imagenet1k"): (82.89, "paper: ImageNet-21k pre-training, ImageNet-1k fine-tuning"),
+    ("H/14", None): (86.32, "paper: JFT-300M pre-training"),
+}
+
+
 def release_url(release: str, variant: str, origin: str = RELEASE_ORIGIN) -> str:
     """Where ``release``'s file of ``variant`` is published (under ``origin``)."""
     return f"{origin.rstrip('/')}/{release}/{RELEASES[release].file_name(variant)}"

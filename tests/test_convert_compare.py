@@ -158,3 +158,28 @@ def test_ctrl_c_leaves_a_valid_partial_compare_json(digits_model, tmp_path):
     assert 1 <= len(partial["conversions"]) < 4
     for name in partial["conversions"]:
         assert os.path.exists(output / f"{name}.tflite")
+
+
+def test_the_deployment_view_builds_variants_and_shows_published_numbers(tmp_path, monkeypatch):
+    from keras_mixer import presets
+
+    monkeypatch.setitem(presets.PUBLISHED_TOP1, ("S/32", None), (68.5, "a paper, for the test"))
+    options = CompareOptions(
+        modes=("fp32", "dynamic"),
+        threads=(1,),
+        runs=2,
+        eval_images=16,
+        variants=("S32",),
+        image_size=64,
+    )
+    lines = []
+    results = compare_lib.compare([], str(tmp_path), options, log=lines.append)
+    assert (tmp_path / "Mixer-S32.keras").exists()
+    assert sorted(r["name"] for r in results["rows"]) == ["Mixer-S32_dynamic", "Mixer-S32_float32"]
+    for row in results["rows"]:
+        assert row["published_top1"] == 0.685 and row["published_source"] == "a paper, for the test"
+    assert results["recommended"]["1"]["top1"] == 0.685  # the published number, never measured
+    printed = "\n".join(lines)
+    assert "pub.top1" in printed and " 0.6850 " in printed
+    with pytest.raises(ValueError, match="Unknown variant 'X/9'"):
+        compare_lib.compare([], str(tmp_path), CompareOptions(variants=("X9",)))
