@@ -406,7 +406,9 @@ def test_every_io_type_gives_a_valid_meaningful_report(digits_model, tmp_path, i
     from convert.pipeline import to_tflite
 
     output = tmp_path / "m.tflite"
-    to_tflite(str(digits_model), str(output), mode="ptq", io=io, log=lambda _: None)  # a path
+    to_tflite(  # a path, as the CLI takes
+        str(digits_model), str(output), mode="ptq", io=io, eval_images=96, log=lambda _: None
+    )
     report = strict_json(tmp_path / "m.json")
     assert report["io"] == io and "non_finite" not in report
     fidelity = report["graph_fidelity"]
@@ -424,11 +426,12 @@ def test_a_conversion_in_progress_refuses_a_second_to_the_same_output(digits_mod
         before = folder_checksums(tmp_path)
         refusal = one_line_refusal(run_module("convert", digits_model, "--ptq", "-o", output))
         assert folder_checksums(tmp_path) == before
+    quick = ["--eval-images", "32", "--debug-images", "0"]
     assert refusal == (
         f"error: Output {output} is being written by another run (process {os.getpid()}); wait "
         "for it to finish or choose another output."
     )
-    assert run_module("convert", digits_model, "--ptq", "-o", output).returncode == 0
+    assert run_module("convert", digits_model, "--ptq", *quick, "-o", output).returncode == 0
     assert sorted(os.listdir(tmp_path)) == ["m.json", "m.tflite"]  # the lock went with the run
 
 
@@ -438,7 +441,16 @@ def test_a_full_disk_names_the_file_and_the_limit_and_leaves_no_half_pair(digits
     def small_files():  # as `ulimit -f 20` does: no file over 20 KB
         resource.setrlimit(resource.RLIMIT_FSIZE, (20 * 1024, 20 * 1024))
 
-    result = run_module("convert", digits_model, "--ptq", "-o", output, preexec_fn=small_files)
+    result = run_module(
+        "convert",
+        digits_model,
+        "--ptq",
+        "--eval-images",
+        "32",
+        "-o",
+        output,
+        preexec_fn=small_files,
+    )
     assert one_line_refusal(result) == (
         f"error: No room to write {output}: this process may write files of at most 20 KB "
         "(ulimit -f)"
@@ -448,7 +460,17 @@ def test_a_full_disk_names_the_file_and_the_limit_and_leaves_no_half_pair(digits
 
 def test_few_calibration_images_give_one_warning_with_the_measured_effect(digits_model, tmp_path):
     result = run_module(
-        "convert", digits_model, "--ptq", "--calibration-images", "4", "-o", tmp_path / "m.tflite"
+        "convert",
+        digits_model,
+        "--ptq",
+        "--calibration-images",
+        "4",
+        "--eval-images",
+        "96",
+        "--debug-images",
+        "0",
+        "-o",
+        tmp_path / "m.tflite",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     warnings = [line for line in result.stdout.splitlines() if "warning:" in line]

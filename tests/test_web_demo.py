@@ -71,6 +71,7 @@ def models(digits_model, tmp_path_factory):
             io=io_type,
             graph=graph,
             preprocessing=preprocessing,
+            eval_images=32,  # the page's tests measure the files, not the report
             debug_images=0,
             log=lambda _: None,
         )
