@@ -21,7 +21,6 @@ the most accurate one.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Callable
 
@@ -87,6 +86,7 @@ def compare(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Runs the comparison (module docstring); returns what ``compare.json`` holds."""
+    from keras_mixer.download import file_sha256
     from keras_mixer.files import write_json
 
     options = options.checked()
@@ -115,7 +115,7 @@ def compare(
     }
     total = len(models) * len(options.modes)
     for i, (name, path) in enumerate(models.items()):
-        digest = _sha256(path)
+        digest = file_sha256(path)
         for j, mode in enumerate(options.modes):
             step = f"[{i * len(options.modes) + j + 1}/{total}] {name} {mode}"
             results["conversions"][f"{name}_{mode}"] = _converted(
@@ -145,14 +145,6 @@ def _stem(path):
     """A model's name in file names: its run folder's for a run's model.keras."""
     stem = os.path.splitext(os.path.basename(path))[0]
     return os.path.basename(os.path.dirname(os.path.abspath(path))) if stem == "model" else stem
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _earlier(json_path, models, options):

@@ -156,29 +156,39 @@ def test_killed_run_resumes_without_losing_epochs(tmp_path):
         np.testing.assert_allclose(resumed_value, clean_value, atol=1e-5)
 
 
+def interruptible_training(config, run):
+    """``python -m training`` in a process Ctrl-C reaches, as a terminal's does."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def interrupted(process):
+    """Ctrl-C; the process's stderr once it ended with 130."""
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    return stderr
+
+
 def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
     config = write_config(
         tmp_path / "c.yaml", train={"epochs": 6, "steps_per_epoch": 25, "batch_size": 32}
     )
     run = tmp_path / "run"
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # as a terminal's
+    process = interruptible_training(config, run)
     checkpoint = run / "checkpoints" / "epoch_0001.weights.h5"
     deadline = time.time() + 240
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
-    assert "Traceback" not in stderr
+    stderr = interrupted(process)
     assert re.fullmatch(
         f"interrupted: every finished epoch is kept in {re.escape(str(run / 'checkpoints'))} "
         r"\(last: epoch_000\d\.weights\.h5\); run the same command again to resume",
@@ -188,22 +198,10 @@ def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
 
 
 def test_ctrl_c_before_the_first_epoch_says_nothing_was_saved(tmp_path):
-    config = write_config(tmp_path / "c.yaml")
     run = tmp_path / "run"
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "training", "--config", config, "--output", str(run)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = interruptible_training(write_config(tmp_path / "c.yaml"), run)
     time.sleep(1)  # while it starts: importing TensorFlow takes seconds
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
+    stderr = interrupted(process)
     assert stderr.strip().splitlines() == [
         "interrupted: no epoch had finished, so none was saved; run the same command again to start"
     ]
