@@ -4,30 +4,9 @@ and PyTorch never share one, and each gets the same thread count), taking
 turns round by round."""
 
 import os
-import platform
 
 from convert import worker
-
-# The CPU features that decide int8 and float speed (several-fold between them).
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16")
-
-
-def cpu_description():
-    """One line naming the CPU, its core count and which of ``CPU_FLAGS`` it has:
-    printed with every benchmark, since timings compare only within one CPU."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-    except OSError:
-        pass
-    present = [flag for flag in CPU_FLAGS if flag in flags]
-    return f"CPU: {model}, {os.cpu_count()} cores, flags: {' '.join(present) or 'unknown'}"
+from convert.benchmark import cpu_description  # noqa: F401 (every benchmark prints it)
 
 
 def random_classifier(variant, classes=10, seed=0):

@@ -86,10 +86,36 @@ def compare(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Runs the comparison (module docstring); returns what ``compare.json`` holds."""
-    from keras_mixer.download import file_sha256
     from keras_mixer.files import write_json
 
     options = options.checked()
+    models = _checked_models(model_paths, output_dir, options, log)
+    json_path = os.path.join(output_dir, COMPARE_JSON)
+    results = {
+        "models": models,
+        "options": dataclasses.asdict(options),
+        "conversions": {},
+        "rows": [],
+    }
+
+    def saved():  # after every finished step: an interruption keeps it
+        write_json(results, json_path)
+
+    _convert_all(results, _earlier(json_path, models), output_dir, options, saved, log)
+    _benchmark_all(results, output_dir, options, saved, log)
+    results["recommended"] = {
+        str(count): recommend(_points(results["rows"], count, options.accuracy), options.within)
+        for count in options.threads
+    }
+    saved()
+    plot(results, os.path.join(output_dir, COMPARE_PNG))
+    log(table(results))
+    return results
+
+
+def _checked_models(model_paths, output_dir, options, log):
+    """{name: path} of the models to compare (the variants built for the
+    deployment view), or a ValueError naming what is wrong."""
     if options.variants:
         if model_paths:
             raise ValueError("Give models or --variants, not both.")
@@ -105,40 +131,36 @@ def compare(
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"Output {output_dir!r} is a file, not a folder.")
     os.makedirs(output_dir, exist_ok=True)
-    json_path = os.path.join(output_dir, COMPARE_JSON)
-    earlier = _earlier(json_path, models, options)
-    results = {
-        "models": models,
-        "options": dataclasses.asdict(options),
-        "conversions": {},
-        "rows": [],
-    }
-    total = len(models) * len(options.modes)
-    for i, (name, path) in enumerate(models.items()):
+    return models
+
+
+def _convert_all(results, earlier, output_dir, options, saved, log):
+    """Every model in every mode into ``results["conversions"]``, saved after each."""
+    from keras_mixer.download import file_sha256
+
+    total = len(results["models"]) * len(options.modes)
+    for name, path in results["models"].items():
         digest = file_sha256(path)
-        for j, mode in enumerate(options.modes):
-            step = f"[{i * len(options.modes) + j + 1}/{total}] {name} {mode}"
+        for mode in options.modes:
+            step = f"[{len(results['conversions']) + 1}/{total}] {name} {mode}"
             results["conversions"][f"{name}_{mode}"] = _converted(
                 path, digest, mode, output_dir, options, earlier, step, log
             )
-            write_json(results, json_path)
-    files = [os.path.join(output_dir, f"{key}.tflite") for key in results["conversions"]]
-    from convert.benchmark import benchmark
+            saved()
 
+
+def _benchmark_all(results, output_dir, options, saved, log):
+    """Every file at every thread count into ``results["rows"]``, saved after each count."""
+    from convert.benchmark import benchmark, cpu_description
+
+    files = [os.path.join(output_dir, f"{key}.tflite") for key in results["conversions"]]
+    log(cpu_description())
     for count in options.threads:
         log(f"benchmarking {len(files)} files at {count} thread(s)")
         measured = benchmark(files, (count,), options.runs, log=log)
         results["rows"] += [_row(row, results["conversions"]) for row in measured["results"]]
         results["machine"] = measured["machine"]
-        write_json(results, json_path)
-    results["recommended"] = {
-        str(count): recommend(_points(results["rows"], count, options.accuracy), options.within)
-        for count in options.threads
-    }
-    write_json(results, json_path)
-    plot(results, os.path.join(output_dir, COMPARE_PNG))
-    log(table(results))
-    return results
+        saved()
 
 
 def _stem(path):
@@ -147,7 +169,7 @@ def _stem(path):
     return os.path.basename(os.path.dirname(os.path.abspath(path))) if stem == "model" else stem
 
 
-def _earlier(json_path, models, options):
+def _earlier(json_path, models):
     """The conversions of an earlier run of this comparison in the folder;
     a ValueError when the folder holds another comparison."""
     from keras_mixer.files import json_with
