@@ -375,111 +375,82 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+MODE_MARKERS = {"float32": "o", "fp16": "s", "dynamic": "^", "ptq": "D", "qat": "v"}
+
+
 def plot(results: dict, path: str) -> None:
-    """Top-1 against median latency, one panel per thread count: marker area
-    by file size, the Pareto front, the recommended file starred."""
+    """Top-1 against median latency, one panel per thread count: a colour per
+    model, a marker per mode, marker area by file size, the Pareto front
+    (its points named), the recommended file starred."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.lines import Line2D
 
     from keras_mixer.files import atomic_path
 
-    threads = results["options"]["threads"]
-    accuracy = "published_top1" if results["options"].get("variants") else "top1"
-    fig, axes = plt.subplots(1, len(threads), figsize=(5.5 * len(threads), 4.4), squeeze=False)
+    options = results["options"]
+    accuracy = "published_top1" if options.get("variants") else "top1"
+    colours = {name: f"C{i % 10}" for i, name in enumerate(results["models"])}
+    model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
     largest = max((r["size_bytes"] for r in results["rows"]), default=1)
+    threads = options["threads"]
+    fig, axes = plt.subplots(1, len(threads), figsize=(6 * len(threads), 4.8), squeeze=False)
     for ax, count in zip(axes[0], threads, strict=True):
-        points = _points(results["rows"], count, accuracy)
+        rows = {r["name"]: r for r in results["rows"] if r["threads"] == count}
+        points = _points(list(rows.values()), count, accuracy)
         for p in points:
-            ax.scatter(p.latency, p.top1, s=40 + 400 * p.size / largest, alpha=0.6)
-            ax.annotate(
-                p.name, (p.latency, p.top1), fontsize=7, xytext=(4, 4), textcoords="offset points"
+            ax.scatter(
+                p.latency,
+                p.top1,
+                s=30 + 300 * p.size / largest,
+                c=colours[model_of[p.name]],
+                marker=MODE_MARKERS.get(rows[p.name]["mode"], "o"),
+                alpha=0.7,
+                edgecolors="k",
+                linewidths=0.5,
             )
         front = pareto(points)
-        ax.plot(
-            [p.latency for p in front], [p.top1 for p in front], "k--", lw=1, label="Pareto front"
-        )
+        ax.plot([p.latency for p in front], [p.top1 for p in front], "k--", lw=1)
+        for p in front:
+            ax.annotate(
+                p.name, (p.latency, p.top1), fontsize=7, xytext=(5, -10), textcoords="offset points"
+            )
         pick = (results.get("recommended") or {}).get(str(count))
         if pick:
             ax.scatter(
-                pick["latency"],
-                pick["top1"],
-                marker="*",
-                s=260,
-                c="gold",
-                edgecolors="k",
-                label=f"recommended: {pick['name']}",
-                zorder=3,
+                pick["latency"], pick["top1"], marker="*", s=300, c="gold", edgecolors="k", zorder=3
             )
-        ax.set_title(f"{count} thread(s)")
+        latencies = [p.latency for p in points]
+        if latencies and max(latencies) > 20 * min(latencies):
+            ax.set_xscale("log")
+        ax.set_title(f"{count} thread(s); recommended: {pick['name'] if pick else '-'}", fontsize=9)
         ax.set_xlabel("median latency (ms)")
         ax.set_ylabel(
             "published ImageNet top-1 (paper; not measured here)"
             if accuracy != "top1"
-            else f"held-out top-1 ({results['options']['dataset']})"
+            else f"held-out top-1 ({options['dataset']})"
         )
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+    handles = [Line2D([], [], marker="o", ls="", c=c, label=name) for name, c in colours.items()]
+    handles += [
+        Line2D([], [], marker=MODE_MARKERS.get(mode, "o"), ls="", c="grey", label=mode)
+        for mode in options["modes"]
+    ]
+    handles += [
+        Line2D([], [], ls="--", c="k", label="Pareto front"),
+        Line2D(
+            [], [], marker="*", ls="", c="gold", markeredgecolor="k", ms=12, label="recommended"
+        ),
+    ]
+    fig.legend(handles=handles, loc="center right", fontsize=8)
     fig.suptitle(
-        "Which file to ship: accuracy against latency (marker area: file size)", fontsize=10
+        f"Which file to ship: accuracy against latency (marker area: file size; recommended: "
+        f"the fastest within {options['within']:g} top-1 points of the best)",
+        fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from training.commands import CommandParser, add_debug_flag, run_command
-
-    parser = CommandParser(
-        prog="convert compare",
-        description="Convert models in several modes, evaluate and benchmark every file, "
-        "and draw accuracy against latency.",
-    )
-    parser.add_argument("models", nargs="*", help=".keras models (or --variants)")
-    parser.add_argument("-o", "--output", required=True, help="folder for the files and results")
-    parser.add_argument("--data", default="digits", help="dataset evaluated (and calibrated) on")
-    parser.add_argument(
-        "--modes",
-        default="fp32,fp16,dynamic,ptq,int8",
-        help=f"comma-separated: {', '.join([*modes.MODES, *modes.ALIASES])}",
-    )
-    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    parser.add_argument("--runs", type=int, default=30, help="timed runs per file and count")
-    parser.add_argument("--within", type=float, default=1.0, help="top-1 points (recommendation)")
-    parser.add_argument("--eval-images", type=int, default=None)
-    parser.add_argument(
-        "--variants",
-        default="",
-        help="the deployment view: these variants (S32,S16,B32,B16) built instead of models; "
-        "accuracy is then the published ImageNet top-1, not measured",
-    )
-    parser.add_argument("--image-size", type=int, default=224, help="the variants' input size")
-    parser.add_argument("--weights", default=None, help="a release for the variants (else random)")
-    add_debug_flag(parser)
-    args = parser.parse_args(argv)
-    from convert.benchmark import parse_threads
-
-    options = CompareOptions(
-        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-        threads=tuple(parse_threads(args.threads)),
-        dataset=args.data,
-        runs=args.runs,
-        within=args.within,
-        eval_images=args.eval_images,
-        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
-        image_size=args.image_size,
-        weights=args.weights,
-    )
-    if not args.models and not options.variants:
-        parser.error("give .keras models, or --variants")
-    json_path = os.path.join(args.output, COMPARE_JSON)
-    run_command(
-        lambda: compare(args.models, args.output, options),
-        (ValueError, OSError),
-        args.debug,
-        f"every finished conversion and benchmark is kept in {json_path}; run again to go on",
-        extra="convert",
-    )
