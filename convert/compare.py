@@ -454,3 +454,58 @@ def plot(results: dict, path: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from training.commands import CommandParser, add_debug_flag, run_command
+
+    parser = CommandParser(
+        prog="convert compare",
+        description="Convert models in several modes, evaluate and benchmark every file, "
+        "and draw accuracy against latency.",
+    )
+    parser.add_argument("models", nargs="*", help=".keras models (or --variants)")
+    parser.add_argument("-o", "--output", required=True, help="folder for the files and results")
+    parser.add_argument("--data", default="digits", help="dataset evaluated (and calibrated) on")
+    parser.add_argument(
+        "--modes",
+        default="fp32,fp16,dynamic,ptq,int8",
+        help=f"comma-separated: {', '.join([*modes.MODES, *modes.ALIASES])}",
+    )
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per file and count")
+    parser.add_argument("--within", type=float, default=1.0, help="top-1 points (recommendation)")
+    parser.add_argument("--eval-images", type=int, default=None)
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="the deployment view: these variants (S32,S16,B32,B16) built instead of models; "
+        "accuracy is then the published ImageNet top-1, not measured",
+    )
+    parser.add_argument("--image-size", type=int, default=224, help="the variants' input size")
+    parser.add_argument("--weights", default=None, help="a release for the variants (else random)")
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    from convert.benchmark import parse_threads
+
+    options = CompareOptions(
+        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
+        threads=tuple(parse_threads(args.threads)),
+        dataset=args.data,
+        runs=args.runs,
+        within=args.within,
+        eval_images=args.eval_images,
+        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+        image_size=args.image_size,
+        weights=args.weights,
+    )
+    if not args.models and not options.variants:
+        parser.error("give .keras models, or --variants")
+    json_path = os.path.join(args.output, COMPARE_JSON)
+    run_command(
+        lambda: compare(args.models, args.output, options),
+        (ValueError, OSError),
+        args.debug,
+        f"every finished conversion and benchmark is kept in {json_path}; run again to go on",
+        extra="convert",
+    )
