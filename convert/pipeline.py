@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from convert import forms, modes, runtime, tflite, verify
+from convert import checks, forms, modes, runtime, tflite, verify
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.metadata import add_metadata
 from convert.modes import DEFAULT_CALIBRATION, ESTIMATORS, TECHNIQUES
@@ -241,7 +241,7 @@ def _converted(model, output, options, log):
         path, model = str(model), load_model(model)
     mode = options.recipe
     spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
-    _refuse_non_finite_weights(model)
+    checks.refuse_non_finite_weights(model)
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
     if options.data is None:
@@ -264,7 +264,7 @@ def _converted(model, output, options, log):
             converted.flatbuffer, spec, options, samples, converted.logits, mode.report_key
         )
         verification = _verify(flatbuffer, converted, samples, options, clock)
-        _warn_of_few_calibration_images(converted.calibration, verification, clock)
+        checks.warn_of_few_calibration_images(converted.calibration, verification, clock)
         keep_float = None
         if options.keep_float:
             keep_float = _keep_float(
@@ -288,45 +288,6 @@ def _converted(model, output, options, log):
             f.write(json_text(report))
     clock(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
     return report
-
-
-# Below this many calibration images the ranges miss what other images hold.
-# Measured on the tiny digits model (PTQ, relative L2 from Keras): 1 image
-# 0.209, 4 0.087, 16 0.039, 32 0.028, 64 0.025, 200 0.024.
-MIN_CALIBRATION_IMAGES = 32
-
-
-def _warn_of_few_calibration_images(calibration, verification, clock):
-    """One warning line (also in the report's ``calibration``) when the
-    ranges came from fewer than ``MIN_CALIBRATION_IMAGES``, with what this
-    model's int8 outputs then measure."""
-    if calibration is None or calibration["images"] >= MIN_CALIBRATION_IMAGES:
-        return
-    distance = verification.found["relative_l2"]
-    distance = "n/a" if distance is None else f"{distance:.3f}"
-    calibration["warning"] = (
-        f"only {calibration['images']} calibration images (at least "
-        f"{MIN_CALIBRATION_IMAGES} advised): this model's int8 outputs lie at relative L2 "
-        f"{distance} from Keras (top-1 agreement "
-        f"{verification.found['top1_agreement']:.4f}); ranges from few images clip what "
-        "other images hold (the digits model: 0.087 at 4 images, 0.024 at 200)"
-    )
-    clock(f"warning: {calibration['warning']}")
-
-
-def _refuse_non_finite_weights(model):
-    """A ValueError naming the first layer with NaN or infinite weights (a
-    model saved from a diverged run): its int8 ranges would be NaN."""
-    for layer in model.layers:
-        for variable in layer.weights:
-            values = np.asarray(variable)
-            bad = int(np.size(values) - np.isfinite(values).sum())
-            if bad:
-                raise ValueError(
-                    f"Model {model.name!r} has NaN/inf weights in layer {layer.name!r} "
-                    f"({variable.path}: {bad} of {values.size} values); it cannot be "
-                    "converted (was it saved from a run whose loss diverged?)."
-                )
 
 
 def _report(options, float_top1, converted, verification, keep_float, flatbuffer, model):
@@ -502,7 +463,7 @@ def _integer_model(model, spec, samples, options, clock):
         gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
     graph_form = forms.form(options.graph, variances)
     quantised = quantised_graph(spec, values, graph_form, per_channel=options.per_channel)
-    _check_keep_float(quantised, options)
+    checks.check_keep_float(quantised, options)
     teacher = None  # QAT's: the float graph ``quantised`` learns to reproduce
     if options.recipe.trains:
         teacher = build_graph(spec, values, graph_form, batch_size=None, logits=True)
@@ -648,16 +609,6 @@ def _probabilities(scores, converted):
     import keras
 
     return keras.ops.convert_to_numpy(keras.activations.get(activation)(scores))
-
-
-def _check_keep_float(quantised, options):
-    """Refuses ``--keep-float N`` beyond the layers the graph can keep in float."""
-    available = len(verify.keep_float_candidates(quantised))
-    if options.keep_float > available:
-        raise ValueError(
-            f"keep_float {options.keep_float}: this model's {options.graph} int8 graph has "
-            f"{available} layers that can be kept in float; choose at most {available}."
-        )
 
 
 def _keep_float(model, converted, samples, layer_errors, options, output, clock):

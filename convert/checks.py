@@ -1,0 +1,68 @@
+"""What a conversion refuses or warns of that its options alone do not show:
+non-finite weights, ``--keep-float`` beyond the graph's keepable layers,
+too few calibration images (``convert.pipeline`` calls these at its stages)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from convert import verify
+
+if TYPE_CHECKING:
+    import keras
+    import tf_keras
+
+    from convert.pipeline import Clock, ConvertOptions, Verification
+
+
+# Below this many calibration images the ranges miss what other images hold.
+# Measured on the tiny digits model (PTQ, relative L2 from Keras): 1 image
+# 0.209, 4 0.087, 16 0.039, 32 0.028, 64 0.025, 200 0.024.
+MIN_CALIBRATION_IMAGES = 32
+
+
+def warn_of_few_calibration_images(
+    calibration: dict | None, verification: Verification, clock: Clock
+) -> None:
+    """One warning line (also in the report's ``calibration``) when the
+    ranges came from fewer than ``MIN_CALIBRATION_IMAGES``, with what this
+    model's int8 outputs then measure."""
+    if calibration is None or calibration["images"] >= MIN_CALIBRATION_IMAGES:
+        return
+    distance = verification.found["relative_l2"]
+    distance = "n/a" if distance is None else f"{distance:.3f}"
+    calibration["warning"] = (
+        f"only {calibration['images']} calibration images (at least "
+        f"{MIN_CALIBRATION_IMAGES} advised): this model's int8 outputs lie at relative L2 "
+        f"{distance} from Keras (top-1 agreement "
+        f"{verification.found['top1_agreement']:.4f}); ranges from few images clip what "
+        "other images hold (the digits model: 0.087 at 4 images, 0.024 at 200)"
+    )
+    clock(f"warning: {calibration['warning']}")
+
+
+def refuse_non_finite_weights(model: keras.Model) -> None:
+    """A ValueError naming the first layer with NaN or infinite weights (a
+    model saved from a diverged run): its int8 ranges would be NaN."""
+    for layer in model.layers:
+        for variable in layer.weights:
+            values = np.asarray(variable)
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            if bad:
+                raise ValueError(
+                    f"Model {model.name!r} has NaN/inf weights in layer {layer.name!r} "
+                    f"({variable.path}: {bad} of {values.size} values); it cannot be "
+                    "converted (was it saved from a run whose loss diverged?)."
+                )
+
+
+def check_keep_float(quantised: tf_keras.Model, options: ConvertOptions) -> None:
+    """Refuses ``--keep-float N`` beyond the layers the graph can keep in float."""
+    available = len(verify.keep_float_candidates(quantised))
+    if options.keep_float > available:
+        raise ValueError(
+            f"keep_float {options.keep_float}: this model's {options.graph} int8 graph has "
+            f"{available} layers that can be kept in float; choose at most {available}."
+        )
