@@ -379,9 +379,8 @@ MODE_MARKERS = {"float32": "o", "fp16": "s", "dynamic": "^", "ptq": "D", "qat": 
 
 
 def plot(results: dict, path: str) -> None:
-    """Top-1 against median latency, one panel per thread count: a colour per
-    model, a marker per mode, marker area by file size, the Pareto front
-    (its points named), the recommended file starred."""
+    """Top-1 against median latency, one panel per thread count (``_panel``),
+    with a legend of the models' colours and the modes' markers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -391,48 +390,11 @@ def plot(results: dict, path: str) -> None:
     from keras_mixer.files import atomic_path
 
     options = results["options"]
-    accuracy = "published_top1" if options.get("variants") else "top1"
     colours = {name: f"C{i % 10}" for i, name in enumerate(results["models"])}
-    model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
-    largest = max((r["size_bytes"] for r in results["rows"]), default=1)
     threads = options["threads"]
     fig, axes = plt.subplots(1, len(threads), figsize=(6 * len(threads), 4.8), squeeze=False)
     for ax, count in zip(axes[0], threads, strict=True):
-        rows = {r["name"]: r for r in results["rows"] if r["threads"] == count}
-        points = _points(list(rows.values()), count, accuracy)
-        for p in points:
-            ax.scatter(
-                p.latency,
-                p.top1,
-                s=30 + 300 * p.size / largest,
-                c=colours[model_of[p.name]],
-                marker=MODE_MARKERS.get(rows[p.name]["mode"], "o"),
-                alpha=0.7,
-                edgecolors="k",
-                linewidths=0.5,
-            )
-        front = pareto(points)
-        ax.plot([p.latency for p in front], [p.top1 for p in front], "k--", lw=1)
-        for p in front:
-            ax.annotate(
-                p.name, (p.latency, p.top1), fontsize=7, xytext=(5, -10), textcoords="offset points"
-            )
-        pick = (results.get("recommended") or {}).get(str(count))
-        if pick:
-            ax.scatter(
-                pick["latency"], pick["top1"], marker="*", s=300, c="gold", edgecolors="k", zorder=3
-            )
-        latencies = [p.latency for p in points]
-        if latencies and max(latencies) > 20 * min(latencies):
-            ax.set_xscale("log")
-        ax.set_title(f"{count} thread(s); recommended: {pick['name'] if pick else '-'}", fontsize=9)
-        ax.set_xlabel("median latency (ms)")
-        ax.set_ylabel(
-            "published ImageNet top-1 (paper; not measured here)"
-            if accuracy != "top1"
-            else f"held-out top-1 ({options['dataset']})"
-        )
-        ax.grid(alpha=0.3)
+        _panel(ax, results, count, colours)
     handles = [Line2D([], [], marker="o", ls="", c=c, label=name) for name, c in colours.items()]
     handles += [
         Line2D([], [], marker=MODE_MARKERS.get(mode, "o"), ls="", c="grey", label=mode)
@@ -454,6 +416,50 @@ def plot(results: dict, path: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def _panel(ax, results, count, colours):
+    """One thread count's points (a colour per model, a marker per mode, area
+    by size), the Pareto front with its points named, the recommended starred."""
+    options = results["options"]
+    accuracy = "published_top1" if options.get("variants") else "top1"
+    model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
+    largest = max((r["size_bytes"] for r in results["rows"]), default=1)
+    rows = {r["name"]: r for r in results["rows"] if r["threads"] == count}
+    points = _points(list(rows.values()), count, accuracy)
+    for p in points:
+        ax.scatter(
+            p.latency,
+            p.top1,
+            s=30 + 300 * p.size / largest,
+            c=colours[model_of[p.name]],
+            marker=MODE_MARKERS.get(rows[p.name]["mode"], "o"),
+            alpha=0.7,
+            edgecolors="k",
+            linewidths=0.5,
+        )
+    front = pareto(points)
+    ax.plot([p.latency for p in front], [p.top1 for p in front], "k--", lw=1)
+    for p in front:
+        ax.annotate(
+            p.name, (p.latency, p.top1), fontsize=7, xytext=(5, -10), textcoords="offset points"
+        )
+    pick = (results.get("recommended") or {}).get(str(count))
+    if pick:
+        ax.scatter(
+            pick["latency"], pick["top1"], marker="*", s=300, c="gold", edgecolors="k", zorder=3
+        )
+    latencies = [p.latency for p in points]
+    if latencies and max(latencies) > 20 * min(latencies):
+        ax.set_xscale("log")
+    ax.set_title(f"{count} thread(s); recommended: {pick['name'] if pick else '-'}", fontsize=9)
+    ax.set_xlabel("median latency (ms)")
+    ax.set_ylabel(
+        "published ImageNet top-1 (paper; not measured here)"
+        if accuracy != "top1"
+        else f"held-out top-1 ({options['dataset']})"
+    )
+    ax.grid(alpha=0.3)
 
 
 def main(argv: list[str] | None = None) -> None:
