@@ -392,9 +392,14 @@ def plot(results: dict, path: str) -> None:
     options = results["options"]
     colours = {name: f"C{i % 10}" for i, name in enumerate(results["models"])}
     threads = options["threads"]
-    fig, axes = plt.subplots(1, len(threads), figsize=(6 * len(threads), 4.8), squeeze=False)
-    for ax, count in zip(axes[0], threads, strict=True):
-        _panel(ax, results, count, colours)
+    panels = 2 if options.get("variants") else 1  # the variants: size against latency too
+    fig, axes = plt.subplots(
+        panels, len(threads), figsize=(6 * len(threads), 4.8 * panels), squeeze=False
+    )
+    for column, count in enumerate(threads):
+        _panel(axes[0][column], results, count, colours)
+        if panels == 2:
+            _size_panel(axes[1][column], results, count, colours)
     handles = [Line2D([], [], marker="o", ls="", c=c, label=name) for name, c in colours.items()]
     handles += [
         Line2D([], [], marker=MODE_MARKERS.get(mode, "o"), ls="", c="grey", label=mode)
@@ -416,6 +421,27 @@ def plot(results: dict, path: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def _size_panel(ax, results, count, colours):
+    """The deployment view's every file: size against median latency."""
+    model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
+    for row in (r for r in results["rows"] if r["threads"] == count):
+        ax.scatter(
+            row["median_ms"],
+            row["size_bytes"] / 2**20,
+            c=colours[model_of[row["name"]]],
+            marker=MODE_MARKERS.get(row["mode"], "o"),
+            s=60,
+            edgecolors="k",
+            linewidths=0.5,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(f"{count} thread(s): every file", fontsize=9)
+    ax.set_xlabel("median latency (ms)")
+    ax.set_ylabel("file size (MB)")
+    ax.grid(alpha=0.3, which="both")
 
 
 def _panel(ax, results, count, colours):
