@@ -424,14 +424,15 @@ def test_a_conversion_in_progress_refuses_a_second_to_the_same_output(digits_mod
     output = tmp_path / "m.tflite"
     with held(output):  # as a conversion running in another process holds it
         before = folder_checksums(tmp_path)
-        refusal = one_line_refusal(run_module("convert", digits_model, "--ptq", "-o", output))
+        # flock locks are per open file: this process's second conversion meets its first's
+        refusal = one_line_refusal(run_main(cli.main, digits_model, "--ptq", "-o", output))
         assert folder_checksums(tmp_path) == before
     quick = ["--eval-images", "32", "--debug-images", "0"]
     assert refusal == (
         f"error: Output {output} is being written by another run (process {os.getpid()}); wait "
         "for it to finish or choose another output."
     )
-    assert run_module("convert", digits_model, "--ptq", *quick, "-o", output).returncode == 0
+    assert run_main(cli.main, digits_model, "--ptq", *quick, "-o", output).returncode == 0
     assert sorted(os.listdir(tmp_path)) == ["m.json", "m.tflite"]  # the lock went with the run
 
 
@@ -459,8 +460,8 @@ def test_a_full_disk_names_the_file_and_the_limit_and_leaves_no_half_pair(digits
 
 
 def test_few_calibration_images_give_one_warning_with_the_measured_effect(digits_model, tmp_path):
-    result = run_module(
-        "convert",
+    result = run_main(
+        cli.main,
         digits_model,
         "--ptq",
         "--calibration-images",

@@ -13,10 +13,11 @@ import pytest
 from PIL import Image
 
 import keras_mixer
+from convert import cli
 from convert import compare as compare_lib
 from convert.compare import CompareOptions, Point, pareto, recommend
 from tests.test_files import strict_json
-from tests.training_helpers import ROOT, command_env, run_module
+from tests.training_helpers import ROOT, command_env, run_main
 
 POINTS = [
     Point("slow_best", 10.0, 0.95, 400),
@@ -42,6 +43,8 @@ def test_the_recommendation_is_the_fastest_within_the_margin_ties_by_accuracy_th
     assert "within 1 top-1 points of the most accurate (0.9500)" in recommend(POINTS, 1.0)["reason"]
     assert recommend([], 1.0) is None
 
+
+pytestmark = pytest.mark.xdist_group("compare")  # one worker builds the module's fixture
 
 OPTIONS = CompareOptions(modes=("fp32", "ptq"), threads=(1, 2), runs=3, eval_images=64)
 
@@ -114,12 +117,12 @@ def test_bad_input_is_one_line(digits_model, tmp_path):
         ),
     ]:
         output = tmp_path / ("other" if "--threads" in args else "new")
-        result = run_module("convert", "compare", digits_model, *args, "-o", output)
+        result = run_main(cli.main, "compare", digits_model, *args, "-o", output)
         assert result.returncode == 2, result.stderr[-2000:]
         assert len(result.stderr.strip().splitlines()) == 1
         assert result.stderr.startswith(message), result.stderr
-    result = run_module(
-        "convert", "compare", tmp_path / "three.keras", "--modes", "fp32", "-o", tmp_path / "c3"
+    result = run_main(
+        cli.main, "compare", tmp_path / "three.keras", "--modes", "fp32", "-o", tmp_path / "c3"
     )
     assert result.returncode == 2 and "has 10 classes; the model's head has 3" in result.stderr
 
@@ -164,13 +167,15 @@ def test_the_deployment_view_builds_variants_and_shows_published_numbers(tmp_pat
     from keras_mixer import presets
 
     monkeypatch.setitem(presets.PUBLISHED_TOP1, ("S/32", None), (68.5, "a paper, for the test"))
+    tiny_s32 = lambda **kwargs: keras_mixer.MlpMixer(4, 16, 1, 8, 32, **kwargs)  # noqa: E731
+    monkeypatch.setitem(keras_mixer.models.CONSTRUCTORS, "S/32", tiny_s32)  # a stand-in: seconds
     options = CompareOptions(
         modes=("fp32", "dynamic"),
         threads=(1,),
         runs=2,
         eval_images=16,
         variants=("S32",),
-        image_size=64,
+        image_size=16,
     )
     lines = []
     results = compare_lib.compare([], str(tmp_path), options, log=lines.append)

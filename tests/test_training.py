@@ -417,8 +417,8 @@ def test_a_download_that_fails_is_named_as_such_not_as_a_bad_model(tmp_path, mon
 
 def test_a_diverging_run_stops_in_one_line_and_saves_no_model(tmp_path):
     folder = tmp_path / "run"
-    result = run_module(
-        "training",
+    result = run_main(
+        train_main,
         "--config",
         write_config(tmp_path / "t.yaml"),
         "--set",
