@@ -44,8 +44,6 @@ def test_the_recommendation_is_the_fastest_within_the_margin_ties_by_accuracy_th
     assert recommend([], 1.0) is None
 
 
-pytestmark = pytest.mark.xdist_group("compare")  # one worker builds the module's fixture
-
 OPTIONS = CompareOptions(modes=("fp32", "ptq"), threads=(1, 2), runs=3, eval_images=64)
 
 

@@ -18,7 +18,6 @@ from keras_mixer import datasets
 from tests.android_golden import images as golden_images
 from tests.training_helpers import ROOT
 
-pytestmark = pytest.mark.xdist_group("web_demo")  # one worker, one browser, one set of models
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HELD_OUT_DIGITS = 50
 
