@@ -111,7 +111,7 @@ def test_multi_worker_mirrored_strategy_with_two_processes(tmp_path):
 
 
 def test_killed_run_resumes_without_losing_epochs(tmp_path):
-    slow = {"epochs": 6, "steps_per_epoch": 25, "batch_size": 32, "checkpoint_every": 1}
+    slow = {"epochs": 4, "steps_per_epoch": 15, "batch_size": 32, "checkpoint_every": 1}
     config = write_config(tmp_path / "c.yaml", train=slow)
     run = tmp_path / "run"
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -138,9 +138,9 @@ def test_killed_run_resumes_without_losing_epochs(tmp_path):
     assert uninterrupted.returncode == 0
     for folder in (run, tmp_path / "clean"):
         history = json.loads((folder / "history.json").read_text())
-        assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+        assert [row["epoch"] for row in history] == [1, 2, 3, 4]
         checkpoints = sorted(os.listdir(folder / "checkpoints"))
-        assert checkpoints == [f"epoch_{i:04d}.weights.h5" for i in range(1, 7)]
+        assert checkpoints == [f"epoch_{i:04d}.weights.h5" for i in range(1, 5)]
         assert (folder / "model.keras").exists() and (folder / "metrics.json").exists()
     # The resumed run is the uninterrupted one: the same losses, epoch by epoch, and weights.
     histories = [
