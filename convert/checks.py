@@ -31,8 +31,7 @@ def warn_of_few_calibration_images(
     model's int8 outputs then measure."""
     if calibration is None or calibration["images"] >= MIN_CALIBRATION_IMAGES:
         return
-    distance = verification.found["relative_l2"]
-    distance = "n/a" if distance is None else f"{distance:.3f}"
+    distance = verify.l2_text(verification.found["relative_l2"], digits=3)
     calibration["warning"] = (
         f"only {calibration['images']} calibration images (at least "
         f"{MIN_CALIBRATION_IMAGES} advised): this model's int8 outputs lie at relative L2 "

@@ -531,9 +531,9 @@ def _train(quantised, teacher, samples, options, clock):
     found["why"] = why
     clock(
         f"QAT on {len(samples.held_back)} held-back training images: calibrated agreement "
-        f"{before['top1_agreement']:.4f}, relative L2 {before['relative_l2']:.4f}; trained "
-        f"{after['top1_agreement']:.4f}, {after['relative_l2']:.4f}: writing the "
-        f"{found['written']} graph ({why})"
+        f"{before['top1_agreement']:.4f}, relative L2 {verify.l2_text(before['relative_l2'])}; "
+        f"trained {after['top1_agreement']:.4f}, {verify.l2_text(after['relative_l2'])}: "
+        f"writing the {found['written']} graph ({why})"
     )
     return found, calibrated_top1
 
@@ -566,8 +566,7 @@ def _verify(flatbuffer, converted, samples, options, clock) -> Verification:
     distance = found["relative_l2"]
     clock(
         f"{mode.report_key}: top-1 {top1:.4f}, agreement with "
-        f"Keras {found['top1_agreement']:.4f}, relative L2 from Keras "
-        + ("n/a (the Keras model's scores are all zero)" if distance is None else f"{distance:.4f}")
+        f"Keras {found['top1_agreement']:.4f}, relative L2 from Keras " + verify.l2_text(distance)
     )
     if mode.integer:
         graph_scores, rows = verify.quantised_pass(

@@ -209,3 +209,12 @@ def relative_l2(scores: np.ndarray, reference: np.ndarray) -> float | None:
     if scale == 0:
         return None
     return float(np.linalg.norm(np.asarray(scores) - reference) / scale)
+
+
+def l2_text(distance: float | None, digits: int = 4) -> str:
+    """A ``relative_l2`` for a log line: "n/a" when the reference was all zeros."""
+    return (
+        "n/a (the Keras model's scores are all zero)"
+        if distance is None
+        else f"{distance:.{digits}f}"
+    )

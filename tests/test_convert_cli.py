@@ -483,3 +483,26 @@ def test_few_calibration_images_give_one_warning_with_the_measured_effect(digits
         f"outputs lie at relative L2 {distance:.3f} from Keras" in warnings[0]
     )
     assert report["calibration"]["warning"] in warnings[0]
+
+
+def test_a_model_whose_logits_are_all_zero_converts_with_qat(tmp_path):
+    """A head never trained (zero-initialised, as when a checkpoint's head does
+    not fit): no logit error to measure, said as n/a rather than a crash."""
+    untrained = keras_mixer.MlpMixer(4, 16, 1, 8, 32, input_shape=(16, 16, 3), classes=10)
+    untrained.save(tmp_path / "untrained.keras")
+    result = run_main(
+        cli.main,
+        tmp_path / "untrained.keras",
+        "--int8",
+        "--qat-steps",
+        "2",
+        "--eval-images",
+        "32",
+        "--debug-images",
+        "0",
+        "-o",
+        tmp_path / "m.tflite",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "relative L2 n/a (the Keras model's scores are all zero)" in result.stdout
+    assert strict_json(tmp_path / "m.json")["relative_l2"] is None
