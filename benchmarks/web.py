@@ -31,8 +31,6 @@ sys.path.insert(0, os.path.join(ROOT, "web_demo"))
 import serve  # noqa: E402 (web_demo/serve.py)
 from harness import cpu_description, random_classifier, text_table, write_results  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 def variant_model(variant, folder):
     """Mixer-``variant`` int8 (random weights), converted once into ``folder``."""
@@ -84,7 +82,7 @@ def page_rows(models, runs):
     site = f"http://127.0.0.1:{httpd.server_address[1]}/"
     found = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = serve.launch(playwright)
         page = browser.new_page()
         page.goto(site + "?model=/files/" + os.path.basename(next(iter(models.values()))))
         page.wait_for_function("document.body.dataset.state === 'ready'", timeout=300_000)

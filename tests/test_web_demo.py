@@ -18,7 +18,6 @@ from keras_mixer import datasets
 from tests.android_golden import images as golden_images
 from tests.training_helpers import ROOT
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HELD_OUT_DIGITS = 50
 
 
@@ -36,7 +35,7 @@ serve = _serve_module()
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
+    if not os.path.exists(serve.CHROMIUM):
         pytest.skip("web demo: no Chromium (apt install chromium; .ci/run installs it)")
     if shutil.which("npm") is None:
         pytest.skip("web demo: no npm to install @litertjs/core (install Node.js)")
@@ -44,7 +43,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        launched = serve.launch(playwright)
         yield launched
         launched.close()
 

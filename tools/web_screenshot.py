@@ -30,9 +30,7 @@ def main():
     httpd = serve.server(args.model)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox"]
-        )
+        browser = serve.launch(playwright)
         page = browser.new_page(viewport={"width": 1000, "height": 560})
         page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
         page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)

@@ -25,6 +25,16 @@ ISOLATION_HEADERS = {  # SharedArrayBuffer, hence LiteRT.js threads, needs both
 }
 
 
+# Debian's Chromium: the browser the tests, the benchmark and the screenshot drive
+# (browser builds that tools download themselves fail on this project's machines).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def launch(playwright: object) -> object:
+    """Debian's Chromium, headless, from a Playwright instance (as root: no sandbox)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+
 class NpmMissing(RuntimeError):
     pass
 
