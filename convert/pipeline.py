@@ -451,18 +451,10 @@ def _integer_model(model, spec, samples, options, clock):
     """Stages graph -> quantise (calibrate, and train for QAT) -> convert.
     Int8 graphs output logits: the classifier activation is the app's."""
     from convert.calibrate import calibrate
-    from convert.quantize import quantised_graph
 
-    values, variances = model_values(model), None
+    values = model_values(model)
     images = samples.take_calibration()
-    # (grappler on here: its fusions run the plain graph 2x as fast)
-    if forms.form_class(options.graph).needs_variances:
-        plain = build_graph(spec, values, batch_size=None)
-        variances = layer_norm_variances(plain, images[:VARIANCE_IMAGES])
-        del plain
-        gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
-    graph_form = forms.form(options.graph, variances)
-    quantised = quantised_graph(spec, values, graph_form, per_channel=options.per_channel)
+    quantised, graph_form = fake_quantised_graph(spec, values, images, options)
     checks.check_keep_float(quantised, options)
     teacher = None  # QAT's: the float graph ``quantised`` learns to reproduce
     if options.recipe.trains:
@@ -502,6 +494,26 @@ def _integer_model(model, spec, samples, options, clock):
     return Converted(
         flatbuffer, quantised, spec, True, graph_form, calibration, qat, calibrated_top1
     )
+
+
+def fake_quantised_graph(
+    spec: dict, values: dict, images: np.ndarray, options: ConvertOptions
+) -> tuple[object, forms.Form]:
+    """The fake-quantised deployment graph of ``options.graph`` (not yet
+    calibrated) and its ``convert.forms`` form, fitted (XNNPACK's 1/sqrt)
+    to the first calibration ``images``."""
+    from convert.quantize import quantised_graph
+
+    variances = None
+    # (grappler on here: its fusions run the plain graph 2x as fast)
+    if forms.form_class(options.graph).needs_variances:
+        plain = build_graph(spec, values, batch_size=None)
+        variances = layer_norm_variances(plain, images[:VARIANCE_IMAGES])
+        del plain
+        gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
+    graph_form = forms.form(options.graph, variances)
+    quantised = quantised_graph(spec, values, graph_form, per_channel=options.per_channel)
+    return quantised, graph_form
 
 
 def _train(quantised, teacher, samples, options, clock):

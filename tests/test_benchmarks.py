@@ -1,9 +1,12 @@
 """The benchmark scripts still run end to end (slow: they build full-size graphs)."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.training_helpers import ROOT
@@ -33,3 +36,30 @@ def test_latency_benchmark_runs_and_the_xnnpack_graph_stays_whole(tmp_path):
     assert summary["delegation"]["int8_xnnpack"] == {"partitions": 1, "ops_outside": {}}
     assert summary["delegation"]["int8_plain"]["partitions"] > 1
     assert output.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_int8_bounds_groups_split_the_graph_and_the_budget_reads_the_curve(rng):
+    """Every int8 tensor of the XNNPACK graph is in exactly one part of
+    ``benchmarks/int8_bounds.py`` (a renamed layer would leave the bounds
+    silently incomplete); "all" taps to the PTQ graph itself."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import int8_bounds
+
+    from convert.calibrate import calibrate
+    from convert.quantize import range_quantizers, tapped
+    from tests.test_convert_quantize import graphs, pixels
+
+    images = pixels(rng, 16)
+    _, quantised = graphs(rng, images)
+    calibrate(quantised, images)
+    parts = {k: v for k, v in int8_bounds.GROUPS.items() if not k.startswith(("none", "all"))}
+    for name in range_quantizers(quantised):
+        owners = [part for part, pattern in parts.items() if re.search(pattern, name)]
+        assert len(owners) == 1, (name, owners)
+    plain = quantised(images, training=False).numpy()
+    with tapped(quantised, int8_bounds._OnlyGroup(int8_bounds.GROUPS["all (the PTQ graph)"])):
+        np.testing.assert_array_equal(quantised(images, training=False).numpy(), plain)
+    curve = [(0.0, 1.0), (0.01, 0.995), (0.02, 0.985)]
+    assert int8_bounds.budget(curve, 0.99) == pytest.approx(0.015)
+    assert int8_bounds.budget(curve, 0.999) == pytest.approx(0.002)
+    assert int8_bounds.budget([(0.0, 0.98)], 0.99) == 0.0

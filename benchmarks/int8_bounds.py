@@ -1,0 +1,256 @@
+"""How much int8 error a zoo model's decisions can take, and where its PTQ
+graph's error comes from: the bounds behind the agreement targets.
+
+    .venv/bin/python benchmarks/int8_bounds.py [--zoo mnist_narrow] [--models 4]
+
+For each trained model of a ``benchmarks/quantisation.py`` zoo entry (the
+same folders: trained once, reused), on the whole held-out split:
+
+- the noise curve: top-1 agreement with the float model after Gaussian
+  noise of a given relative L2 is added to its logits (mean of ``DRAWS``
+  draws), and the relative L2 at which it falls to each agreement target
+  (``TARGETS``): the error budget of a file that is to reach it;
+- the default PTQ graph (``--ptq``'s calibration, in TensorFlow: the file
+  computes it up to ties, ``graph_fidelity`` in every report) with every
+  int8 weight and only the activations of one ``GROUPS`` entry rounded to
+  int8 (the others float), then with all of them: the agreement and the
+  relative L2 each part of the graph costs on its own.
+
+Writes benchmarks/results/int8_bounds.json and int8_bounds.png.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from harness import cpu_description, text_table, write_results  # noqa: E402
+from quantisation import RESULTS, ZOO, trained  # noqa: E402
+
+TARGETS = (0.993, 0.996, 0.998)  # issue 23: PTQ, QAT on mnist_narrow; QAT on mnist
+NOISE_LEVELS = (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04)
+DRAWS = 50
+# Parts of the deployment graph, by the names of their int8 tensors
+# (``convert.graph``, ``convert.xnnpack``).
+GROUPS = {
+    "none (int8 weights only)": r"$^",
+    "pixels, stem": r"^(pixels|stem)$",
+    "LayerNorm mean..1/sqrt": r"norm\d?_(mean|centre|square|variance|rsqrt_ramps|rsqrt)$",
+    "LayerNorm outputs": r"(norm\d?|norm\d?_normalised|norm\d?_gamma)$",
+    "GELU": r"_gelu(_.*)?$",
+    "Dense outputs": r"_dense\d$",
+    "residual adds": r"_residual$",
+    "pooling": r"^avg_pool$",
+    "logits": r"^head$",
+    "all (the PTQ graph)": r"",
+}
+
+
+class _OnlyGroup:
+    """A ``convert.quantize`` tap: int8 weights, and int8 activations only
+    for the tensors whose names match ``pattern``."""
+
+    quantise_weights = True
+
+    def __init__(self, pattern):
+        self.pattern = re.compile(pattern)
+
+    def __call__(self, quantizer, tensor, quantised):
+        return quantised if self.pattern.search(quantizer.name) else tensor
+
+
+def calibrated(model_path, seed):
+    """(fake-quantised PTQ graph as ``convert --ptq`` calibrates it, the
+    held-out images, the float model's logits on them)."""
+    import keras
+
+    from convert.calibrate import calibrate
+    from convert.graph import mixer_spec, model_values
+    from convert.pipeline import Clock, ConvertOptions, fake_quantised_graph, load_samples
+    from keras_mixer import datasets
+
+    model = keras.models.load_model(model_path)
+    data = datasets.data_settings(model_path, "mnist", model.input_shape[1:3])
+    options = ConvertOptions(mode="ptq", dataset="mnist", data=data, seed=seed).checked()
+    samples = load_samples(model, options, Clock(lambda text: None))
+    images = samples.take_calibration()
+    quantised, _ = fake_quantised_graph(mixer_spec(model), model_values(model), images, options)
+    calibrate(quantised, images, options.calibration, options.calibration_batch_size)
+    return quantised, samples.eval_pixels, samples.keras_logits
+
+
+def group_rows(quantised, pixels, reference):
+    """One row per ``GROUPS`` entry: agreement and relative L2 of the graph
+    with only that group's activations in int8."""
+    from convert import verify
+    from convert.quantize import tapped
+
+    rows = []
+    for group, pattern in GROUPS.items():
+        with tapped(quantised, _OnlyGroup(pattern)):
+            logits = np.concatenate(
+                [
+                    quantised(np.asarray(pixels[i : i + 256], np.float32), training=False).numpy()
+                    for i in range(0, len(pixels), 256)
+                ]
+            )
+        rows.append(
+            {
+                "group": group,
+                "top1_agreement": verify.agreement(logits, reference),
+                "relative_l2": verify.relative_l2(logits, reference),
+            }
+        )
+    return rows
+
+
+def noise_curve(reference, seed=0):
+    """[(relative L2, mean agreement)] of the logits under Gaussian noise."""
+    from convert import verify
+
+    rng = np.random.default_rng(seed)
+    reference = np.asarray(reference, np.float64)
+    size = np.linalg.norm(reference)
+    curve = []
+    for level in NOISE_LEVELS:
+        found = []
+        for _ in range(DRAWS):
+            noise = rng.standard_normal(reference.shape)
+            found.append(
+                verify.agreement(
+                    reference + noise * level * size / np.linalg.norm(noise), reference
+                )
+            )
+        curve.append((level, float(np.mean(found))))
+    return curve
+
+
+def budget(curve, target):
+    """The relative L2 at which the noise curve falls to ``target`` (linear
+    between its points; 0 if even the smallest noise falls below it)."""
+    levels, agreements = zip(*curve)
+    if agreements[0] < target:
+        return 0.0
+    for i in range(1, len(curve)):
+        if agreements[i] < target:
+            share = (agreements[i - 1] - target) / (agreements[i - 1] - agreements[i])
+            return levels[i - 1] + share * (levels[i] - levels[i - 1])
+    return levels[-1]
+
+
+def table(rows):
+    def mean(key):
+        return lambda row: f"{row[key]:.4f}"
+
+    return text_table(
+        rows,
+        [
+            ("int8 activations", -28, lambda row: row["group"]),
+            ("agreement", 10, mean("top1_agreement")),
+            ("range", 14, lambda row: "{:.4f}-{:.4f}".format(*row["agreement_range"])),
+            ("rel L2", 8, mean("relative_l2")),
+        ],
+    )
+
+
+def summarised(found):
+    """Per group: the means over models, and agreement's range."""
+    rows = []
+    for group in GROUPS:
+        chosen = [row for model in found for row in model["groups"] if row["group"] == group]
+        agreements = [row["top1_agreement"] for row in chosen]
+        rows.append(
+            {
+                "group": group,
+                "top1_agreement": float(np.mean(agreements)),
+                "agreement_range": (min(agreements), max(agreements)),
+                "relative_l2": float(np.mean([row["relative_l2"] for row in chosen])),
+            }
+        )
+    return rows
+
+
+def plot(found, rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 5.5))
+    curve = np.mean([model["noise_curve"] for model in found], axis=0)
+    axis.plot(
+        curve[:, 0], curve[:, 1], "k-", label="float logits + Gaussian noise (mean of models)"
+    )
+    for row in rows:
+        axis.plot(row["relative_l2"], row["top1_agreement"], "o")
+        axis.annotate(row["group"], (row["relative_l2"], row["top1_agreement"]), fontsize=7)
+    for target in TARGETS:
+        axis.axhline(target, color="grey", linestyle="--", linewidth=1)
+        axis.annotate(f"target {target}", (0.0, target), fontsize=7, va="bottom")
+    axis.set_xlabel("relative L2 of the logits from float")
+    axis.set_ylabel("top-1 agreement with float")
+    axis.set_title("int8 PTQ graph with one part's activations in int8 (weights always int8)")
+    axis.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", default="mnist_narrow", choices=[n for n in ZOO if n != "digits"])
+    parser.add_argument("--models", type=int, default=4, help="trainings (train.seed 0..N-1)")
+    parser.add_argument("--seed", type=int, default=0, help="the calibration images drawn")
+    parser.add_argument("--output", default=os.path.join(RESULTS, "int8_bounds.json"))
+    args = parser.parse_args()
+    print(cpu_description(), flush=True)
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    found = []
+    for trained_seed in range(args.models):
+        folder = os.path.join(
+            RESULTS,
+            "quantisation",
+            args.zoo if not trained_seed else f"{args.zoo}_seed{trained_seed}",
+        )
+        print(f"[int8_bounds] {args.zoo} model {trained_seed}", flush=True)
+        quantised, pixels, reference = calibrated(
+            trained(args.zoo, folder, trained_seed), args.seed
+        )
+        curve = noise_curve(reference, trained_seed)
+        found.append(
+            {
+                "model": trained_seed,
+                "eval_images": len(pixels),
+                "noise_curve": curve,
+                "budgets": {str(target): budget(curve, target) for target in TARGETS},
+                "groups": group_rows(quantised, pixels, reference),
+            }
+        )
+    rows = summarised(found)
+    print(table(rows))
+    for target in TARGETS:
+        budgets = [model["budgets"][str(target)] for model in found]
+        print(
+            f"agreement {target}: Gaussian logit noise must stay below relative L2 "
+            f"{np.mean(budgets):.4f} (models: {', '.join(f'{b:.4f}' for b in budgets)})"
+        )
+    png = write_results(
+        {
+            "cpu": cpu_description(),
+            "zoo": args.zoo,
+            "targets": TARGETS,
+            "summary": rows,
+            "models": found,
+        },
+        args.output,
+        lambda path: plot(found, rows, path),
+    )
+    print(f"wrote {args.output} and {png}")
+
+
+if __name__ == "__main__":
+    main()
