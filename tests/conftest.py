@@ -51,3 +51,28 @@ def digits_model(tmp_path_factory):
     )
     train(config, str(folder / "run"), verbose=0)
     return folder / "run" / "model.keras"
+
+
+# The files that take longest (seconds measured 2026-12-03 on 2 cores), run
+# first: pytest-xdist hands each worker whole files in collection order, so a
+# long file collected last leaves the other worker idle at the end.
+LONGEST_FIRST = (
+    "test_convert_cli.py",
+    "test_distributed.py",
+    "test_commands.py",
+    "test_training.py",
+    "test_run_folder.py",
+    "test_web_demo.py",
+    "test_convert_fidelity.py",
+    "test_convert_quantize.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """``LONGEST_FIRST`` files ahead of the others, each file's tests in order."""
+
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file stays
