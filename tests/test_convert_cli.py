@@ -23,8 +23,8 @@ from tests.training_helpers import ROOT, folder_checksums, run_main, run_module
 @pytest.mark.parametrize("flag, key", [("--ptq", "ptq_int8"), ("--int8", "qat_int8")])
 def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, key):
     output = tmp_path / "model_int8.tflite"
-    result = run_module(
-        "convert",
+    result = run_main(  # in this process (test_float_modes runs the command as a process)
+        cli.main,
         digits_model,
         flag,
         "--data",
@@ -80,8 +80,8 @@ def test_int8_conversion_writes_model_and_report(digits_model, tmp_path, flag, k
 
 def test_keep_float_writes_selective_model(digits_model, tmp_path):
     output = tmp_path / "m.tflite"
-    result = run_module(
-        "convert",
+    result = run_main(
+        cli.main,
         digits_model,
         "--ptq",
         "--keep-float",
@@ -123,8 +123,8 @@ def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
     from mediapipe.tasks.python import BaseOptions, vision
 
     output = tmp_path / "m.tflite"
-    result = run_module(
-        "convert",
+    result = run_main(
+        cli.main,
         digits_model,
         "--ptq",
         "--data",

@@ -11,7 +11,7 @@ import keras_mixer
 from convert import cli
 from convert.pipeline import Clock, ConvertOptions, load_samples
 from keras_mixer.datasets import data_settings, digits_folder
-from tests.training_helpers import run_main, run_module
+from tests.training_helpers import run_main
 from training import evaluate
 
 
@@ -54,8 +54,8 @@ def test_an_outside_model_is_evaluated_and_calibrated_at_its_size_uncropped(tmp_
     assert all(image in known for image in as_grey_bytes(samples.calibration))
     # As a user runs it: the settings are said in one line and recorded.
     output = tmp_path / "m.tflite"
-    result = run_module(
-        "convert",
+    result = run_main(
+        cli.main,
         path,
         "--ptq",
         "--data",

@@ -9,8 +9,12 @@ import shutil
 import pytest
 
 from tests.training_helpers import folder_checksums as checksums
-from tests.training_helpers import run_module, write_config
+from tests.training_helpers import run_main, run_module, write_config
 from training import ConfigError, load_config, run_folder, train
+from training.cli import train_main
+
+# Refusals run the command in this process (they come before any training);
+# runs that train are processes of their own, as a user starts them.
 
 
 def refused(result, message):
@@ -37,7 +41,7 @@ def test_a_run_in_progress_refuses_a_second(tmp_path):
     with run_folder.claimed(str(folder), load_config(path)):  # a run holding the folder
         before = checksums(folder)
         refused(
-            run_module("training", "--config", path, "--output", folder),
+            run_main(train_main, "--config", path, "--output", folder),
             f"Run folder {folder} is in use by a run in progress (process {os.getpid()})",
         )
         assert checksums(folder) == before
@@ -49,8 +53,8 @@ def test_a_changed_config_is_refused_with_the_keys_until_overwrite(finished_run,
     path, folder = finished_run
     before = checksums(folder)
     stderr = refused(
-        run_module(
-            "training",
+        run_main(
+            train_main,
             "--config",
             path,
             "--set",
@@ -90,8 +94,8 @@ def test_same_config_resumes_and_execution_settings_may_change(finished_run, tmp
     shutil.copytree(folder, copy)
     trained = checksums(copy / "checkpoints")
     # (A run killed part-way resumes where it was: tests/test_distributed.py.)
-    result = run_module(
-        "training",
+    result = run_main(
+        train_main,
         "--config",
         path,
         "--set",
@@ -130,9 +134,7 @@ def test_a_run_started_before_a_key_existed_resumes(finished_run, tmp_path):
 
 def test_a_config_may_change_until_an_epoch_is_done(tmp_path):
     path = write_config(tmp_path / "bad.yaml", data={"dataset": str(tmp_path / "missing")})
-    refused(
-        run_module("training", "--config", path, "--output", tmp_path / "run"), "does not exist"
-    )
+    refused(run_main(train_main, "--config", path, "--output", tmp_path / "run"), "does not exist")
     assert not (tmp_path / "run").exists()  # a refused run leaves nothing behind
     for seed in (5, 7):  # a run that began but finished no epoch, then a corrected one
         with run_folder.claimed(
@@ -158,9 +160,7 @@ def test_an_output_that_is_a_file_is_refused(tmp_path):
     output = tmp_path / "results.txt"
     output.write_text("keep me")
     refused(
-        run_module(
-            "training", "--config", write_config(tmp_path / "tiny.yaml"), "--output", output
-        ),
+        run_main(train_main, "--config", write_config(tmp_path / "tiny.yaml"), "--output", output),
         f"Output '{output}' is a file, not a run folder.",
     )
     assert output.read_text() == "keep me"

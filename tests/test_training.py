@@ -340,8 +340,8 @@ def test_batch_size_must_split_across_replicas(tmp_path):
 def test_cli_errors_are_one_line(tmp_path):
     (tmp_path / "notes.txt").write_text("the user's own file")
     before = folder_checksums(tmp_path)
-    result = run_module(
-        "training", "--config", "digits", "--set", "train.epoch=3", "--output", tmp_path
+    result = run_main(
+        train_main, "--config", "digits", "--set", "train.epoch=3", "--output", tmp_path
     )
     assert result.returncode == 2
     assert "error: Unknown config key 'train.epoch'" in result.stderr
@@ -473,8 +473,8 @@ def test_the_divergence_guard_keeps_the_last_finite_epoch(tmp_path):
 def test_evaluate_cli_reports_top1_top5(tmp_path):
     config = load_config(write_config(tmp_path / "tiny.yaml"))
     train(config, str(tmp_path / "run"), verbose=0)
-    result = run_module(
-        "training.evaluate",
+    result = run_main(  # (its own process: tests/test_commands.py)
+        evaluate_main,
         tmp_path / "run" / "model.keras",
         "--data",
         "digits",
