@@ -13,8 +13,8 @@ same folders: trained once, reused), on the whole held-out split:
 - the default PTQ graph (``--ptq``'s calibration, in TensorFlow: the file
   computes it up to ties, ``graph_fidelity`` in every report) with every
   int8 weight and only the activations of one ``GROUPS`` entry rounded to
-  int8 (the others float), then with all of them: the agreement and the
-  relative L2 each part of the graph costs on its own.
+  int8 (the others float: what that part costs on its own), and with all
+  but that entry's (what removing its error entirely would give).
 
 Writes benchmarks/results/int8_bounds.json and int8_bounds.png.
 """
@@ -47,21 +47,23 @@ GROUPS = {
     "residual adds": r"_residual$",
     "pooling": r"^avg_pool$",
     "logits": r"^head$",
+    "every LayerNorm tensor": r"norm\d?(_[a-z_]+)?$",
     "all (the PTQ graph)": r"",
 }
 
 
-class _OnlyGroup:
-    """A ``convert.quantize`` tap: int8 weights, and int8 activations only
-    for the tensors whose names match ``pattern``."""
+class _Int8Where:
+    """A ``convert.quantize`` tap: int8 weights, and int8 activations for the
+    tensors whose names match ``pattern`` (``invert``: for all the others)."""
 
     quantise_weights = True
 
-    def __init__(self, pattern):
-        self.pattern = re.compile(pattern)
+    def __init__(self, pattern, invert=False):
+        self.pattern, self.invert = re.compile(pattern), invert
 
     def __call__(self, quantizer, tensor, quantised):
-        return quantised if self.pattern.search(quantizer.name) else tensor
+        matched = self.pattern.search(quantizer.name) is not None
+        return quantised if matched != self.invert else tensor
 
 
 def calibrated(model_path, seed):
@@ -86,27 +88,32 @@ def calibrated(model_path, seed):
 
 def group_rows(quantised, pixels, reference):
     """One row per ``GROUPS`` entry: agreement and relative L2 of the graph
-    with only that group's activations in int8."""
+    with only that group's activations in int8 (``alone``) and with all
+    but that group's (``without``: what removing its error entirely gives)."""
     from convert import verify
     from convert.quantize import tapped
 
-    rows = []
-    for group, pattern in GROUPS.items():
-        with tapped(quantised, _OnlyGroup(pattern)):
+    def scored(tap):
+        with tapped(quantised, tap):
             logits = np.concatenate(
                 [
                     quantised(np.asarray(pixels[i : i + 256], np.float32), training=False).numpy()
                     for i in range(0, len(pixels), 256)
                 ]
             )
-        rows.append(
-            {
-                "group": group,
-                "top1_agreement": verify.agreement(logits, reference),
-                "relative_l2": verify.relative_l2(logits, reference),
-            }
-        )
-    return rows
+        return {
+            "top1_agreement": verify.agreement(logits, reference),
+            "relative_l2": verify.relative_l2(logits, reference),
+        }
+
+    return [
+        {
+            "group": group,
+            "alone": scored(_Int8Where(pattern)),
+            "without": scored(_Int8Where(pattern, invert=True)),
+        }
+        for group, pattern in GROUPS.items()
+    ]
 
 
 def noise_curve(reference, seed=0):
@@ -144,34 +151,37 @@ def budget(curve, target):
 
 
 def table(rows):
-    def mean(key):
-        return lambda row: f"{row[key]:.4f}"
+    def cells(kind):
+        return [
+            (f"{kind}: agree", 14, lambda row: f"{row[kind]['top1_agreement']:.4f}"),
+            ("range", 14, lambda row: "{:.4f}-{:.4f}".format(*row[kind]["agreement_range"])),
+            ("rel L2", 8, lambda row: f"{row[kind]['relative_l2']:.4f}"),
+        ]
 
     return text_table(
         rows,
         [
-            ("int8 activations", -28, lambda row: row["group"]),
-            ("agreement", 10, mean("top1_agreement")),
-            ("range", 14, lambda row: "{:.4f}-{:.4f}".format(*row["agreement_range"])),
-            ("rel L2", 8, mean("relative_l2")),
+            ("part in int8 (alone) / float (without)", -40, lambda row: row["group"]),
+            *cells("alone"),
+            *cells("without"),
         ],
     )
 
 
 def summarised(found):
-    """Per group: the means over models, and agreement's range."""
+    """Per group and kind: the means over models, and agreement's range."""
     rows = []
     for group in GROUPS:
-        chosen = [row for model in found for row in model["groups"] if row["group"] == group]
-        agreements = [row["top1_agreement"] for row in chosen]
-        rows.append(
-            {
-                "group": group,
+        row = {"group": group}
+        for kind in ("alone", "without"):
+            chosen = [r[kind] for model in found for r in model["groups"] if r["group"] == group]
+            agreements = [r["top1_agreement"] for r in chosen]
+            row[kind] = {
                 "top1_agreement": float(np.mean(agreements)),
                 "agreement_range": (min(agreements), max(agreements)),
-                "relative_l2": float(np.mean([row["relative_l2"] for row in chosen])),
+                "relative_l2": float(np.mean([r["relative_l2"] for r in chosen])),
             }
-        )
+        rows.append(row)
     return rows
 
 
@@ -187,8 +197,9 @@ def plot(found, rows, path):
         curve[:, 0], curve[:, 1], "k-", label="float logits + Gaussian noise (mean of models)"
     )
     for row in rows:
-        axis.plot(row["relative_l2"], row["top1_agreement"], "o")
-        axis.annotate(row["group"], (row["relative_l2"], row["top1_agreement"]), fontsize=7)
+        alone = row["alone"]
+        axis.plot(alone["relative_l2"], alone["top1_agreement"], "o")
+        axis.annotate(row["group"], (alone["relative_l2"], alone["top1_agreement"]), fontsize=7)
     for target in TARGETS:
         axis.axhline(target, color="grey", linestyle="--", linewidth=1)
         axis.annotate(f"target {target}", (0.0, target), fontsize=7, va="bottom")

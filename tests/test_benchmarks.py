@@ -52,12 +52,14 @@ def test_the_int8_bounds_groups_split_the_graph_and_the_budget_reads_the_curve(r
     images = pixels(rng, 16)
     _, quantised = graphs(rng, images)
     calibrate(quantised, images)
-    parts = {k: v for k, v in int8_bounds.GROUPS.items() if not k.startswith(("none", "all"))}
+    parts = {
+        k: v for k, v in int8_bounds.GROUPS.items() if not k.startswith(("none", "all", "every"))
+    }
     for name in range_quantizers(quantised):
         owners = [part for part, pattern in parts.items() if re.search(pattern, name)]
         assert len(owners) == 1, (name, owners)
     plain = quantised(images, training=False).numpy()
-    with tapped(quantised, int8_bounds._OnlyGroup(int8_bounds.GROUPS["all (the PTQ graph)"])):
+    with tapped(quantised, int8_bounds._Int8Where(int8_bounds.GROUPS["all (the PTQ graph)"])):
         np.testing.assert_array_equal(quantised(images, training=False).numpy(), plain)
     curve = [(0.0, 1.0), (0.01, 0.995), (0.02, 0.985)]
     assert int8_bounds.budget(curve, 0.99) == pytest.approx(0.015)
