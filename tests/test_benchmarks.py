@@ -65,3 +65,4 @@ def test_the_int8_bounds_groups_split_the_graph_and_the_budget_reads_the_curve(r
     assert int8_bounds.budget(curve, 0.99) == pytest.approx(0.015)
     assert int8_bounds.budget(curve, 0.999) == pytest.approx(0.002)
     assert int8_bounds.budget([(0.0, 0.98)], 0.99) == 0.0
+    assert int8_bounds.budget(curve, 0.98) is None  # held even at the most noise measured
