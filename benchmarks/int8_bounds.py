@@ -14,7 +14,9 @@ same folders: trained once, reused), on the whole held-out split:
   computes it up to ties, ``graph_fidelity`` in every report) with every
   int8 weight and only the activations of one ``GROUPS`` entry rounded to
   int8 (the others float: what that part costs on its own), and with all
-  but that entry's (what removing its error entirely would give).
+  but that entry's (what removing its error entirely would give);
+- the file converted from that graph, run by XNNPACK and by TFLite's
+  reference kernels, against float and against the graph.
 
 Writes benchmarks/results/int8_bounds.json and int8_bounds.png.
 """
@@ -113,6 +115,29 @@ def group_rows(quantised, pixels, reference):
             "without": scored(_Int8Where(pattern, invert=True)),
         }
         for group, pattern in GROUPS.items()
+    ]
+
+
+def file_rows(quantised, pixels, reference):
+    """The PTQ graph, then the TFLite file converted from it run by XNNPACK
+    and by TFLite's reference kernels: each one's agreement and relative L2
+    from float, and its agreement with the graph."""
+    from convert import runtime, tflite, verify
+
+    graph = verify.scores_of(quantised, pixels)
+    flatbuffer = tflite.convert(quantised, "ptq")
+    found = {"the PTQ graph (TensorFlow)": graph}
+    for name, delegates in (("the file, XNNPACK", True), ("the file, reference kernels", False)):
+        runner = runtime.interpreter(flatbuffer, delegates=delegates)
+        found[name] = np.stack([runtime.run(runner, image, raw_pixels=True) for image in pixels])
+    return [
+        {
+            "run": name,
+            "top1_agreement": verify.agreement(logits, reference),
+            "relative_l2": verify.relative_l2(logits, reference),
+            "agreement_with_graph": verify.agreement(logits, graph),
+        }
+        for name, logits in found.items()
     ]
 
 
@@ -240,8 +265,16 @@ def main():
                 "noise_curve": curve,
                 "budgets": {str(target): budget(curve, target) for target in TARGETS},
                 "groups": group_rows(quantised, pixels, reference),
+                "files": file_rows(quantised, pixels, reference),
             }
         )
+        for row in found[-1]["files"]:
+            print(
+                f"    {row['run']:30s} agreement {row['top1_agreement']:.4f}, relative L2 "
+                f"{row['relative_l2']:.4f}, agreement with the graph "
+                f"{row['agreement_with_graph']:.4f}",
+                flush=True,
+            )
     rows = summarised(found)
     print(table(rows))
     for target in TARGETS:
