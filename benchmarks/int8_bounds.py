@@ -16,7 +16,8 @@ same folders: trained once, reused), on the whole held-out split:
   int8 (the others float: what that part costs on its own), and with all
   but that entry's (what removing its error entirely would give);
 - the file converted from that graph, run by XNNPACK and by TFLite's
-  reference kernels, against float and against the graph.
+  reference kernels, against float and against the graph, with the float
+  model's top-two margin on each image a run decides differently.
 
 Writes benchmarks/results/int8_bounds.json and int8_bounds.png.
 """
@@ -130,12 +131,18 @@ def file_rows(quantised, pixels, reference):
     for name, delegates in (("the file, XNNPACK", True), ("the file, reference kernels", False)):
         runner = runtime.interpreter(flatbuffer, delegates=delegates)
         found[name] = np.stack([runtime.run(runner, image, raw_pixels=True) for image in pixels])
+    top_two = np.sort(reference, -1)[:, -2:]
+    margins = top_two[:, 1] - top_two[:, 0]  # the float model's, per image
     return [
         {
             "run": name,
             "top1_agreement": verify.agreement(logits, reference),
             "relative_l2": verify.relative_l2(logits, reference),
             "agreement_with_graph": verify.agreement(logits, graph),
+            "lost_margins": sorted(
+                float(m) for m in margins[logits.argmax(-1) != reference.argmax(-1)]
+            ),
+            "median_margin": float(np.median(margins)),
         }
         for name, logits in found.items()
     ]
@@ -272,7 +279,9 @@ def main():
             print(
                 f"    {row['run']:30s} agreement {row['top1_agreement']:.4f}, relative L2 "
                 f"{row['relative_l2']:.4f}, agreement with the graph "
-                f"{row['agreement_with_graph']:.4f}",
+                f"{row['agreement_with_graph']:.4f}; float top-two margins of the images "
+                f"lost {', '.join(f'{m:.2f}' for m in row['lost_margins'])} (median image "
+                f"{row['median_margin']:.2f})",
                 flush=True,
             )
     rows = summarised(found)
