@@ -97,13 +97,8 @@ def group_rows(quantised, pixels, reference):
     from convert.quantize import tapped
 
     def scored(tap):
-        with tapped(quantised, tap):
-            logits = np.concatenate(
-                [
-                    quantised(np.asarray(pixels[i : i + 256], np.float32), training=False).numpy()
-                    for i in range(0, len(pixels), 256)
-                ]
-            )
+        with tapped(quantised, tap):  # traced in here: the tap is in the graph
+            logits = verify.scores_of(quantised, pixels, batch_size=256)
         return {
             "top1_agreement": verify.agreement(logits, reference),
             "relative_l2": verify.relative_l2(logits, reference),
@@ -130,7 +125,7 @@ def file_rows(quantised, pixels, reference):
     found = {"the PTQ graph (TensorFlow)": graph}
     for name, delegates in (("the file, XNNPACK", True), ("the file, reference kernels", False)):
         runner = runtime.interpreter(flatbuffer, delegates=delegates)
-        found[name] = np.stack([runtime.run(runner, image, raw_pixels=True) for image in pixels])
+        found[name] = runtime.run_all(runner, pixels)
     top_two = np.sort(reference, -1)[:, -2:]
     margins = top_two[:, 1] - top_two[:, 0]  # the float model's, per image
     return [

@@ -172,16 +172,17 @@ def _stem(path):
 def _earlier(json_path, models):
     """The conversions of an earlier run of this comparison in the folder;
     a ValueError when the folder holds another comparison."""
-    from keras_mixer.files import json_with
+    import json
 
     if not os.path.exists(json_path):
         return {}
-    if not json_with("models", "conversions")(json_path):
+    try:
+        with open(json_path) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        found = None
+    if not (isinstance(found, dict) and {"models", "conversions"} <= set(found)):
         raise ValueError(f"{json_path} exists and is not a comparison; choose another folder.")
-    import json
-
-    with open(json_path) as f:
-        found = json.load(f)
     if found["models"] != models:
         raise ValueError(
             f"{os.path.dirname(json_path) or '.'} holds a comparison of other models "
@@ -259,6 +260,7 @@ def variant_models(options: CompareOptions, folder: str, log: Callable[[str], No
     import numpy as np
 
     import keras_mixer
+    from keras_mixer.files import atomic_path
     from keras_mixer.presets import RELEASES
 
     os.makedirs(folder, exist_ok=True)
@@ -276,7 +278,8 @@ def variant_models(options: CompareOptions, folder: str, log: Callable[[str], No
         )
         head = model.get_layer("head")
         head.kernel.assign(np.random.default_rng(0).normal(0, 0.02, head.kernel.shape))
-        model.save(path)
+        with atomic_path(path) as tmp:  # a rerun reuses only whole files
+            model.save(tmp)
     return paths
 
 

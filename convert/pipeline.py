@@ -561,7 +561,7 @@ def _verify(flatbuffer, converted, samples, options, clock) -> Verification:
     the per-layer error."""
     mode = options.recipe
     runner = runtime.interpreter(flatbuffer, options.num_threads)
-    scores = _run_all(runner, samples.eval_pixels)
+    scores = runtime.run_all(runner, samples.eval_pixels)
     probs = _probabilities(scores, converted)
     reference = samples.keras_logits if converted.logits else samples.keras_scores
     ops, float_ops = runtime.op_census(flatbuffer)
@@ -648,7 +648,7 @@ def _keep_float(model, converted, samples, layer_errors, options, output, clock)
         f"int8 with {len(names)} float layers",
     )
     probs = _probabilities(
-        _run_all(runtime.interpreter(flatbuffer, options.num_threads), samples.eval_pixels),
+        runtime.run_all(runtime.interpreter(flatbuffer, options.num_threads), samples.eval_pixels),
         converted,
     )
     path = keep_float_path(output, options.keep_float)
@@ -691,7 +691,3 @@ def _collect(batches, limit):
         if limit and len(images) * len(images[0]) >= limit:
             break
     return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
-
-
-def _run_all(runner, pixels):
-    return np.stack([runtime.run(runner, image, raw_pixels=True) for image in pixels])

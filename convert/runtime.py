@@ -45,6 +45,11 @@ def interpreter(model: str | bytes, num_threads: int = 2, delegates: bool = True
     return runner
 
 
+def run_all(runner: Interpreter, images: np.ndarray) -> np.ndarray:
+    """Scores for a batch of raw-pixel images (N, H, W, 3), one ``run`` each."""
+    return np.stack([run(runner, image, raw_pixels=True) for image in images])
+
+
 def run(runner: Interpreter, pixels: np.ndarray, raw_pixels: bool = False) -> np.ndarray:
     """Scores for one image of raw pixels (H, W, 3), dequantised to float.
 
