@@ -36,6 +36,12 @@ from convert.graph import build_graph
 from convert.layers import ChannelScale, ChannelShift
 
 RELU6_RANGE = (0.0, 6.0)
+# XNNPACK runs an int8 ADD only while each input's scale is at least 2^-10 of
+# its output's; the constant of a ChannelShift (a LayerNorm's beta) is given
+# at least SHIFT_SPAN of its output's span, so an all-zero or tiny beta (an
+# untrained model, a LayerNorm without bias) does not leave XNNPACK. Its values
+# then round to steps of 1/512 of the output's, a quarter of the output's own rounding.
+SHIFT_SPAN = 2.0**-9
 PASS_THROUGH = (tf_keras.layers.Reshape, tf_keras.layers.Permute)
 
 
@@ -125,15 +131,18 @@ def _fake_quant(x, low, high, narrow_range=False):
     return tf.quantization.fake_quant_with_min_max_vars(x, low, high, narrow_range=narrow_range)
 
 
-def quantised_weight(weight: tf.Tensor, per_axis: bool, symmetric: bool = True) -> tf.Tensor:
+def quantised_weight(
+    weight: tf.Tensor, per_axis: bool, symmetric: bool = True, least_span: tf.Tensor | float = 1e-12
+) -> tf.Tensor:
     """A weight as the int8 file holds it: symmetric (int8 -127..127) for the
     kernels of FULLY_CONNECTED and CONV_2D, per output unit (the last axis)
     when ``per_axis``; the constant operand of a MUL or ADD
-    (``symmetric=False``) over [min, max] with zero in it, the range the
-    converter quantises such constants to whatever the graph says."""
+    (``symmetric=False``) over [min, max] with zero in it, at least
+    ``least_span`` wide, the range the converter quantises such constants to
+    whatever the graph says."""
     if not symmetric:
         low = tf.minimum(tf.reduce_min(weight), 0.0)
-        high = tf.maximum(tf.reduce_max(weight), low + 1e-12)
+        high = tf.maximum(tf.reduce_max(weight), low + least_span)
         return _fake_quant(weight, low, tf.maximum(high, 0.0))
     if per_axis and len(weight.shape) == 2:
         # A Dense kernel per output unit: the per-channel fake-quant op on it
@@ -203,9 +212,11 @@ with tfmot_imported() as _tfmot:
         (``quantised_weight``). Stateless: the range always follows the
         weight, during training too."""
 
-        def __init__(self, per_axis=False, symmetric=True, slot=None):
+        def __init__(self, per_axis=False, symmetric=True, slot=None, output_share=None):
             self.per_axis, self.symmetric = per_axis, symmetric
             self.slot = slot or TapSlot()
+            # (a LayerQuantizeConfig, share): span at least share of its output range's
+            self.output_share = output_share
 
         def build(self, tensor_shape, name, layer):
             return {}
@@ -216,7 +227,12 @@ with tfmot_imported() as _tfmot:
                 return weight
             if self.slot.kernels_on_grid and self.per_axis and len(weight.shape) == 2:
                 return weight  # already on its grid (``kernels_on_grid``)
-            return quantised_weight(weight, self.per_axis, self.symmetric)
+            least_span = 1e-12
+            if self.output_share is not None:
+                config, share = self.output_share
+                low, high = config.output_quantizer.range_tensors()
+                least_span = tf.maximum((high - low) * share, least_span)
+            return quantised_weight(weight, self.per_axis, self.symmetric, least_span)
 
         def get_config(self):
             return {"per_axis": self.per_axis, "symmetric": self.symmetric}
@@ -239,8 +255,9 @@ with tfmot_imported() as _tfmot:
 
         def get_weights_and_quantizers(self, layer):
             symmetric = isinstance(layer, (tf_keras.layers.Dense, tf_keras.layers.Conv2D))
+            share = (self, SHIFT_SPAN) if isinstance(layer, ChannelShift) else None
             return [
-                (getattr(layer, name), WeightQuantizer(self.per_axis, symmetric, self.slot))
+                (getattr(layer, name), WeightQuantizer(self.per_axis, symmetric, self.slot, share))
                 for name in self.weights
             ]
 

@@ -83,6 +83,9 @@ def test_an_outside_model_is_evaluated_and_calibrated_at_its_size_uncropped(tmp_
         "assumed": [],
         "stated": [],
     }
+    # Untrained, its LayerNorms' betas are all zero: the int8 file still runs whole in XNNPACK.
+    assert report["xnnpack"] == {"partitions": 1, "ops_outside": {"QUANTIZE": 2}}
+    assert report["float_ops"] == []
 
 
 def test_other_data_without_a_run_config_says_what_it_assumed(tmp_path):
