@@ -93,6 +93,48 @@ def test_ctrl_c_while_keras_imports_is_one_line_too(tmp_path, command, kept):
     assert list(tmp_path.iterdir()) == []
 
 
+# Busy in a gc callback most of the time, as a conversion can be in JAX's
+# (importing TensorFlow imports JAX, which registers one): Python drops an
+# exception raised there, a Ctrl-C's KeyboardInterrupt included.
+IN_GC_CALLBACKS = """
+import gc, sys, time
+from training.commands import run_command
+
+def slow_callback(phase, info):
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.002:
+        pass
+
+def collect_for_a_while():
+    gc.callbacks.append(slow_callback)
+    print("busy", flush=True)
+    ended = time.time() + 20
+    while time.time() < ended:
+        cycle = []
+        cycle.append(cycle)
+    return "finished"
+
+print(run_command(collect_for_a_while, (), kept="the test's line"))
+"""
+
+
+def test_a_ctrl_c_raised_inside_a_gc_callback_is_not_lost():
+    for _ in range(3):
+        with subprocess.Popen(
+            [sys.executable, "-c", IN_GC_CALLBACKS],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        ) as proc:
+            assert proc.stdout.readline() == "busy\n"
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        assert (proc.returncode, stdout) == (130, ""), stderr
+        assert stderr.splitlines() == ["interrupted: the test's line"]
+
+
 BAD_INPUTS = {  # each console script on a mistake found after TensorFlow is imported
     "convert": ["{tmp}/missing.keras", "--ptq", "-o", "{tmp}/m.tflite"],
     "mixer-convert": ["{tmp}/missing.keras", "--ptq", "-o", "{tmp}/m.tflite"],

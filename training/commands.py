@@ -19,6 +19,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -135,6 +136,8 @@ def run_command(
     ``extra``: the package extra this command's libraries come with (a
     missing one is named with the install command)."""
     debug = debug or _debugging()
+    if not getattr(sys.unraisablehook, "keeps_interrupts", False):
+        sys.unraisablehook = _interrupts_kept(sys.unraisablehook)
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
         return action()
@@ -164,6 +167,26 @@ def run_command(
             file=sys.stderr,
         )
         sys.exit(UNEXPECTED_FAILURE)
+
+
+def _interrupts_kept(
+    hook: Callable[[object], None],
+) -> Callable[[object], None]:
+    """``sys.unraisablehook`` that gives back a Ctrl-C Python dropped: the
+    KeyboardInterrupt of a signal handled inside a gc callback or ``__del__``
+    is only reported, and the command would run on. Importing TensorFlow
+    imports JAX, whose gc callback ran during about a third of the Ctrl-Cs
+    sent to a loop making garbage. The signal is sent again, to arrive once
+    the callback has returned."""
+
+    def resend(unraisable):
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+        else:
+            hook(unraisable)
+
+    resend.keeps_interrupts = True
+    return resend
 
 
 def _one_line(error):
