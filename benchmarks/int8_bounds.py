@@ -11,13 +11,16 @@ same folders: trained once, reused), on the whole held-out split:
   draws), and the relative L2 at which it falls to each agreement target
   (``TARGETS``): the error budget of a file that is to reach it;
 - the default PTQ graph (``--ptq``'s calibration, in TensorFlow: the file
-  computes it up to ties, ``graph_fidelity`` in every report) with every
+  computes each op of it to within a step, ``graph_fidelity`` in every report) with every
   int8 weight and only the activations of one ``GROUPS`` entry rounded to
   int8 (the others float: what that part costs on its own), and with all
   but that entry's (what removing its error entirely would give);
 - the file converted from that graph, run by XNNPACK and by TFLite's
   reference kernels, against float and against the graph, with the float
-  model's top-two margin on each image a run decides differently.
+  model's top-two margin on each image a run decides differently;
+- where file and graph part ways: the graph cut after each block (and at
+  the logits), converted and run by both, the share of its int8 values
+  that differ from the graph's by a step, and by more than one.
 
 Writes benchmarks/results/int8_bounds.json and int8_bounds.png.
 """
@@ -38,6 +41,7 @@ from quantisation import RESULTS, ZOO, trained  # noqa: E402
 TARGETS = (0.993, 0.996, 0.998)  # issue 23: PTQ, QAT on mnist_narrow; QAT on mnist
 NOISE_LEVELS = (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04)
 DRAWS = 50
+DIVERGENCE_IMAGES = 64  # images run through each cut of the graph
 # Parts of the deployment graph, by the names of their int8 tensors
 # (``convert.graph``, ``convert.xnnpack``).
 GROUPS = {
@@ -141,6 +145,59 @@ def file_rows(quantised, pixels, reference):
         }
         for name, logits in found.items()
     ]
+
+
+def divergence_rows(quantised, pixels, layers):
+    """For each of ``layers`` (names of int8 tensors, in graph order): the
+    graph cut there, converted and run by XNNPACK and by the reference
+    kernels, against the graph's own values: the share of values a step or
+    more apart, more than a step apart, and the largest distance in steps."""
+    import tf_keras
+
+    from convert import runtime, tflite
+
+    rows = []
+    for name in layers:
+        cut = tf_keras.Model(quantised.inputs, quantised.get_layer(name).output)
+        graph = cut.predict(pixels.astype(np.float32), batch_size=64, verbose=0)
+        flatbuffer = tflite.convert(cut, "ptq", io="int8")
+        row = {"layer": name}
+        for run, delegates in (("xnnpack", True), ("reference", False)):
+            runner = runtime.interpreter(flatbuffer, delegates=delegates)
+            scale = runner.get_output_details()[0]["quantization"][0]
+            steps = np.abs(runtime.run_all(runner, pixels).reshape(graph.shape) - graph) / scale
+            row[run] = {
+                "apart": float(np.mean(steps > 0.5)),
+                "over_a_step": float(np.mean(steps > 1.5)),
+                "max_steps": float(np.round(steps.max())),
+            }
+        rows.append(row)
+    return rows
+
+
+def block_outputs(quantised):
+    """The int8 tensors each block ends at, and the logits."""
+    from convert.graph import block_count
+
+    return [f"block{i}_channel_residual" for i in range(block_count(quantised))] + ["head"]
+
+
+def divergence_table(rows):
+    def cells(run):
+        return [
+            (f"{run}: apart", 16, lambda row: f"{row[run]['apart']:.4f}"),
+            ("> 1 step", 9, lambda row: f"{row[run]['over_a_step']:.4f}"),
+            ("max", 5, lambda row: f"{row[run]['max_steps']:.0f}"),
+        ]
+
+    return text_table(
+        rows,
+        [
+            ("file vs graph, cut at", -28, lambda row: row["layer"]),
+            *cells("xnnpack"),
+            *cells("reference"),
+        ],
+    )
 
 
 def noise_curve(reference, seed=0):
@@ -268,8 +325,12 @@ def main():
                 "budgets": {str(target): budget(curve, target) for target in TARGETS},
                 "groups": group_rows(quantised, pixels, reference),
                 "files": file_rows(quantised, pixels, reference),
+                "divergence": divergence_rows(
+                    quantised, pixels[:DIVERGENCE_IMAGES], block_outputs(quantised)
+                ),
             }
         )
+        print(divergence_table(found[-1]["divergence"]), flush=True)
         for row in found[-1]["files"]:
             print(
                 f"    {row['run']:30s} agreement {row['top1_agreement']:.4f}, relative L2 "

@@ -160,7 +160,7 @@ def layer_norm_variances(
     """{LayerNorm name: (min, max)} of the per-token variance each LayerNorm
     of a plain-form graph (``batch_size=None``) sees on ``images``: what the
     XNNPACK form's 1/sqrt interpolation is fitted to."""
-    names = [name for name in layer_norm_names(_num_blocks(plain_graph))]
+    names = [name for name in layer_norm_names(block_count(plain_graph))]
     probe = tf.function(
         tf_keras.Model(
             plain_graph.inputs,
@@ -179,7 +179,8 @@ def layer_norm_variances(
     return {name: (float(lo), float(hi)) for name, lo, hi in zip(names, low, high)}
 
 
-def _num_blocks(graph):
+def block_count(graph: tf_keras.Model) -> int:
+    """The number of Mixer blocks of a deployment graph."""
     return sum(1 for layer in graph.layers if layer.name.endswith("_token_residual"))
 
 

@@ -66,3 +66,10 @@ def test_the_int8_bounds_groups_split_the_graph_and_the_budget_reads_the_curve(r
     assert int8_bounds.budget(curve, 0.999) == pytest.approx(0.002)
     assert int8_bounds.budget([(0.0, 0.98)], 0.99) == 0.0
     assert int8_bounds.budget(curve, 0.98) is None  # held even at the most noise measured
+    layers = int8_bounds.block_outputs(quantised)
+    assert layers[-1] == "head" and len(layers) == 1 + sum(
+        layer.name.endswith("_token_residual") for layer in quantised.layers
+    )
+    stem, *_ = int8_bounds.divergence_rows(quantised, images.astype(np.uint8), ["stem", *layers])
+    for run in ("xnnpack", "reference"):  # the file's first convolution is the graph's
+        assert stem[run]["apart"] < 0.01 and stem[run]["max_steps"] <= 1, stem
