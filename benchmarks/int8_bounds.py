@@ -41,6 +41,7 @@ from quantisation import RESULTS, ZOO, trained  # noqa: E402
 TARGETS = (0.993, 0.996, 0.998)  # issue 23: PTQ, QAT on mnist_narrow; QAT on mnist
 NOISE_LEVELS = (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04)
 DRAWS = 50
+ACTIVATION_BITS = (8, 9, 10, 11, 12)
 DIVERGENCE_IMAGES = 64  # images run through each cut of the graph
 # Parts of the deployment graph, by the names of their int8 tensors
 # (``convert.graph``, ``convert.xnnpack``).
@@ -57,6 +58,22 @@ GROUPS = {
     "every LayerNorm tensor": r"norm\d?(_[a-z_]+)?$",
     "all (the PTQ graph)": r"",
 }
+
+
+class _Bits:
+    """A ``convert.quantize`` tap: int8 weights, and every activation rounded
+    to ``bits`` bits over the same calibrated (or fixed) range."""
+
+    quantise_weights = True
+
+    def __init__(self, bits):
+        self.bits = bits
+
+    def __call__(self, quantizer, tensor, quantised):
+        import tensorflow as tf
+
+        low, high = quantizer.range_tensors()
+        return tf.quantization.fake_quant_with_min_max_vars(tensor, low, high, self.bits)
 
 
 class _Int8Where:
@@ -93,20 +110,35 @@ def calibrated(model_path, dataset, seed):
     return quantised, samples.eval_pixels, samples.keras_logits
 
 
+def _tapped_score(quantised, pixels, reference, tap):
+    """Agreement and relative L2 of the graph's logits with ``tap`` in it."""
+    from convert import verify
+    from convert.quantize import tapped
+
+    with tapped(quantised, tap):  # traced in here: the tap is in the graph
+        logits = verify.scores_of(quantised, pixels, batch_size=256)
+    return {
+        "top1_agreement": verify.agreement(logits, reference),
+        "relative_l2": verify.relative_l2(logits, reference),
+    }
+
+
+def bits_rows(quantised, pixels, reference):
+    """The PTQ graph with its activations rounded to each of ``ACTIVATION_BITS``
+    bits over the same ranges (weights int8): how many bits the targets need."""
+    return [
+        {"bits": bits, **_tapped_score(quantised, pixels, reference, _Bits(bits))}
+        for bits in ACTIVATION_BITS
+    ]
+
+
 def group_rows(quantised, pixels, reference):
     """One row per ``GROUPS`` entry: agreement and relative L2 of the graph
     with only that group's activations in int8 (``alone``) and with all
     but that group's (``without``: what removing its error entirely gives)."""
-    from convert import verify
-    from convert.quantize import tapped
 
     def scored(tap):
-        with tapped(quantised, tap):  # traced in here: the tap is in the graph
-            logits = verify.scores_of(quantised, pixels, batch_size=256)
-        return {
-            "top1_agreement": verify.agreement(logits, reference),
-            "relative_l2": verify.relative_l2(logits, reference),
-        }
+        return _tapped_score(quantised, pixels, reference, tap)
 
     return [
         {
@@ -270,7 +302,36 @@ def summarised(found):
     return rows
 
 
-def plot(found, rows, path):
+def bits_summary(found):
+    """Per activation bit width: the means over models, and agreement's range."""
+    rows = []
+    for i, bits in enumerate(ACTIVATION_BITS):
+        chosen = [model["activation_bits"][i] for model in found]
+        agreements = [row["top1_agreement"] for row in chosen]
+        rows.append(
+            {
+                "bits": bits,
+                "top1_agreement": float(np.mean(agreements)),
+                "agreement_range": (min(agreements), max(agreements)),
+                "relative_l2": float(np.mean([row["relative_l2"] for row in chosen])),
+            }
+        )
+    return rows
+
+
+def bits_table(rows):
+    return text_table(
+        rows,
+        [
+            ("activations (weights int8)", -28, lambda row: f"{row['bits']} bits"),
+            ("agreement", 10, lambda row: f"{row['top1_agreement']:.4f}"),
+            ("range", 14, lambda row: "{:.4f}-{:.4f}".format(*row["agreement_range"])),
+            ("rel L2", 8, lambda row: f"{row['relative_l2']:.4f}"),
+        ],
+    )
+
+
+def plot(found, rows, bits, path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -285,12 +346,22 @@ def plot(found, rows, path):
         alone = row["alone"]
         axis.plot(alone["relative_l2"], alone["top1_agreement"], "o")
         axis.annotate(row["group"], (alone["relative_l2"], alone["top1_agreement"]), fontsize=7)
+    axis.plot(
+        [row["relative_l2"] for row in bits],
+        [row["top1_agreement"] for row in bits],
+        "kx--",
+        label="every activation at 8, 9, ... bits over the same ranges",
+    )
+    for row in bits[:3]:
+        axis.annotate(
+            f"{row['bits']} bits", (row["relative_l2"], row["top1_agreement"]), fontsize=7, va="top"
+        )
     for target in TARGETS:
         axis.axhline(target, color="grey", linestyle="--", linewidth=1)
         axis.annotate(f"target {target}", (0.0, target), fontsize=7, va="bottom")
     axis.set_xlabel("relative L2 of the logits from float")
     axis.set_ylabel("top-1 agreement with float")
-    axis.set_title("int8 PTQ graph with one part's activations in int8 (weights always int8)")
+    axis.set_title("PTQ graph, weights int8: one part's activations in int8, or all at N bits")
     axis.legend(loc="lower left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -324,6 +395,7 @@ def main():
                 "noise_curve": curve,
                 "budgets": {str(target): budget(curve, target) for target in TARGETS},
                 "groups": group_rows(quantised, pixels, reference),
+                "activation_bits": bits_rows(quantised, pixels, reference),
                 "files": file_rows(quantised, pixels, reference),
                 "divergence": divergence_rows(
                     quantised, pixels[:DIVERGENCE_IMAGES], block_outputs(quantised)
@@ -342,6 +414,8 @@ def main():
             )
     rows = summarised(found)
     print(table(rows))
+    bits = bits_summary(found)
+    print(bits_table(bits))
     for target in TARGETS:
         budgets = [model["budgets"][str(target)] for model in found]
         if None in budgets:
@@ -361,10 +435,11 @@ def main():
             "zoo": args.zoo,
             "targets": TARGETS,
             "summary": rows,
+            "activation_bits": bits,
             "models": found,
         },
         args.output,
-        lambda path: plot(found, rows, path),
+        lambda path: plot(found, rows, bits, path),
     )
     print(f"wrote {args.output} and {png}")
 

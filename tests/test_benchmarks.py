@@ -61,6 +61,14 @@ def test_the_int8_bounds_groups_split_the_graph_and_the_budget_reads_the_curve(r
     plain = quantised(images, training=False).numpy()
     with tapped(quantised, int8_bounds._Int8Where(int8_bounds.GROUPS["all (the PTQ graph)"])):
         np.testing.assert_array_equal(quantised(images, training=False).numpy(), plain)
+    with tapped(quantised, int8_bounds._Bits(8)):  # the bit-width sweep's 8 bits: the graph
+        np.testing.assert_array_equal(quantised(images, training=False).numpy(), plain)
+    with tapped(quantised, int8_bounds._Int8Where(int8_bounds.GROUPS["none (int8 weights only)"])):
+        weights_only = quantised(images, training=False).numpy()
+    with tapped(quantised, int8_bounds._Bits(16)):
+        sixteen = quantised(images, training=False).numpy()
+    # (what is left at 16 bits is the calibrated ranges' clipping)
+    assert np.abs(sixteen - weights_only).max() < 0.25 * np.abs(plain - weights_only).max()
     curve = [(0.0, 1.0), (0.01, 0.995), (0.02, 0.985)]
     assert int8_bounds.budget(curve, 0.99) == pytest.approx(0.015)
     assert int8_bounds.budget(curve, 0.999) == pytest.approx(0.002)
