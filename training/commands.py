@@ -181,7 +181,10 @@ def _interrupts_kept(
 
     def resend(unraisable):
         if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
-            threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+            try:
+                threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+            except RuntimeError:  # no new threads while the interpreter shuts down: it is ending
+                pass
         else:
             hook(unraisable)
 
