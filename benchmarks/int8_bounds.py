@@ -267,22 +267,35 @@ def budget(curve, target):
     return None
 
 
-def table(rows):
-    def cells(kind):
-        return [
-            (f"{kind}: agree", 14, lambda row: f"{row[kind]['top1_agreement']:.4f}"),
-            ("range", 14, lambda row: "{:.4f}-{:.4f}".format(*row[kind]["agreement_range"])),
-            ("rel L2", 8, lambda row: f"{row[kind]['relative_l2']:.4f}"),
-        ]
+def _score_cells(scores, label, width=14):
+    """The columns of a mean over models (``_over_models``) that ``scores(row)`` gives."""
+    return [
+        (label, width, lambda row: f"{scores(row)['top1_agreement']:.4f}"),
+        ("range", 14, lambda row: "{:.4f}-{:.4f}".format(*scores(row)["agreement_range"])),
+        ("rel L2", 8, lambda row: f"{scores(row)['relative_l2']:.4f}"),
+    ]
 
+
+def table(rows):
     return text_table(
         rows,
         [
             ("part in int8 (alone) / float (without)", -40, lambda row: row["group"]),
-            *cells("alone"),
-            *cells("without"),
+            *_score_cells(lambda row: row["alone"], "alone: agree"),
+            *_score_cells(lambda row: row["without"], "without: agree"),
         ],
     )
+
+
+def _over_models(scores):
+    """Agreement and relative L2 of the same run on each model: their means,
+    and agreement's range."""
+    agreements = [score["top1_agreement"] for score in scores]
+    return {
+        "top1_agreement": float(np.mean(agreements)),
+        "agreement_range": (min(agreements), max(agreements)),
+        "relative_l2": float(np.mean([score["relative_l2"] for score in scores])),
+    }
 
 
 def summarised(found):
@@ -291,32 +304,19 @@ def summarised(found):
     for group in GROUPS:
         row = {"group": group}
         for kind in ("alone", "without"):
-            chosen = [r[kind] for model in found for r in model["groups"] if r["group"] == group]
-            agreements = [r["top1_agreement"] for r in chosen]
-            row[kind] = {
-                "top1_agreement": float(np.mean(agreements)),
-                "agreement_range": (min(agreements), max(agreements)),
-                "relative_l2": float(np.mean([r["relative_l2"] for r in chosen])),
-            }
+            row[kind] = _over_models(
+                [r[kind] for model in found for r in model["groups"] if r["group"] == group]
+            )
         rows.append(row)
     return rows
 
 
 def bits_summary(found):
     """Per activation bit width: the means over models, and agreement's range."""
-    rows = []
-    for i, bits in enumerate(ACTIVATION_BITS):
-        chosen = [model["activation_bits"][i] for model in found]
-        agreements = [row["top1_agreement"] for row in chosen]
-        rows.append(
-            {
-                "bits": bits,
-                "top1_agreement": float(np.mean(agreements)),
-                "agreement_range": (min(agreements), max(agreements)),
-                "relative_l2": float(np.mean([row["relative_l2"] for row in chosen])),
-            }
-        )
-    return rows
+    return [
+        {"bits": bits, **_over_models([model["activation_bits"][i] for model in found])}
+        for i, bits in enumerate(ACTIVATION_BITS)
+    ]
 
 
 def bits_table(rows):
@@ -324,9 +324,7 @@ def bits_table(rows):
         rows,
         [
             ("activations (weights int8)", -28, lambda row: f"{row['bits']} bits"),
-            ("agreement", 10, lambda row: f"{row['top1_agreement']:.4f}"),
-            ("range", 14, lambda row: "{:.4f}-{:.4f}".format(*row["agreement_range"])),
-            ("rel L2", 8, lambda row: f"{row['relative_l2']:.4f}"),
+            *_score_cells(lambda row: row, "agreement", 10),
         ],
     )
 

@@ -172,16 +172,12 @@ def _stem(path):
 def _earlier(json_path, models):
     """The conversions of an earlier run of this comparison in the folder;
     a ValueError when the folder holds another comparison."""
-    import json
+    from keras_mixer.files import json_object
 
     if not os.path.exists(json_path):
         return {}
-    try:
-        with open(json_path) as f:
-            found = json.load(f)
-    except (OSError, ValueError):
-        found = None
-    if not (isinstance(found, dict) and {"models", "conversions"} <= set(found)):
+    found = json_object(json_path, "models", "conversions")
+    if found is None:
         raise ValueError(f"{json_path} exists and is not a comparison; choose another folder.")
     if found["models"] != models:
         raise ValueError(

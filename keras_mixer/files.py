@@ -197,20 +197,22 @@ def starts_with(magic: bytes, offset: int = 0):
     return ours
 
 
+def json_object(path: str, *keys: str) -> dict | None:
+    """The JSON object in ``path`` if it is one holding ``keys``; None if
+    not (unreadable, not JSON, another shape)."""
+    import json
+
+    try:
+        with open(path) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and all(key in found for key in keys) else None
+
+
 def json_with(*keys: str):
     """``ours`` for ``check_output``: the file is a JSON object holding ``keys``."""
-
-    def ours(path):
-        import json
-
-        try:
-            with open(path) as f:
-                found = json.load(f)
-        except (OSError, ValueError):
-            return False
-        return isinstance(found, dict) and all(key in found for key in keys)
-
-    return ours
+    return lambda path: json_object(path, *keys) is not None
 
 
 PNG = starts_with(b"\x89PNG")
