@@ -16,7 +16,7 @@ from keras_mixer.models import (
     MlpMixer,
     load_model,
 )
-from keras_mixer.preprocessing import preprocess_input
+from keras_mixer.preprocessing import ImagePreprocessing, preprocess_input
 from keras_mixer.presets import RELEASES, VARIANTS
 from keras_mixer.weights import load_weights
 
@@ -26,6 +26,7 @@ __all__ = [
     "RELEASES",
     "VARIANTS",
     "Architecture",
+    "ImagePreprocessing",
     "MixerB16",
     "MixerB32",
     "MixerH14",

@@ -24,12 +24,16 @@ class PatchEmbedding(layers.Layer):
 
     Holds its own ``kernel`` (HWIO) and ``bias`` so the weight paths are
     ``stem/kernel`` and ``stem/bias`` as in the official checkpoints.
+    ``image_preprocessing``: how the model's images are prepared (a
+    ``keras_mixer.preprocessing.ImagePreprocessing`` config, or None), kept
+    here so the ``.keras`` file carries it; the layer does not apply it.
     """
 
-    def __init__(self, patch_size, hidden_size, **kwargs):
+    def __init__(self, patch_size, hidden_size, image_preprocessing=None, **kwargs):
         super().__init__(**kwargs)
         self.patch_size = int(patch_size)
         self.hidden_size = int(hidden_size)
+        self.image_preprocessing = image_preprocessing
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -66,6 +70,8 @@ class PatchEmbedding(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(patch_size=self.patch_size, hidden_size=self.hidden_size)
+        if self.image_preprocessing is not None:  # files without it stay as they were
+            config["image_preprocessing"] = self.image_preprocessing
         return config
 
 

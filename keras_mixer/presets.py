@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_mixer.preprocessing import ImagePreprocessing
+
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -45,16 +47,32 @@ VARIANTS = {
 }
 
 
+# How the releases' publisher evaluates them (google-research/vision_transformer,
+# vit_jax/input_pipeline.py and vit_jax/preprocess.py): the whole image resized
+# (bilinear) to the model's size, pixels scaled to [-1, 1]. vit_jax stretches a
+# non-square image to the square; keras-mixer keeps the aspect ratio and crops
+# the longer side's excess (docs/models.md).
+VIT_JAX_EVALUATION = ImagePreprocessing(
+    eval_crop=1.0,
+    resize_method="bilinear",
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
+    source="vit_jax's evaluation of the official checkpoints (whole image, bilinear, [-1, 1])",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Release:
     """An official checkpoint set: the variants published in it, the class
-    count of their heads, what they were trained on, and the SHA-256 of each
-    file where known (others are trusted on first download and recorded in
-    the cache: ``keras_mixer.download``)."""
+    count of their heads, what they were trained on, how its publisher
+    evaluates images, and the SHA-256 of each file where known (others are
+    trusted on first download and recorded in the cache:
+    ``keras_mixer.download``)."""
 
     variants: tuple[str, ...]
     classes: int
     trained_on: str
+    preprocessing: ImagePreprocessing
     sha256: dict[str, str] = dataclasses.field(default_factory=dict)
     licence: str = (
         "published with google-research/vision_transformer (Apache-2.0); "
@@ -70,12 +88,22 @@ ORIGIN_ENV = "KERAS_MIXER_WEIGHTS_ORIGIN"  # another base URL, e.g. a mirror or 
 
 RELEASES = {
     "imagenet1k": Release(
-        ("B/16", "L/16"), 1000, "ImageNet-21k pre-training, fine-tuned on ImageNet-1k"
+        ("B/16", "L/16"),
+        1000,
+        "ImageNet-21k pre-training, fine-tuned on ImageNet-1k",
+        VIT_JAX_EVALUATION,
     ),
-    "imagenet21k": Release(("B/16", "L/16"), 21843, "ImageNet-21k pre-training"),
-    "sam": Release(("B/16", "B/32"), 1000, "ImageNet-1k with the SAM optimiser"),
+    "imagenet21k": Release(
+        ("B/16", "L/16"), 21843, "ImageNet-21k pre-training", VIT_JAX_EVALUATION
+    ),
+    "sam": Release(
+        ("B/16", "B/32"), 1000, "ImageNet-1k with the SAM optimiser", VIT_JAX_EVALUATION
+    ),
     "gsam": Release(
-        ("S/8", "S/16", "S/32", "B/16", "B/32"), 1000, "ImageNet-1k with the GSAM optimiser"
+        ("S/8", "S/16", "S/32", "B/16", "B/32"),
+        1000,
+        "ImageNet-1k with the GSAM optimiser",
+        VIT_JAX_EVALUATION,
     ),
 }
 

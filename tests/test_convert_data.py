@@ -9,7 +9,9 @@ from PIL import Image
 
 import keras_mixer
 from convert import cli
-from convert.pipeline import Clock, ConvertOptions, load_samples
+from convert.clock import Clock
+from convert.options import ConvertOptions
+from convert.samples import load_samples
 from keras_mixer.datasets import data_settings, digits_folder
 from tests.training_helpers import run_main
 from training import evaluate
@@ -80,6 +82,11 @@ def test_an_outside_model_is_evaluated_and_calibrated_at_its_size_uncropped(tmp_
         "resize_method": "bilinear",
         "val_fraction": 0.2,
         "source": settings.source,
+        "origins": {
+            "image_size": "model",
+            "eval_crop": settings.source,
+            "resize_method": settings.source,
+        },
         "assumed": [],
         "stated": [],
     }
@@ -183,7 +190,7 @@ def test_evaluate_states_and_records_its_preprocessing(digits_model, tmp_path):
         tmp_path / "r.json",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "eval_crop 0.5" in result.stderr and "stated: eval_crop" in result.stderr
+    assert "eval_crop 0.5" in result.stderr and "eval_crop from the command line" in result.stderr
     written = json.loads((tmp_path / "r.json").read_text())
     assert written["data"]["eval_crop"] == 0.5
     assert written["top1"] != found["top1"]  # a different crop, a different score

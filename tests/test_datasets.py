@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_mixer import datasets
-from keras_mixer.datasets import DataError
+from keras_mixer.datasets import DataError, tfds_source
 
 
 def data_config(**overrides):
@@ -56,7 +56,7 @@ def test_folder_splits_are_disjoint_and_held_out():
 def test_pipelines_scale_crop_and_one_hot():
     split = datasets.read_split("digits", "val", data_config())
     expected = [int(os.path.basename(os.path.dirname(path))) for path in split.files[:8]]
-    images, labels = next(iter(datasets.pipeline(split, False, data_config(), 8)))
+    images, labels = next(iter(datasets.evaluation_batches(split, data_config(), 8)))
     assert images.shape == (8, 16, 16, 3) and labels.shape == (8, 10)
     assert float(tf.reduce_min(images)) >= -1 and float(tf.reduce_max(images)) <= 1
     np.testing.assert_array_equal(labels.numpy(), np.eye(10)[expected])  # one-hot, in order
@@ -65,8 +65,9 @@ def test_pipelines_scale_crop_and_one_hot():
 def test_training_without_augmentation_shuffles_evaluation_images():
     config = data_config(crop_scale=[0.08, 0.2], flip=True)
     split = datasets.read_split("digits", "val", config)
-    plain = datasets.pipeline(split, True, config, 1, augment=False).take(split.size)  # an epoch
-    evaluation = datasets.pipeline(split, False, config, 1)
+    plain = datasets.training_batches(split, config, 1, as_evaluated=True)
+    plain = plain.take(split.size)  # an epoch
+    evaluation = datasets.evaluation_batches(split, config, 1)
     found = np.concatenate([images.numpy() for images, _ in plain])
     expected = np.concatenate([images.numpy() for images, _ in evaluation])
     assert not np.array_equal(found, expected)  # shuffled
@@ -104,7 +105,7 @@ def test_image_folder_with_real_files(tmp_path):
     val = datasets.read_split(str(root), "val", config)
     assert train.class_names == ["cat", "dog"]
     assert train.size + val.size == 12
-    images, labels = next(iter(datasets.pipeline(train, True, config, 4)))
+    images, labels = next(iter(datasets.training_batches(train, config, 4)))
     assert images.shape == (4, 16, 16, 3) and labels.shape == (4, 2)
 
 
@@ -156,7 +157,7 @@ def test_tfds_with_mock_data():
         val = datasets.read_split("tfds:mnist", "val", data_config())  # no validation: test
         explicit = datasets.read_split("tfds:mnist:test", "train", data_config())
         assert train.num_classes == 10 and val.size == explicit.size
-        images, labels = next(iter(datasets.pipeline(train, True, data_config(), 8)))
+        images, labels = next(iter(datasets.training_batches(train, data_config(), 8)))
     assert images.shape == (8, 16, 16, 3) and labels.shape == (8, 10)
 
 
@@ -200,7 +201,7 @@ def test_real_tfds_builder_splits(tmp_path):
     assert (train.size, val.size, train.class_names) == (30, 10, ["dark", "light"])
     sliced = datasets.read_split("tfds:tiny_colours:train[:10]", "train", config)
     assert sliced.size == 10
-    images, labels = next(iter(datasets.pipeline(val, False, config, 10)))
+    images, labels = next(iter(datasets.evaluation_batches(val, config, 10)))
     dark = labels.numpy().argmax(-1) == 0
     assert np.all(images.numpy()[dark] < 0) and np.all(images.numpy()[~dark] > 0)
     with pytest.raises(DataError, match="'tiny_colours' has no split 'dev'; it has train, test"):
@@ -217,12 +218,12 @@ def test_tfds_errors_name_dataset_and_download(tmp_path, monkeypatch, capfd):
         datasets.read_split("tfds:cifar100x", "train", data_config())
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # a port nobody listens on: the machine is "offline"
-    monkeypatch.setattr(datasets, "NETWORK_PROBE", closed.getsockname())
+    monkeypatch.setattr(tfds_source, "NETWORK_PROBE", closed.getsockname())
     closed.close()
     retries = []  # offline, the download is tried once, not with TFDS's retries
-    real_retries = datasets._retries
+    real_retries = tfds_source._retries
     monkeypatch.setattr(
-        datasets, "_retries", lambda count: retries.append(count) or real_retries(count)
+        tfds_source, "_retries", lambda count: retries.append(count) or real_retries(count)
     )
     with pytest.raises(
         DataError,

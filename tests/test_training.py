@@ -164,7 +164,8 @@ def augmented_batch(**train_settings):
     split = datasets.read_split("digits", "train", config)
 
     def first(settings):
-        batches = data_lib.pipeline(split, True, config, {**DEFAULTS["train"], **settings}, 16)
+        train_config = {**DEFAULTS["train"], "batch_size": 16, **settings}
+        batches = data_lib.training_batches(split, config, train_config)
         images, labels = next(iter(batches))
         return images.numpy(), labels.numpy()
 

@@ -197,7 +197,7 @@ def test_held_out_digits_from_their_pngs_get_the_python_pipeline_s_top1(page, mo
     stated = read_metadata(model.read_bytes())["preprocessing"]  # what the page reads
     settings = datasets.data_settings(None, "digits", (16, 16), stated)
     split = datasets.read_split("digits", "val", settings.config)
-    batches = datasets.pipeline(split, False, settings.config, HELD_OUT_DIGITS, scale=False)
+    batches = datasets.evaluation_batches(split, settings.config, HELD_OUT_DIGITS, scale=False)
     pixels = next(iter(batches))[0].numpy()  # the evaluation path: crop, resize
     runner = runtime.interpreter(str(model), num_threads=1)
     python = [int(np.argmax(runtime.run(runner, image, raw_pixels=True))) for image in pixels]

@@ -10,25 +10,18 @@ from keras_mixer import datasets
 from keras_mixer.datasets import Split
 
 
-def pipeline(
-    split: Split,
-    train: bool,
-    data_config: dict,
-    train_config: dict,
-    batch_size: int,
-    seed: int = 0,
-    first_batch: int = 0,
+def training_batches(
+    split: Split, data_config: dict, train_config: dict, first_batch: int = 0
 ) -> tf.data.Dataset:
-    """``keras_mixer.datasets.pipeline`` with ``train_config``'s augmentation
-    (RandAugment, MixUp, CutMix) on the training batches."""
-    augmentation = augmentation_of(train_config, seed) if train else None
-    return datasets.pipeline(
+    """``keras_mixer.datasets.training_batches`` in ``train_config``'s batch
+    size and seed, with its augmentation (RandAugment, MixUp, CutMix)."""
+    seed = train_config["seed"]
+    return datasets.training_batches(
         split,
-        train,
         data_config,
-        batch_size,
-        seed,
-        augmentation=augmentation,
+        train_config["batch_size"],
+        seed=seed,
+        augmentation=augmentation_of(train_config, seed),
         first_batch=first_batch,
     )
 

@@ -25,9 +25,10 @@ import keras
 import tensorflow as tf
 
 import keras_mixer
-from keras_mixer import datasets
+from keras_mixer import datasets, preprocessing
 from keras_mixer.download import DownloadError
 from keras_mixer.files import atomic_path, ensure_room, write_json
+from keras_mixer.preprocessing import ImagePreprocessing
 from training import data as data_lib
 from training import multi_worker, run_folder
 from training.callbacks import EpochCheckpoints, RunLog, StopOnNonFinite, state_bytes
@@ -87,14 +88,10 @@ class RunData:
     def train_ds(self, first_epoch: int = 0) -> tf.data.Dataset:
         """The training batches from epoch ``first_epoch`` on: the same batches an
         uninterrupted run sees there (``keras_mixer.datasets.training_examples``)."""
-        train_config = self.config["train"]
-        return data_lib.pipeline(
+        return data_lib.training_batches(
             self.train_split,
-            True,
             self.config["data"],
-            train_config,
-            train_config["batch_size"],
-            train_config["seed"],
+            self.config["train"],
             first_batch=first_epoch * self.steps_per_epoch,
         )
 
@@ -111,7 +108,7 @@ def read_data(config: dict) -> RunData:
             f"training examples of {dataset}."
         )
     steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
-    val_ds = datasets.pipeline(val_split, False, data_config, batch_size)
+    val_ds = datasets.evaluation_batches(val_split, data_config, batch_size)
     return RunData(train_split, val_split, steps_per_epoch, val_ds, config)
 
 
@@ -146,6 +143,8 @@ def _run(config, output_dir, strategy, claim, verbose):
         model = build_model(
             config["model"], data.train_split.num_classes, config["data"]["image_size"]
         )
+        # The model file says how its images are prepared: as this run evaluates them.
+        preprocessing.set_on_model(model, run_preprocessing(config["data"], output_dir))
         model.compile(
             optimizer=make_optimizer(
                 config["optimizer"], data.steps_per_epoch * train_config["epochs"]
@@ -231,6 +230,15 @@ def _save(model, metrics, output_dir, chief):
     else:  # saving reads distributed variables collectively: every worker takes part
         with tempfile.TemporaryDirectory() as scratch:
             model.save(os.path.join(scratch, "model.keras"))
+
+
+def run_preprocessing(data_config: dict, output_dir: str) -> ImagePreprocessing:
+    """The evaluation preprocessing of a run's data settings, as its model carries it."""
+    return ImagePreprocessing(
+        data_config["eval_crop"],
+        data_config["resize_method"],
+        source=f"the data settings of the training run in {os.path.abspath(output_dir)}",
+    )
 
 
 def build_model(model_config: dict, num_classes: int, image_size: int) -> keras.Model:

@@ -13,6 +13,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_mixer.preprocessing import ImagePreprocessing
+
 # Keras' LayerNormalization variable names -> the official LayerNorm's.
 _LAYER_NORM_NAMES = {"gamma": "scale", "beta": "bias"}
 
@@ -32,12 +34,16 @@ class Checkpoint:
         origin: "official", "timm" or "keras".
         source: what was read (path or release), for messages.
         file_keys: official key -> the key as written in the file.
+        preprocessing: how the weights' publisher evaluates images, where
+            the source says (a release, a timm ``config.json``); loading
+            records it in the model.
     """
 
     params: dict[str, np.ndarray]
     origin: str
     source: str
     file_keys: dict[str, str]
+    preprocessing: ImagePreprocessing | None = None
 
     @property
     def gelu_approximate(self) -> bool:

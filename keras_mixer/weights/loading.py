@@ -11,6 +11,7 @@ import re
 import keras
 import numpy as np
 
+from keras_mixer import preprocessing
 from keras_mixer.architecture import architecture
 from keras_mixer.layers import patch_grid
 from keras_mixer.presets import RELEASES, variant_named
@@ -38,7 +39,9 @@ def read_checkpoint(
         return source
     source = os.fspath(source)
     if source in RELEASES:
-        return read_official(fetch_release(source, variant), label=f"{source} {variant}")
+        checkpoint = read_official(fetch_release(source, variant), label=f"{source} {variant}")
+        checkpoint.preprocessing = RELEASES[source].preprocessing
+        return checkpoint
     if not os.path.exists(source):
         raise ValueError(
             f"Weights {source!r}: no such file, and not a release name "
@@ -72,8 +75,11 @@ def load_weights(
     model's head stays as it is; one log line says so); ``include_top=False``
     models ignore the head. A checkpoint with S tokens loads into a model with
     more or fewer tokens by adapting its token-mixing weights (see
-    ``adapt_token_mixing``). Any other mismatch raises ValueError naming the key
-    and both shapes, and leaves the model untouched.
+    ``adapt_token_mixing``). Where the source says how its publisher
+    evaluates images (a release; a timm file with its ``config.json``), the
+    model records it (``keras_mixer.preprocessing.of_model``). Any other
+    mismatch raises ValueError naming the key and both shapes, and leaves the
+    model untouched.
     """
     if isinstance(source, str) and source in RELEASES and variant is None:
         variant = variant_of(model)
@@ -98,6 +104,8 @@ def load_weights(
         for key, value in backup.items():
             targets[key].assign(value)
         raise
+    if checkpoint.preprocessing is not None:
+        preprocessing.set_on_model(model, checkpoint.preprocessing)
     return model
 
 

@@ -3,10 +3,13 @@ or PyTorch pickles read with ``weights_only=True`` (nothing in them runs)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 
 import numpy as np
 
+from keras_mixer.preprocessing import ImagePreprocessing
 from keras_mixer.weights.checkpoint import Checkpoint
 
 TIMM_EXTENSIONS = (".safetensors", ".pth", ".pt", ".bin")
@@ -52,7 +55,46 @@ def read_timm(path: str) -> Checkpoint:
         elif key.endswith("/kernel") and value.ndim == 2:
             value = value.T  # torch Linear (out, in) -> (in, out)
         params[key], file_keys[key] = value, timm_key
-    return Checkpoint(params, "timm", path, file_keys)
+    return Checkpoint(params, "timm", path, file_keys, pretrained_preprocessing(path))
+
+
+# timm's interpolation names -> tf.image.resize's (keras_mixer.preprocessing.RESIZE_METHODS)
+TIMM_INTERPOLATIONS = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest"}
+
+
+def pretrained_preprocessing(path: str) -> ImagePreprocessing | None:
+    """The evaluation preprocessing in the ``pretrained_cfg`` of the Hugging
+    Face ``config.json`` beside a timm weights file (``crop_pct``,
+    ``interpolation``, ``mean``, ``std``), or None when there is none. A
+    ``crop_mode`` other than "center" or an interpolation we lack raises
+    ValueError: the model could not be evaluated as published."""
+    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
+    try:
+        with open(config_path) as f:
+            found = json.load(f).get("pretrained_cfg")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(found, dict) or "crop_pct" not in found:
+        return None
+    where = f"the pretrained_cfg of {config_path}"
+    if found.get("crop_mode", "center") != "center":
+        raise ValueError(
+            f"{where}: crop_mode {found['crop_mode']!r}; keras-mixer evaluates with "
+            "centre crops only."
+        )
+    interpolation = TIMM_INTERPOLATIONS.get(found.get("interpolation", "bilinear"))
+    if interpolation is None:
+        raise ValueError(
+            f"{where}: interpolation {found['interpolation']!r}; keras-mixer resizes with "
+            f"{', '.join(TIMM_INTERPOLATIONS)}."
+        )
+    return ImagePreprocessing(
+        float(found["crop_pct"]),
+        interpolation,
+        mean=found.get("mean", (0.5,) * 3),
+        std=found.get("std", (0.5,) * 3),
+        source=where,
+    )
 
 
 def _read_torch_state(path):
