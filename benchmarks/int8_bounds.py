@@ -95,14 +95,17 @@ def calibrated(model_path, dataset, seed):
     held-out images, the float model's logits on them)."""
     import keras
 
+    from convert.building import fake_quantised_graph
     from convert.calibrate import calibrate
+    from convert.clock import Clock
     from convert.graph import mixer_spec, model_values
-    from convert.pipeline import Clock, ConvertOptions, fake_quantised_graph, load_samples
-    from keras_mixer import datasets
+    from convert.options import ConvertOptions
+    from convert.pipeline import resolve_data
+    from convert.samples import load_samples
 
     model = keras.models.load_model(model_path)
-    data = datasets.data_settings(model_path, dataset, model.input_shape[1:3])
-    options = ConvertOptions(mode="ptq", dataset=dataset, data=data, seed=seed).checked()
+    options = ConvertOptions(mode="ptq", dataset=dataset, seed=seed).checked()
+    options = resolve_data(options, model, model_path)
     samples = load_samples(model, options, Clock(lambda text: None))
     images = samples.take_calibration()
     quantised, _ = fake_quantised_graph(mixer_spec(model), model_values(model), images, options)

@@ -1,6 +1,6 @@
 """What a conversion refuses or warns of that its options alone do not show:
 non-finite weights, ``--keep-float`` beyond the graph's keepable layers,
-too few calibration images (``convert.pipeline`` calls these at its stages)."""
+too few calibration images (the stages of ``convert.pipeline`` call these)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     import keras
     import tf_keras
 
-    from convert.pipeline import Clock, ConvertOptions, Verification
+    from convert.clock import Clock
+    from convert.options import ConvertOptions
+    from convert.verification import Verification
 
 
 # Below this many calibration images the ranges miss what other images hold.

@@ -280,3 +280,24 @@ class _Table:
             self._t.Get(number_types.Float32Flags, start + 4 * i)
             for i in range(self._t.VectorLen(o))
         ]
+
+
+def with_metadata(
+    flatbuffer: bytes, spec: dict, options, class_names: list, logits: bool, kind: str
+) -> bytes:
+    """Stage metadata: ``flatbuffer`` with a conversion's metadata - the
+    model's name and description, ``class_names`` as labels, the output kind
+    and the evaluation preprocessing of ``options.data`` (a
+    ``convert.options.ConvertOptions``) - so an app prepares images as the
+    conversion scored them."""
+    data = options.data.config
+    return add_metadata(
+        flatbuffer,
+        name=spec["name"],
+        labels=class_names,
+        logits=logits,
+        description=f"MLP-Mixer (patch {spec['patch_size']}, hidden {spec['hidden_size']}, "
+        f"{spec['num_blocks']} blocks) for {options.dataset}, {kind} TFLite by "
+        "keras-mixer. Input: RGB pixels 0-255.",
+        preprocessing={"eval_crop": data["eval_crop"], "resize_method": data["resize_method"]},
+    )
