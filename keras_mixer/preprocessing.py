@@ -27,10 +27,18 @@ def preprocess_input(x, data_format: str | None = None):
     when it already is floating point) and tensors (returns a float tensor).
     ``data_format`` is accepted for ``keras.applications`` compatibility; the
     scaling is per pixel, so the layout does not matter.
+
+    Raises ValueError for NumPy integer pixels outside 0-255 (a 16-bit
+    image, say), which would map far outside [-1, 1] without a word.
     """
     del data_format
     if isinstance(x, (np.ndarray, list, tuple, int, float)):
         x = np.asarray(x)
+        if x.dtype.kind in "ui" and x.size and (x.min() < 0 or x.max() > 255):
+            raise ValueError(
+                f"preprocess_input takes 8-bit pixels (0-255); got {x.dtype} values from "
+                f"{x.min()} to {x.max()} (a 16-bit image? scale it to 8 bits first)."
+            )
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
         return (x.astype(dtype) - 127.5) / 127.5
     dtype = x.dtype if "float" in str(x.dtype) else "float32"
