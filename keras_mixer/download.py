@@ -185,7 +185,7 @@ def _stream(url, response, file, limits, kind):
             digest.update(chunk)
             received += len(chunk)
             progress.update(received)
-            limits.check_pace(url, received, total, time.monotonic() - started)
+            limits.check_pace(url, received, time.monotonic() - started)
     if total and received != total:
         raise DownloadError(
             f"Download of {url} was cut off after {received} of {total} bytes; "
@@ -217,11 +217,13 @@ class _Limits:
             _seconds(DEADLINE_ENV, None),
         )
 
-    def check_pace(self, url, received, total, elapsed):
+    def check_pace(self, url, received, elapsed):
         if self.deadline is not None:
             allowed, rule = self.deadline, f"{DEADLINE_ENV}={self.deadline:g}"
         else:
-            allowed = self.timeout + max(total, received) / MIN_RATE
+            # What came so far, at MIN_RATE, plus the timeout: the length a
+            # server announces says nothing of the pace it keeps.
+            allowed = self.timeout + received / MIN_RATE
             rule = (
                 f"under {MIN_RATE // 1000} kB/s after the first {self.timeout:g} s; set "
                 f"{DEADLINE_ENV} to the seconds a download may take"

@@ -69,8 +69,10 @@ def _cut(handler, body):
     handler.wfile.write(body[: len(body) // 2])
 
 
-def _trickle(handler, body):
+def _trickle(handler, body, announced=None):
     handler.send_response(200)
+    if announced:
+        handler.send_header("Content-Length", str(announced))
     handler.end_headers()
     for byte in body[:50]:
         handler.wfile.write(bytes([byte]))
@@ -83,6 +85,8 @@ BAD_SERVERS = {
     "unannounced-cut": lambda handler, body: _good(handler, body[: len(body) // 2], False),
     "portal": lambda handler, body: _good(handler, PORTAL_PAGE, content_type="text/html"),
     "trickle": _trickle,
+    # A slow mirror that announces the true size of an S/32 file (76 MB).
+    "announced-trickle": lambda handler, body: _trickle(handler, body, 76_000_000),
 }
 
 
@@ -136,6 +140,7 @@ def test_a_bad_download_leaves_the_cache_as_it_was_and_a_good_one_follows(
     assert origin.hits == {f"/{server}/gsam/Mixer-S_32.npz": 1, "/gsam/Mixer-S_32.npz": 1}
 
 
+@pytest.mark.parametrize("server", ["trickle", "announced-trickle"])
 @pytest.mark.parametrize(
     ("variable", "message"),
     [
@@ -143,8 +148,8 @@ def test_a_bad_download_leaves_the_cache_as_it_was_and_a_good_one_follows(
         (download.DEADLINE_ENV, rf"too slow: \d+ bytes in \d+ s \({download.DEADLINE_ENV}=1\)"),
     ],
 )
-def test_a_trickling_download_stops_at_its_deadline(variable, message, origin, monkeypatch):
-    monkeypatch.setenv(weights_lib.ORIGIN_ENV, origin.url("/trickle"))
+def test_a_trickling_download_stops_at_its_deadline(variable, message, server, origin, monkeypatch):
+    monkeypatch.setenv(weights_lib.ORIGIN_ENV, origin.url(f"/{server}"))
     monkeypatch.setenv(variable, "1")  # each byte comes within the read timeout (60 s or 1 s)
     started = time.monotonic()
     with pytest.raises(ValueError, match=message):
