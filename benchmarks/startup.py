@@ -1,6 +1,6 @@
 """How soon each command answers ``--help`` and refuses a missing file: the
 commands parse their arguments before importing TensorFlow
-(``training.commands``), so ``--help`` should take well under a second.
+(``mixer_base.commands``), so ``--help`` should take well under a second.
 
     .venv/bin/python benchmarks/startup.py [--runs 5]
 
@@ -27,6 +27,7 @@ COMMANDS = {  # name -> (console script, arguments); {tmp}: an empty folder
     "convert --help": ("convert", ["--help"]),
     "mixer-convert --help": ("mixer-convert", ["--help"]),
     "convert benchmark --help": ("convert", ["benchmark", "--help"]),
+    "convert compare --help": ("convert", ["compare", "--help"]),
     "mixer-train --help": ("mixer-train", ["--help"]),
     "mixer-evaluate --help": ("mixer-evaluate", ["--help"]),
     "convert (missing model)": (

@@ -1,6 +1,6 @@
 """``python -m convert``, and the ``convert`` and ``mixer-convert`` commands."""
 
-from training.commands import start_command
+from mixer_base.commands import start_command
 
 
 def main() -> None:

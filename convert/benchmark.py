@@ -13,6 +13,7 @@ phones").
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -25,7 +26,7 @@ import numpy as np
 from convert import runtime
 from convert.modes import MODES
 from convert.worker import Worker, serve
-from training.commands import EXPECTED_FAILURE, CommandParser, add_debug_flag, run_command
+from mixer_base.commands import run_command
 
 
 def benchmark(
@@ -157,23 +158,19 @@ def plot(results: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = CommandParser(
-        prog="convert benchmark",
-        description="LiteRT latency of TFLite models, side by side, with XNNPACK partitions.",
-    )
-    parser.add_argument("models", nargs="+", help=".tflite files")
-    parser.add_argument("--threads", default="1,2,4", help="comma-separated thread counts")
-    parser.add_argument("--runs", type=int, default=30, help="timed runs per model and count")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--json", help="write the results here (and a .png plot beside it)")
-    add_debug_flag(parser)
-    args = parser.parse_args(argv)
-    threads = parse_threads(args.threads)
+    """``convert benchmark`` (also ``python -m convert.benchmark``): ``convert.cli``'s parser."""
+    from convert import cli
+
+    return cli.main(["benchmark", *(sys.argv[1:] if argv is None else argv)])
+
+
+def command(args: argparse.Namespace) -> dict:
+    """``convert benchmark`` as ``convert.cli`` read its command line."""
 
     def measured():
         if args.json:
             check_outputs(args.json)
-        results = benchmark(args.models, threads, args.runs, args.warmup)
+        results = benchmark(args.models, args.threads, args.runs, args.warmup)
         print(table(results))
         if args.json:
             print(f"wrote {args.json} and {save(results, args.json)}")
@@ -189,20 +186,6 @@ def check_outputs(json_path: str) -> None:
     from keras_mixer.files import check_outputs
 
     check_outputs(output_files(json_path))
-
-
-def parse_threads(text: str) -> list[int]:
-    """[1, 2, 4] from "1,2,4"; exits with a clear error otherwise."""
-    try:
-        counts = [int(t) for t in text.split(",")]
-    except ValueError:
-        counts = []
-    if not counts or min(counts) < 1:
-        print(
-            f"error: thread counts are positive integers like 1,2,4; got {text!r}", file=sys.stderr
-        )
-        sys.exit(EXPECTED_FAILURE)
-    return counts
 
 
 # ------------------------------------------------------------------ workers

@@ -15,16 +15,19 @@ table and ``compare.png`` (accuracy against latency per thread count, marker
 area by file size, the Pareto front, the recommended file) come at the end.
 
 The recommendation is the fastest file within ``within`` top-1 points of
-the most accurate one.
+the most accurate one (``convert.tradeoff``, which draws and tabulates it
+too); the command line is ``convert.cli``'s.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from collections.abc import Callable
 
 from convert import modes
+from convert.tradeoff import plot, points_at, recommend, table
 
 COMPARE_JSON, COMPARE_PNG = "compare.json", "compare.png"
 
@@ -43,7 +46,7 @@ class CompareOptions:
     within: float = 1.0
     eval_images: int | None = None
     variants: tuple[str, ...] = ()  # the deployment view: these built, not models given
-    image_size: int = 224
+    variant_size: int = 224  # the variants' input size
     weights: str | None = None  # a release for the variants, where it has them
 
     def checked(self) -> CompareOptions:
@@ -104,7 +107,7 @@ def compare(
     _convert_all(results, _earlier(json_path, models), output_dir, options, saved, log)
     _benchmark_all(results, output_dir, options, saved, log)
     results["recommended"] = {
-        str(count): recommend(_points(results["rows"], count, options.accuracy), options.within)
+        str(count): recommend(points_at(results["rows"], count, options.accuracy), options.within)
         for count in options.threads
     }
     saved()
@@ -249,7 +252,7 @@ def _variant_name(text):
 
 
 def variant_models(options: CompareOptions, folder: str, log: Callable[[str], None]) -> list[str]:
-    """The ``options.variants`` at ``options.image_size`` with a 10-class head,
+    """The ``options.variants`` at ``options.variant_size`` with a 10-class head,
     saved as ``Mixer-B16.keras`` in ``folder`` (kept for a rerun): the release
     ``options.weights`` where it has the variant, random weights otherwise;
     the head random (std 0.02) either way, so the logits are not all zero."""
@@ -267,7 +270,7 @@ def variant_models(options: CompareOptions, folder: str, log: Callable[[str], No
         if os.path.exists(path):
             continue
         released = options.weights and variant in RELEASES[options.weights].variants
-        size, source = options.image_size, options.weights if released else "random"
+        size, source = options.variant_size, options.weights if released else "random"
         log(f"building Mixer-{variant} at {size} ({source} weights)")
         model = keras_mixer.models.CONSTRUCTORS[variant](
             weights=options.weights if released else None, input_shape=(size, size, 3), classes=10
@@ -298,236 +301,22 @@ def _published(path, options):
     }
 
 
-# ------------------------------------------------------------------ the trade-off
+# ------------------------------------------------------------------ the command
 
 
-@dataclasses.dataclass(frozen=True)
-class Point:
-    """A file at one thread count: its name, median latency, top-1 and size."""
-
-    name: str
-    latency: float
-    top1: float
-    size: int = 0
-
-
-def _points(rows, threads, accuracy="top1"):
-    """The rows at ``threads`` as Points on ``accuracy`` (rows without one left out)."""
-    return [
-        Point(r["name"], r["median_ms"], r[accuracy], r["size_bytes"])
-        for r in rows
-        if r["threads"] == threads and r.get(accuracy) is not None
-    ]
-
-
-def pareto(points: list[Point]) -> list[Point]:
-    """The points no other point dominates (as fast or faster and as accurate or
-    more, better in one): fastest first. Identical points all stay."""
-    front = [
-        p
-        for p in points
-        if not any(
-            q.latency <= p.latency
-            and q.top1 >= p.top1
-            and (q.latency, q.top1) != (p.latency, p.top1)
-            for q in points
-        )
-    ]
-    return sorted(front, key=lambda p: (p.latency, -p.top1, p.name))
-
-
-def recommend(points: list[Point], within: float) -> dict | None:
-    """The fastest point within ``within`` top-1 points of the most accurate
-    (ties: the more accurate, then the smaller file, then the name), as a dict
-    with the reason; None without points."""
-    if not points:
-        return None
-    best = max(p.top1 for p in points)
-    eligible = [p for p in points if p.top1 >= best - within / 100 - 1e-12]
-    chosen = min(eligible, key=lambda p: (p.latency, -p.top1, p.size, p.name))
-    return {
-        **dataclasses.asdict(chosen),
-        "reason": f"the fastest within {within:g} top-1 points of the most accurate ({best:.4f})",
-    }
-
-
-def table(results: dict) -> str:
-    """The rows as text, by thread count, the recommended file marked."""
-    variants = bool(results["options"].get("variants"))
-    accuracy = "published_top1" if variants else "top1"
-    lines = [
-        f"{'file':<28} {'thr':>3} {'pub.top1' if variants else 'top-1':>8} {'agree':>7} "
-        f"{'rel.L2':>8} {'median':>9} {'p90':>9} {'size':>9} {'memory':>8}"
-    ]
-    chosen = results.get("recommended", {})
-    for row in sorted(results["rows"], key=lambda r: (r["threads"], r["median_ms"])):
-        pick = chosen.get(str(row["threads"])) or {}
-        mark = " <- recommended" if pick.get("name") == row["name"] else ""
-        l2 = "n/a" if row["relative_l2"] is None else f"{row['relative_l2']:.4f}"
-        top1 = "-" if row.get(accuracy) is None else f"{row[accuracy]:.4f}"
-        lines.append(
-            f"{row['name'][:28]:<28} {row['threads']:>3} {top1:>8} "
-            f"{row['top1_agreement']:>7.4f} {l2:>8} {row['median_ms']:>7.2f}ms "
-            f"{row['p90_ms']:>7.2f}ms {row['size_bytes'] / 1024:>7.0f}KB "
-            f"{row['peak_memory_mb']:>6.1f}MB{mark}"
-        )
-    return "\n".join(lines)
-
-
-MODE_MARKERS = {"float32": "o", "fp16": "s", "dynamic": "^", "ptq": "D", "qat": "v"}
-
-
-def plot(results: dict, path: str) -> None:
-    """Top-1 against median latency, one panel per thread count (``_panel``),
-    with a legend of the models' colours and the modes' markers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-    from matplotlib.lines import Line2D
-
-    from keras_mixer.files import atomic_path
-
-    options = results["options"]
-    colours = {name: f"C{i % 10}" for i, name in enumerate(results["models"])}
-    threads = options["threads"]
-    panels = 2 if options.get("variants") else 1  # the variants: size against latency too
-    fig, axes = plt.subplots(
-        panels, len(threads), figsize=(6 * len(threads), 4.8 * panels), squeeze=False
-    )
-    for column, count in enumerate(threads):
-        _panel(axes[0][column], results, count, colours)
-        if panels == 2:
-            _size_panel(axes[1][column], results, count, colours)
-    handles = [Line2D([], [], marker="o", ls="", c=c, label=name) for name, c in colours.items()]
-    handles += [
-        Line2D([], [], marker=MODE_MARKERS.get(mode, "o"), ls="", c="grey", label=mode)
-        for mode in options["modes"]
-    ]
-    handles += [
-        Line2D([], [], ls="--", c="k", label="Pareto front"),
-        Line2D(
-            [], [], marker="*", ls="", c="gold", markeredgecolor="k", ms=12, label="recommended"
-        ),
-    ]
-    fig.legend(handles=handles, loc="center right", fontsize=8)
-    fig.suptitle(
-        f"Which file to ship: accuracy against latency (marker area: file size; recommended: "
-        f"the fastest within {options['within']:g} top-1 points of the best)",
-        fontsize=10,
-    )
-    fig.tight_layout(rect=(0, 0, 0.85, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-
-
-def _size_panel(ax, results, count, colours):
-    """The deployment view's every file: size against median latency."""
-    model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
-    for row in (r for r in results["rows"] if r["threads"] == count):
-        ax.scatter(
-            row["median_ms"],
-            row["size_bytes"] / 2**20,
-            c=colours[model_of[row["name"]]],
-            marker=MODE_MARKERS.get(row["mode"], "o"),
-            s=60,
-            edgecolors="k",
-            linewidths=0.5,
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_title(f"{count} thread(s): every file", fontsize=9)
-    ax.set_xlabel("median latency (ms)")
-    ax.set_ylabel("file size (MB)")
-    ax.grid(alpha=0.3, which="both")
-
-
-def _panel(ax, results, count, colours):
-    """One thread count's points (a colour per model, a marker per mode, area
-    by size), the Pareto front with its points named, the recommended starred."""
-    options = results["options"]
-    accuracy = "published_top1" if options.get("variants") else "top1"
-    model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
-    largest = max((r["size_bytes"] for r in results["rows"]), default=1)
-    rows = {r["name"]: r for r in results["rows"] if r["threads"] == count}
-    points = _points(list(rows.values()), count, accuracy)
-    for p in points:
-        ax.scatter(
-            p.latency,
-            p.top1,
-            s=30 + 300 * p.size / largest,
-            c=colours[model_of[p.name]],
-            marker=MODE_MARKERS.get(rows[p.name]["mode"], "o"),
-            alpha=0.7,
-            edgecolors="k",
-            linewidths=0.5,
-        )
-    front = pareto(points)
-    ax.plot([p.latency for p in front], [p.top1 for p in front], "k--", lw=1)
-    for p in front:
-        ax.annotate(
-            p.name, (p.latency, p.top1), fontsize=7, xytext=(5, -10), textcoords="offset points"
-        )
-    pick = (results.get("recommended") or {}).get(str(count))
-    if pick:
-        ax.scatter(
-            pick["latency"], pick["top1"], marker="*", s=300, c="gold", edgecolors="k", zorder=3
-        )
-    latencies = [p.latency for p in points]
-    if latencies and max(latencies) > 20 * min(latencies):
-        ax.set_xscale("log")
-    ax.set_title(f"{count} thread(s); recommended: {pick['name'] if pick else '-'}", fontsize=9)
-    ax.set_xlabel("median latency (ms)")
-    ax.set_ylabel(
-        "published ImageNet top-1 (paper; not measured here)"
-        if accuracy != "top1"
-        else f"held-out top-1 ({options['dataset']})"
-    )
-    ax.grid(alpha=0.3)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from training.commands import CommandParser, add_debug_flag, run_command
-
-    parser = CommandParser(
-        prog="convert compare",
-        description="Convert models in several modes, evaluate and benchmark every file, "
-        "and draw accuracy against latency.",
-    )
-    parser.add_argument("models", nargs="*", help=".keras models (or --variants)")
-    parser.add_argument("-o", "--output", required=True, help="folder for the files and results")
-    parser.add_argument("--data", default="digits", help="dataset evaluated (and calibrated) on")
-    parser.add_argument(
-        "--modes",
-        default="fp32,fp16,dynamic,ptq,int8",
-        help=f"comma-separated: {', '.join([*modes.MODES, *modes.ALIASES])}",
-    )
-    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    parser.add_argument("--runs", type=int, default=30, help="timed runs per file and count")
-    parser.add_argument("--within", type=float, default=1.0, help="top-1 points (recommendation)")
-    parser.add_argument("--eval-images", type=int, default=None)
-    parser.add_argument(
-        "--variants",
-        default="",
-        help="the deployment view: these variants (S32,S16,B32,B16) built instead of models; "
-        "accuracy is then the published ImageNet top-1, not measured",
-    )
-    parser.add_argument("--image-size", type=int, default=224, help="the variants' input size")
-    parser.add_argument("--weights", default=None, help="a release for the variants (else random)")
-    add_debug_flag(parser)
-    args = parser.parse_args(argv)
-    from convert.benchmark import parse_threads
+def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``convert compare`` as ``parser`` (``convert.cli``'s) read its command line."""
+    from mixer_base.commands import run_command
 
     options = CompareOptions(
-        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-        threads=tuple(parse_threads(args.threads)),
+        modes=_names(args.modes),
+        threads=args.threads,
         dataset=args.data,
         runs=args.runs,
         within=args.within,
         eval_images=args.eval_images,
-        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
-        image_size=args.image_size,
+        variants=_names(args.variants),
+        variant_size=args.variant_size,
         weights=args.weights,
     )
     if not args.models and not options.variants:
@@ -540,3 +329,8 @@ def main(argv: list[str] | None = None) -> None:
         f"every finished conversion and benchmark is kept in {json_path}; run again to go on",
         extra="convert",
     )
+
+
+def _names(text):
+    """("a", "b") from "a, b,"."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())

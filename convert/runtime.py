@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from training import internals
+from mixer_base import internals
 
 if TYPE_CHECKING:
     from ai_edge_litert.interpreter import Interpreter

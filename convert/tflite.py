@@ -11,7 +11,7 @@ import tensorflow as tf
 from convert import modes
 from convert.modes import IO_TYPES, Mode
 from keras_mixer.files import atomic_path
-from training import internals
+from mixer_base import internals
 
 if TYPE_CHECKING:
     import tf_keras

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from mixer_base.commands import DEBUG_ENV, run_command
 from tests.training_helpers import ROOT
-from training.commands import DEBUG_ENV, run_command
 
 
 def failing(error):
@@ -98,7 +98,7 @@ def test_ctrl_c_while_keras_imports_is_one_line_too(tmp_path, command, kept):
 # exception raised there, a Ctrl-C's KeyboardInterrupt included.
 IN_GC_CALLBACKS = """
 import gc, sys, time
-from training.commands import run_command
+from mixer_base.commands import run_command
 
 def slow_callback(phase, info):
     started = time.perf_counter()
@@ -172,11 +172,15 @@ def test_a_refused_command_says_one_line_and_nothing_else(tmp_path, command):
 
 
 USAGE_ERRORS = {  # each console script on a mistake argparse finds
-    "convert": (["m.keras", "--ptq", "--threads", "two"], "argument --threads: invalid int"),
+    "convert": (
+        ["m.keras", "--ptq", "--threads", "two"],
+        "argument --threads: thread counts are positive integers like 1,2,4; got 'two'",
+    ),
     "mixer-convert": (["m.keras", "--ptq"], "the following arguments are required: -o/--output"),
-    "mixer-train": (["--config", "digits"], "the following arguments are required: --output"),
+    "mixer-train": (["--config", "digits"], "the following arguments are required: -o/--output"),
     "mixer-evaluate": (["m.keras", "--data", "digits", "--top"], "unrecognized arguments: --top"),
     "convert benchmark": ([], "the following arguments are required: models"),
+    "convert compare": (["-o", "compared"], "give .keras models, or --variants"),
 }
 
 

@@ -95,6 +95,7 @@ def test_keep_float_writes_selective_model(digits_model, tmp_path):
         "--eval-images",
         "100",
         "--benchmark",
+        "--threads",
         "1",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -258,7 +259,7 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
     for args, problem in [
         (["-o", tmp_path / "mine.tflite"], "mine.json' exists and is not a conversion report"),
         (
-            ["--benchmark", "1", "-o", tmp_path / "m.tflite"],
+            ["--benchmark", "--threads", "1", "-o", tmp_path / "m.tflite"],
             "m_benchmark.png' exists and is not a PNG image",
         ),
     ]:
@@ -274,7 +275,8 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
         cli.main, digits_model, "--ptq", "--threads", "0", "-o", tmp_path / "m.tflite"
     )
     assert refused.returncode == 2 and refused.stderr == (
-        "error: num_threads must be a whole number of at least 1; got 0.\n"
+        "error: argument --threads: thread counts are positive integers like 1,2,4; got '0' "
+        "(see convert --help)\n"
     )
     assert refused.stdout == ""  # refused before any work: not one stage began
     assert not (tmp_path / "m.tflite").exists()

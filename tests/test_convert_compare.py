@@ -15,7 +15,8 @@ from PIL import Image
 import keras_mixer
 from convert import cli
 from convert import compare as compare_lib
-from convert.compare import CompareOptions, Point, pareto, recommend
+from convert.compare import CompareOptions
+from convert.tradeoff import Point, pareto, recommend
 from tests.test_files import strict_json
 from tests.training_helpers import ROOT, command_env, run_main
 
@@ -173,7 +174,7 @@ def test_the_deployment_view_builds_variants_and_shows_published_numbers(tmp_pat
         runs=2,
         eval_images=16,
         variants=("S32",),
-        image_size=16,
+        variant_size=16,
     )
     lines = []
     results = compare_lib.compare([], str(tmp_path), options, log=lines.append)

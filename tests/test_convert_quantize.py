@@ -20,8 +20,8 @@ from convert.quantize import (
 )
 from convert.runtime import interpreter
 from convert.verify import quantised_pass, relative_l2
+from mixer_base import internals
 from tests.test_convert_graph import trained_like
-from training import internals
 
 
 def pixels(rng, n):

@@ -2,11 +2,11 @@
 
 import pytest
 
-from training import internals
+from mixer_base import internals
 
 
 def test_every_private_attribute_we_use_exists():
-    assert internals.missing() == [], "gone after an upgrade (see training/internals.py)"
+    assert internals.missing() == [], "gone after an upgrade (see mixer_base/internals.py)"
 
 
 def test_a_missing_one_is_named(monkeypatch):

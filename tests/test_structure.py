@@ -1,9 +1,12 @@
-"""The package stack: benchmarks -> convert -> training -> keras_mixer, with
-no import running back up, and the model package as light as Keras allows."""
+"""The package stack: benchmarks -> convert and training (side by side,
+neither importing the other's) -> keras_mixer, with mixer_base (the
+commands' base) under both stages; no import running back up, and the model
+package and mixer_base as light as they can be."""
 
 import ast
 import configparser
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -28,13 +31,25 @@ def imported_packages(package):
 @pytest.mark.parametrize(
     "package, above",
     [
+        ("mixer_base", {"keras_mixer", "training", "convert", "benchmarks"}),
         ("keras_mixer", {"training", "convert"}),
         ("training", {"convert", "benchmarks"}),
-        ("convert", {"benchmarks"}),
+        ("convert", {"training", "benchmarks"}),  # converting never needs the training stage
     ],
 )
 def test_no_import_runs_back_up_the_stack(package, above):
     assert not imported_packages(package) & above
+
+
+def test_mixer_base_imports_nothing_heavy():
+    # The commands answer --help before TensorFlow; convert.runtime stays free of it.
+    code = (
+        "import sys\nimport mixer_base.commands, mixer_base.flags, mixer_base.internals\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'numpy', 'ai_edge_litert') "
+        "if m in sys.modules))"
+    )
+    result = run_python(code)
+    assert (result.returncode, result.stdout) == (0, "[]\n"), result.stderr[-2000:]
 
 
 def test_import_keras_mixer_loads_no_stage_libraries_beyond_keras_own():
@@ -187,3 +202,7 @@ def test_mixer_convert_is_the_convert_command():
         env={"KERAS_BACKEND": "tensorflow", "PATH": ""},
     )
     assert result.returncode == 0 and "usage: convert" in result.stdout
+    # The one command surface: the conversion's flags and the subcommands, each with its line.
+    assert re.search(r"^ +benchmark +LiteRT latency", result.stdout, re.M), result.stdout
+    assert re.search(r"^ +compare +which file to ship", result.stdout, re.M), result.stdout
+    assert "--int8" in result.stdout and "convert {benchmark,compare} ..." in result.stdout

@@ -1,7 +1,7 @@
 """``python -m training`` and the ``mixer-train`` command; ``evaluate`` is the
 ``mixer-evaluate`` command (``python -m training.evaluate``)."""
 
-from training.commands import start_command
+from mixer_base.commands import start_command
 
 
 def main() -> None:

@@ -4,10 +4,19 @@
 import glob
 import os
 
-from training.commands import CommandParser, add_debug_flag, run_command
+from mixer_base.commands import CommandParser, run_command
+from mixer_base.flags import add_debug_flag, add_flag
+
+CONFIGS_DIR = os.path.join(os.path.dirname(__file__), "configs")  # training.config's
 
 
-def train_main(argv: list[str] | None = None) -> None:
+def shipped_configs() -> list[str]:
+    """The names of the shipped configs (``training/configs/NAME.py``)."""
+    return sorted(name[:-3] for name in os.listdir(CONFIGS_DIR) if name.endswith(".py"))
+
+
+def parser() -> CommandParser:
+    """The ``mixer-train`` command line."""
     parser = CommandParser(
         prog="python -m training",
         description="Train or fine-tune a Mixer from one config; run again to resume.",
@@ -15,7 +24,7 @@ def train_main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--config",
         required=True,
-        help="a shipped config (digits, imagenet_b16, finetune) or a .py/.yaml file",
+        help=f"a shipped config ({', '.join(shipped_configs())}) or a .py/.yaml file",
     )
     parser.add_argument(
         "--set",
@@ -24,8 +33,11 @@ def train_main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.epochs=5 (repeatable)",
     )
-    parser.add_argument(
-        "--output", required=True, help="run directory (run again with the same config to resume)"
+    add_flag(
+        parser,
+        "--output",
+        "run directory (run again with the same config to resume)",
+        required=True,
     )
     parser.add_argument(
         "--overwrite",
@@ -34,7 +46,11 @@ def train_main(argv: list[str] | None = None) -> None:
         "model from a run of another config",
     )
     add_debug_flag(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def train_main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
 
     from training import ConfigError, DataError, NonFiniteLoss, load_config, train
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -80,21 +81,17 @@ def evaluate(
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    from training.commands import (
-        CommandParser,
-        add_debug_flag,
-        add_preprocessing_flags,
-        preprocessing,
-        run_command,
-    )
+def parser() -> argparse.ArgumentParser:
+    """The ``mixer-evaluate`` command line."""
+    from mixer_base.commands import CommandParser
+    from mixer_base.flags import add_debug_flag, add_flag, add_preprocessing_flags
 
     parser = CommandParser(
         prog="python -m training.evaluate",
         description="Top-1/top-5 accuracy of a saved model on a dataset split.",
     )
     parser.add_argument("model", help="a .keras file")
-    parser.add_argument("--data", required=True, help="digits, tfds:NAME[:SPLIT] or a folder")
+    add_flag(parser, "--data", required=True)
     parser.add_argument(
         "--split",
         default="validation",
@@ -102,11 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data-dir", default=None, help="TFDS data_dir")
-    parser.add_argument("--json", default=None, help="also write the results here")
+    add_flag(parser, "--json", default=None)
     add_preprocessing_flags(parser)
     add_debug_flag(parser)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> None:
+    from mixer_base.commands import run_command
+    from mixer_base.flags import preprocessing
+
+    args = parser().parse_args(argv)
     from keras_mixer.datasets import DataError
     from keras_mixer.files import check_output, json_with, write_json
 
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":  # the module is light until main: the command starts here
-    from training.commands import start_command
+    from mixer_base.commands import start_command
 
     start_command()
     main()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from training import internals
+from mixer_base import internals
 
 
 def needs_prepare(strategy: tf.distribute.Strategy) -> bool:

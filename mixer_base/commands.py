@@ -1,5 +1,5 @@
 """How every command line of this package starts and ends (training,
-evaluate, convert, convert benchmark): an expected failure is one line on
+evaluate, convert and its subcommands): an expected failure is one line on
 stderr and exit code 2 (as argparse's usage errors), Ctrl-C is exit 130
 with a line saying what was kept, and an unexpected error is one line too,
 its traceback shown with ``--debug`` or ``KERAS_MIXER_DEBUG=1``.
@@ -61,64 +61,63 @@ def _debugging():
 
 class CommandParser(argparse.ArgumentParser):
     """The argument parser of our commands: a usage error is one line naming
-    the problem and ``--help`` (exit 2), as every other refusal is."""
+    the problem and ``--help`` (exit 2), as every other refusal is.
+
+    ``add_commands`` gives a command subcommands (argparse's subparsers) while
+    its own arguments stay its default command: ``convert MODEL.keras ...``
+    converts, ``convert benchmark ...`` benchmarks, and ``convert --help``
+    shows the conversion's flags and lists the subcommands."""
+
+    _commands: argparse._SubParsersAction | None = None
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXPECTED_FAILURE, f"error: {message} (see {self.prog} --help)\n")
 
+    def add_commands(self) -> argparse._SubParsersAction:
+        """The subcommands, each added with ``.add_parser(name, help=...)``:
+        a first argument naming one is parsed by its parser (``command`` its
+        name); any other, by this parser's own arguments (``command`` None)."""
+        commands = self.add_subparsers(
+            title="commands",
+            description=f"`{self.prog} COMMAND --help` shows a command's own flags",
+            dest="command",
+            metavar="COMMAND",
+            prog=self.prog,
+            parser_class=CommandParser,
+        )
+        self._actions.remove(commands)  # listed by the help, never parsed as a positional
+        self._action_groups.insert(0, self._action_groups.pop())  # listed first
+        self.set_defaults(command=None)
+        self._commands = commands
+        return commands
 
-def add_debug_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help=f"show the traceback of an unexpected error (also {DEBUG_ENV}=1)",
-    )
+    @property
+    def commands(self) -> dict[str, CommandParser]:
+        """{name: parser} of the subcommands (``add_commands``)."""
+        return dict(self._commands.choices) if self._commands else {}
 
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        if args and args[0] in self.commands:
+            parsed, extras = self.commands[args[0]].parse_known_args(args[1:], namespace)
+            parsed.command = args[0]
+            return parsed, extras
+        return super().parse_known_args(args, namespace)
 
-def add_preprocessing_flags(parser: argparse.ArgumentParser) -> None:
-    """``--image-size``, ``--eval-crop`` and ``--resize-method``: how evaluation
-    (and calibration) images are prepared, stated instead of taken from the
-    run's config or the defaults (``keras_mixer.datasets.data_settings``)."""
-    parser.add_argument(
-        "--image-size",
-        type=_image_size,
-        default=None,
-        metavar="N|HxW",
-        help="the size images are cropped to: the model's input size "
-        "(checked; default: the model's)",
-    )
-    parser.add_argument(
-        "--eval-crop",
-        type=float,
-        default=None,
-        metavar="FRACTION",
-        help="resize to cover image-size / FRACTION, then the centred crop; "
-        "1.0 keeps the whole image (default: the run's config.json; "
-        "without one 1.0 for digits and mnist, else 0.875, said so)",
-    )
-    parser.add_argument(
-        "--resize-method",
-        default=None,
-        help="bilinear, bicubic, area or nearest (default: the run's config.json, else bilinear)",
-    )
+    def format_usage(self) -> str:
+        return self._with_commands(super().format_usage())
 
+    def format_help(self) -> str:
+        return self._with_commands(super().format_help())
 
-def preprocessing(args: argparse.Namespace) -> dict:
-    """{key: value} of the preprocessing flags a command line set."""
-    return {
-        key: getattr(args, key)
-        for key in ("image_size", "eval_crop", "resize_method")
-        if getattr(args, key) is not None
-    }
-
-
-def _image_size(text):
-    height, _, width = text.lower().partition("x")
-    try:
-        size = (int(height), int(width or height))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
-    return size[0] if size[0] == size[1] else size
+    def _with_commands(self, text):
+        """``text`` with a usage line for the subcommands after the command's own."""
+        if not self.commands:
+            return text
+        usage, blank, rest = text.partition("\n\n")
+        names = ",".join(self.commands)
+        line = f"{' ' * len('usage: ')}{self.prog} {{{names}}} ..."
+        return f"{usage.rstrip()}\n{line}{blank or chr(10)}{rest}"
 
 
 def run_command(

@@ -1,8 +1,8 @@
 """Every private attribute of TensorFlow, TFLite/LiteRT and Keras this package
 uses, in one place (``PRIVATE``), each behind a small function. It lives in
-the lowest package that imports nothing on its own (``convert`` sits above
-``training``; ``keras_mixer`` imports Keras), so ``convert.runtime`` stays
-free of TensorFlow.
+``mixer_base``, which both stages import and which imports nothing on its own
+(``keras_mixer`` imports Keras), so ``convert.runtime`` stays free of
+TensorFlow.
 
 An upgrade may remove any of them without warning: ``missing()`` names those
 the installed libraries lack (``tests/test_internals.py`` fails on it), and
