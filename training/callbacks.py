@@ -67,6 +67,24 @@ class EpochCheckpoints(keras.callbacks.Callback):
                 os.remove(stale)
 
 
+class ReseedEachEpoch(keras.callbacks.Callback):
+    """At the start of each epoch, every random seed the model draws from in
+    training (stochastic depth, dropout: their ``SeedGenerator`` states) is
+    set from (``seed``, epoch, its place), so a run resumed at an epoch draws
+    what an uninterrupted run draws there (checkpoints hold weights and the
+    optimizer, not these states)."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        for place, state in enumerate(states):
+            drawn = np.random.default_rng([self.seed, epoch, place]).integers(1, 2**31 - 1)
+            state.assign(np.array([drawn, 0], dtype=state.dtype))
+
+
 class NonFiniteLoss(ValueError):
     """Training diverged: a loss or metric became NaN or infinite."""
 

@@ -31,7 +31,13 @@ from keras_mixer.files import atomic_path, ensure_room, write_json
 from keras_mixer.preprocessing import ImagePreprocessing
 from training import data as data_lib
 from training import multi_worker, run_folder
-from training.callbacks import EpochCheckpoints, RunLog, StopOnNonFinite, state_bytes
+from training.callbacks import (
+    EpochCheckpoints,
+    ReseedEachEpoch,
+    RunLog,
+    StopOnNonFinite,
+    state_bytes,
+)
 from training.config import ConfigError
 from training.recipe import make_loss, make_optimizer
 from training.strategy import accelerator, is_chief, make_strategy
@@ -168,7 +174,9 @@ def _run(config, output_dir, strategy, claim, verbose):
     if initial_epoch:
         print(f"Resuming after epoch {initial_epoch} from {checkpoints.latest()[1]}", flush=True)
 
-    callbacks = run_callbacks(run_log, checkpoints, output_dir if chief else None)
+    callbacks = run_callbacks(
+        run_log, checkpoints, output_dir if chief else None, train_config["seed"]
+    )
     scope = contextlib.nullcontext()
     if multi_worker.needs_prepare(strategy):
         multi_worker.prepare(model, strategy)
@@ -207,13 +215,15 @@ def _run(config, output_dir, strategy, claim, verbose):
 
 
 def run_callbacks(
-    run_log: RunLog, checkpoints: EpochCheckpoints, logs_dir: str | None
+    run_log: RunLog, checkpoints: EpochCheckpoints, logs_dir: str | None, seed: int = 0
 ) -> list[keras.callbacks.Callback]:
     """A run's callbacks, in order: the divergence guard first (a diverged
     epoch is neither logged nor checkpointed), then the history (a checkpoint
     never outruns it), the checkpoints, and TensorBoard into ``logs_dir``/logs
-    (None: not this worker's to write)."""
-    callbacks = [StopOnNonFinite(checkpoints), run_log, checkpoints]
+    (None: not this worker's to write); the model's random seeds set afresh
+    each epoch from ``seed`` (``ReseedEachEpoch``: a resumed run is the
+    uninterrupted one)."""
+    callbacks = [StopOnNonFinite(checkpoints), run_log, checkpoints, ReseedEachEpoch(seed)]
     if logs_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(logs_dir, "logs")))
     return callbacks
