@@ -297,7 +297,10 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
 
 
 def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_model):
-    from convert.pipeline import Clock, ConvertOptions, load_samples
+    from convert.clock import Clock
+    from convert.options import ConvertOptions
+    from convert.pipeline import resolve_data
+    from convert.samples import load_samples
 
     model = keras_mixer.load_model(digits_model)
 
@@ -305,6 +308,7 @@ def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_mo
         options = ConvertOptions(
             mode="qat", calibration_images=40, eval_images=30, seed=seed, qat_batch_size=8
         ).checked()
+        options = resolve_data(options, model, str(digits_model))
         found = load_samples(model, options, Clock(lambda _: None))
         first_batch = next(iter(found.train_batches))[0].numpy()
         return found.eval_pixels, found.calibration, first_batch

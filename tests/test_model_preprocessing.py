@@ -176,7 +176,7 @@ def test_a_model_copied_alone_evaluates_as_in_its_run_folder(cropped_run):
 
 def test_preprocess_input_refuses_a_16_bit_image():
     image = np.full((4, 4, 3), 40000, np.uint16)
-    with pytest.raises(ValueError, match="0-255.*uint16 values from 40000 to 40000.*16-bit"):
+    with pytest.raises(ValueError, match=r"0-255.*uint16 values from 40000 to 40000.*16-bit"):
         keras_mixer.preprocess_input(image)
     eight_bit = np.arange(256, dtype=np.uint16)  # 16-bit storage of 8-bit values is fine
     np.testing.assert_allclose(keras_mixer.preprocess_input(eight_bit), eight_bit / 127.5 - 1)

@@ -25,9 +25,10 @@ def evaluate(
 
     ``split``: a TFDS split name, or for folders and digits "train" or
     "validation" (the same held-out files as in training). Evaluation
-    preprocessing (centre crop, resize method, held-out fraction) comes from
-    the run's ``config.json`` beside the model when there is one, else the
-    defaults (``keras_mixer.datasets.data_settings``); ``preprocessing``
+    preprocessing (centre crop, resize method) comes from the model file
+    when it carries it, else the run's ``config.json`` beside the model when
+    there is one (which also gives the held-out fraction), else the defaults
+    (``keras_mixer.datasets.data_settings``); ``preprocessing``
     ({"image_size", "eval_crop", "resize_method"}) overrides it. The
     settings used are logged in one line and returned under "data".
     """
@@ -46,7 +47,13 @@ def evaluate(
             f"The batch size must be a whole number of at least 1; got {batch_size!r}."
         )
     model = keras_mixer.load_model(model_path)
-    settings = datasets.data_settings(model_path, dataset, model.input_shape[1:3], preprocessing)
+    settings = datasets.data_settings(
+        model_path,
+        dataset,
+        model.input_shape[1:3],
+        preprocessing,
+        carried=keras_mixer.preprocessing.of_model(model),
+    )
     log(settings.line())
     data_config = dict(
         settings.config,
@@ -56,7 +63,7 @@ def evaluate(
     )
     role = "train" if split == "train" else "val"  # TFDS reads `split` either way
     val_split = datasets.read_split(dataset, role, data_config)
-    ds = datasets.pipeline(val_split, False, data_config, batch_size)
+    ds = datasets.evaluation_batches(val_split, data_config, batch_size)
     if model.output_shape[-1] != val_split.num_classes:
         raise ValueError(
             f"Model {model_path} has {model.output_shape[-1]} classes, dataset "
