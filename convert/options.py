@@ -20,9 +20,12 @@ class ConvertOptions:
     (``convert.calibrate.ESTIMATORS``). ``debug_images``: images for the
     per-layer int8 error (0: skip it). ``keep_float``: also write
     ``<output>_keep_float<N>.tflite``, the int8 model with the N worst
-    tensors' layers in float, and report what that buys. ``data``: the
-    ``keras_mixer.datasets.DataSettings`` to read ``dataset`` with (the
-    run's config, stated settings); None: the defaults for that dataset.
+    tensors' layers in float, and report what that buys. ``preprocessing``: the
+    evaluation settings the command line stated; ``data``: the
+    ``keras_mixer.datasets.DataSettings`` they resolve to
+    (``convert.pipeline.resolve_data``: stated, then what the model carries,
+    then its run's config, then the defaults; ``to_tflite`` resolves them
+    once, when the caller has not).
     ``seed``: which calibration images are drawn and the order QAT sees its
     batches in (the evaluation images are the same whatever the seed).
     ``per_channel``, ``bias_correction``: ``convert.modes.TECHNIQUES``."""

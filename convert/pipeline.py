@@ -72,15 +72,9 @@ def resolve_data(
     unless they already are."""
     if options.data is not None:
         return options
-    from keras_mixer import datasets, preprocessing
+    from keras_mixer.datasets import settings_for_model
 
-    settings = datasets.data_settings(
-        model_path,
-        options.dataset,
-        model.input_shape[1:3],
-        options.preprocessing,
-        carried=preprocessing.of_model(model),
-    )
+    settings = settings_for_model(model, model_path, options.dataset, options.preprocessing)
     return dataclasses.replace(options, data=settings)
 
 

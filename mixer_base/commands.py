@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 DEBUG_ENV = "KERAS_MIXER_DEBUG"
 EXPECTED_FAILURE, UNEXPECTED_FAILURE, INTERRUPTED = 2, 1, 130
-OUR_PACKAGES = ("keras_mixer", "training", "convert")
+OUR_PACKAGES = ("keras_mixer", "mixer_base", "training", "convert")
 
 
 def start_command(argv: list[str] | None = None) -> None:

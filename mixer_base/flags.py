@@ -89,13 +89,14 @@ FLAGS = {
         Flag(
             ("--eval-crop",),
             "resize to cover image-size / FRACTION, then the centred crop; 1.0 keeps the whole "
-            "image (default: the run's config.json; without one 1.0 for digits and mnist, else "
-            "0.875, said so)",
+            "image (default: the model's own, else the run's config.json, else 1.0 for digits and "
+            "mnist and 0.875 for other data, said so)",
             {"type": float, "metavar": "FRACTION"},
         ),
         Flag(
             ("--resize-method",),
-            "bilinear, bicubic, area or nearest (default: the run's config.json, else bilinear)",
+            "bilinear, bicubic, area or nearest (default: the model's own, else the run's "
+            "config.json, else bilinear)",
             {"metavar": "METHOD"},
         ),
         Flag(
@@ -165,6 +166,6 @@ def preprocessing(args: argparse.Namespace) -> dict:
     """{key: value} of the preprocessing flags a command line set."""
     return {
         key: getattr(args, key)
-        for key in ("image_size", "eval_crop", "resize_method")
+        for key in (name[2:].replace("-", "_") for name in PREPROCESSING)
         if getattr(args, key) is not None
     }

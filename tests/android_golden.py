@@ -13,7 +13,7 @@ import tempfile
 
 from convert import golden
 from convert.pipeline import to_tflite
-from keras_mixer.datasets import data_settings, digits_folder
+from keras_mixer.datasets import digits_folder
 from tests.training_helpers import write_config
 from training import load_config, train
 
@@ -55,7 +55,6 @@ def main(out):
     for io, graph, crop in CASES:
         case = f"{io}_{graph}" + (f"_crop{crop}" if crop else "")
         path = os.path.join(work, f"{case}.tflite")
-        data = data_settings(model, "digits", (16, 16), {"eval_crop": crop})
         to_tflite(
             model,
             path,
@@ -64,7 +63,7 @@ def main(out):
             graph=graph,
             eval_images=32,
             debug_images=0,
-            data=data,
+            preprocessing={"eval_crop": crop} if crop else {},
             log=lambda *_: None,
         )
         for name, image in pictures.items():

@@ -206,3 +206,23 @@ def test_mixer_convert_is_the_convert_command():
     assert re.search(r"^ +benchmark +LiteRT latency", result.stdout, re.M), result.stdout
     assert re.search(r"^ +compare +which file to ship", result.stdout, re.M), result.stdout
     assert "--int8" in result.stdout and "convert {benchmark,compare} ..." in result.stdout
+
+
+# A module a newcomer reads in one sitting; the conversion's stage list shorter still.
+LONGEST_MODULE, LONGEST_PIPELINE = 400, 250
+
+
+def test_modules_stay_short():
+    lengths = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for package in ("keras_mixer", "training", "convert", "mixer_base")
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert {path: n for path, n in lengths.items() if n > LONGEST_MODULE} == {}
+    assert lengths["convert/pipeline.py"] <= LONGEST_PIPELINE
+
+
+def test_the_embedded_sets_are_named_once_in_step():
+    from keras_mixer.datasets import settings, sources
+
+    assert tuple(sources.EMBEDDED) == settings.EMBEDDED_NAMES

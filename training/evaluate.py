@@ -47,13 +47,7 @@ def evaluate(
             f"The batch size must be a whole number of at least 1; got {batch_size!r}."
         )
     model = keras_mixer.load_model(model_path)
-    settings = datasets.data_settings(
-        model_path,
-        dataset,
-        model.input_shape[1:3],
-        preprocessing,
-        carried=keras_mixer.preprocessing.of_model(model),
-    )
+    settings = datasets.settings_for_model(model, model_path, dataset, preprocessing)
     log(settings.line())
     data_config = dict(
         settings.config,

@@ -28,6 +28,7 @@ from keras_mixer.datasets.settings import (
     DataError,
     DataSettings,
     data_settings,
+    settings_for_model,
     size_pair,
 )
 from keras_mixer.datasets.sources import (
@@ -62,6 +63,7 @@ __all__ = [
     "random_resized_crop",
     "read_split",
     "resize",
+    "settings_for_model",
     "size_pair",
     "training_batches",
     "training_examples",

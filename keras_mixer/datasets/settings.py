@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from keras_mixer.preprocessing import ImagePreprocessing
+from keras_mixer.preprocessing import ImagePreprocessing, of_model
 
 DATA_DEFAULTS = {
     "dataset": "digits",  # digits | mnist | tfds:NAME[:SPLIT] | path to an image folder
@@ -114,13 +114,6 @@ class DataSettings:
             "stated": list(self.stated),
         }
 
-    def preprocessing(self, source: str) -> ImagePreprocessing:
-        """The evaluation preprocessing these settings use, as a model carries it."""
-        data = self.config
-        return ImagePreprocessing(
-            data["eval_crop"], data["resize_method"], size_pair(data["image_size"]), source=source
-        )
-
 
 def _origin_text(origin):
     return {MODEL: "the model", FLAG: "the command line"}.get(origin, origin)
@@ -188,6 +181,16 @@ def data_settings(
     if dataset not in EMBEDDED_NAMES:
         assumed = tuple(key for key in ("eval_crop", "resize_method") if origins[key] == DEFAULTS)
     return DataSettings(data, source, origins, assumed)
+
+
+def settings_for_model(
+    model, model_path: str | None, dataset: str, stated: dict | None = None
+) -> DataSettings:
+    """``data_settings`` for a loaded keras_mixer ``model`` (its input size and
+    the preprocessing it carries), read from ``model_path`` when given."""
+    return data_settings(
+        model_path, dataset, model.input_shape[1:3], stated, carried=of_model(model)
+    )
 
 
 def _shown(size):
