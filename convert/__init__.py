@@ -7,12 +7,12 @@
 TensorFlow, so ``to_tflite`` is imported on first use.
 """
 
-__all__ = ["to_tflite"]
+__all__ = ["ConvertOptions", "resolve_data", "to_tflite"]
 
 
 def __getattr__(name):
-    if name == "to_tflite":
-        from convert.pipeline import to_tflite
+    if name in __all__:
+        from convert import pipeline
 
-        return to_tflite
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'convert' has no attribute {name!r}")

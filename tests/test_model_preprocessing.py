@@ -91,6 +91,10 @@ def test_a_timm_file_with_its_config_json_carries_timm_s_preprocessing(rng, tmp_
     assert str(tmp_path / "config.json") in found.source
     (tmp_path / "config.json").unlink()  # a bare file says nothing
     assert preprocessing.of_model(tiny(weights=path)) is None
+    carrying = tiny()
+    preprocessing.set_on_model(carrying, found)
+    keras_mixer.load_weights(carrying, path)  # other weights: timm's crop no longer applies
+    assert preprocessing.of_model(carrying) is None
 
 
 def test_preprocessing_of_another_size_is_refused(tmp_path):
@@ -129,7 +133,11 @@ def converted(model_path, output):
     result = run_main(
         cli.main,
         model_path,
-        "--ptq",
+        "--int8",
+        "--qat-steps",
+        "3",
+        "--qat-batch-size",
+        "8",
         "--data",
         "digits",
         "-o",

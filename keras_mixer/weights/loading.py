@@ -104,8 +104,15 @@ def load_weights(
         for key, value in backup.items():
             targets[key].assign(value)
         raise
-    if checkpoint.preprocessing is not None:
-        preprocessing.set_on_model(model, checkpoint.preprocessing)
+    recorded = preprocessing.of_model(model)
+    if checkpoint.preprocessing is None and recorded is not None:
+        logger.warning(
+            "%s does not say how its images are prepared: the model no longer carries the "
+            "preprocessing of %s (set it with keras_mixer.preprocessing.set_on_model).",
+            checkpoint.source,
+            recorded.source or "its earlier weights",
+        )
+    preprocessing.set_on_model(model, checkpoint.preprocessing)  # the weights' own, or none
     return model
 
 
