@@ -559,3 +559,28 @@ def test_runs_that_could_not_train_or_would_spoil_their_data_are_refused(tmp_pat
     after = folder_checksums(tmp_path)
     del after["t.yaml"]
     assert after == before
+
+
+def test_classes_with_no_training_image_are_refused_and_unscored_ones_said(tmp_path):
+    from tests.test_datasets import write_image_folder
+
+    # One image a class, as a careless folder has it: some classes' only image
+    # lands in validation (crc32 of its name), so they can never be learnt.
+    names = [f"class_{i:02d}" for i in range(30)]
+    root = write_image_folder(tmp_path / "one_each", classes=names, per_class=1)
+    config = write_config(tmp_path / "t.yaml", data={"dataset": str(root), "val_fraction": 0.2})
+    result = run_main(train_main, "--config", config, "--output", tmp_path / "run")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert re.search(r"error: \d+ of the 30 classes of .* have no training image", result.stderr)
+    assert "lower data.val_fraction" in result.stderr and not (tmp_path / "run").exists()
+
+    # Enough images that every class trains, too few for each to be scored: said, then trained.
+    root = write_image_folder(tmp_path / "few", classes=names[:6], per_class=4)
+    config = write_config(
+        tmp_path / "f.yaml",
+        data={"dataset": str(root), "val_fraction": 0.2},
+        train={"epochs": 1, "batch_size": 4},
+    )
+    result = run_main(train_main, "--config", config, "--output", tmp_path / "run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"warning: \d of the 6 classes of .* have no validation image", result.stderr)

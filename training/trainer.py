@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import importlib
 import os
+import sys
 import tempfile
 import time
 
@@ -108,6 +109,7 @@ def read_data(config: dict) -> RunData:
     batch_size, dataset = train_config["batch_size"], data_config["dataset"]
     train_split = datasets.read_split(dataset, "train", data_config)
     val_split = datasets.read_split(dataset, "val", data_config)
+    _check_class_coverage(train_split, val_split, dataset, data_config)
     if train_split.size < batch_size:  # whole batches only: not one training step
         raise ConfigError(
             f"train.batch_size {batch_size} is larger than the {train_split.size} "
@@ -116,6 +118,33 @@ def read_data(config: dict) -> RunData:
     steps_per_epoch = train_config["steps_per_epoch"] or train_split.size // batch_size
     val_ds = datasets.evaluation_batches(val_split, data_config, batch_size)
     return RunData(train_split, val_split, steps_per_epoch, val_ds, config)
+
+
+def _check_class_coverage(train_split, val_split, dataset, data_config):
+    """Refuses a split where classes have no training image (their validation
+    images can never be right: the score would be capped without a word);
+    says so in one line where classes have no validation image."""
+    untrained, unscored = datasets.missing_classes(train_split, val_split)
+    total = train_split.num_classes
+    if untrained:
+        raise ConfigError(
+            f"{len(untrained)} of the {total} classes of {dataset} have no training image "
+            f"(val_fraction {data_config['val_fraction']} put all of theirs in validation: "
+            f"{_some(untrained)}); the validation score would count them wrong by "
+            "construction. Add images to those classes or lower data.val_fraction."
+        )
+    if unscored:
+        print(
+            f"warning: {len(unscored)} of the {total} classes of {dataset} have no validation "
+            f"image ({_some(unscored)}): val_accuracy does not score them.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _some(names, shown=3):
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 # Libraries of the [train] extra that a run first needs after its first

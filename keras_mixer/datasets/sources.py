@@ -175,3 +175,17 @@ def verify_images(paths):
     if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         raise DataError(f"Corrupt or unreadable image(s): {', '.join(bad[:3])}{more}.")
+
+
+def missing_classes(train: Split, val: Split) -> tuple[list[str], list[str]]:
+    """(classes with no training example, classes with no validation example)
+    of two splits whose labels are known (image folders and the embedded
+    sets; TFDS splits, read in one pass, give ([], []))."""
+    if not (train.labels and val.labels):
+        return [], []
+    in_train, in_val = set(train.labels), set(val.labels)
+    names = train.class_names
+    return (
+        [names[i] for i in range(len(names)) if i not in in_train],
+        [names[i] for i in range(len(names)) if i not in in_val],
+    )
