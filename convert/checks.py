@@ -1,17 +1,15 @@
-"""What a conversion refuses or warns of that its options alone do not show:
-non-finite weights, ``--keep-float`` beyond the graph's keepable layers,
+"""What a conversion refuses or warns of that its options alone do not show
+(non-finite weights: ``keras_mixer.architecture.refuse_non_finite_weights``):
+``--keep-float`` beyond the graph's keepable layers,
 too few calibration images (the stages of ``convert.pipeline`` call these)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from convert import verify
 
 if TYPE_CHECKING:
-    import keras
     import tf_keras
 
     from convert.clock import Clock
@@ -42,21 +40,6 @@ def warn_of_few_calibration_images(
         "other images hold (the digits model: 0.087 at 4 images, 0.024 at 200)"
     )
     clock(f"warning: {calibration['warning']}")
-
-
-def refuse_non_finite_weights(model: keras.Model) -> None:
-    """A ValueError naming the first layer with NaN or infinite weights (a
-    model saved from a diverged run): its int8 ranges would be NaN."""
-    for layer in model.layers:
-        for variable in layer.weights:
-            values = np.asarray(variable)
-            bad = int(np.size(values) - np.isfinite(values).sum())
-            if bad:
-                raise ValueError(
-                    f"Model {model.name!r} has NaN/inf weights in layer {layer.name!r} "
-                    f"({variable.path}: {bad} of {values.size} values); it cannot be "
-                    "converted (was it saved from a run whose loss diverged?)."
-                )
 
 
 def check_keep_float(quantised: tf_keras.Model, options: ConvertOptions) -> None:

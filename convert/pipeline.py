@@ -38,6 +38,7 @@ from convert.options import ConvertOptions
 from convert.outputs import check_output, report_path
 from convert.samples import load_samples
 from convert.verification import report_of, verify_file
+from keras_mixer.architecture import refuse_non_finite_weights
 from keras_mixer.files import atomic_path, held, json_text
 
 __all__ = ["ConvertOptions", "resolve_data", "to_tflite"]
@@ -87,7 +88,7 @@ def _converted(model, output, options, log):
         path, model = str(model), load_model(model)
     mode = options.recipe
     spec = mixer_spec(model)  # a keras_mixer classifier, or a clear error
-    checks.refuse_non_finite_weights(model)
+    refuse_non_finite_weights(model)
     if spec["classes"] is None:
         raise ValueError("Conversion needs a classifier: build the model with include_top=True.")
     options = resolve_data(options, model, path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 
 from keras_mixer import presets
 from keras_mixer.layers import MixerBlock, PatchEmbedding
@@ -62,3 +63,18 @@ def architecture(model: keras.Model) -> Architecture:
         gelu_approximate=first.gelu_approximate,
         classes=None if head is None else head.units,
     )
+
+
+def refuse_non_finite_weights(model: keras.Model) -> None:
+    """A ValueError naming the first layer with NaN or infinite weights (a
+    model saved from a diverged run): its scores, and int8 ranges, would be NaN."""
+    for layer in model.layers:
+        for variable in layer.weights:
+            values = np.asarray(variable)
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            if bad:
+                raise ValueError(
+                    f"Model {model.name!r} has NaN/inf weights in layer {layer.name!r} "
+                    f"({variable.path}: {bad} of {values.size} values); it cannot be "
+                    "scored or converted (was it saved from a run whose loss diverged?)."
+                )

@@ -389,13 +389,20 @@ def test_values_a_conversion_cannot_mean_are_refused_before_any_work(digits_mode
     kernel = nan_model.get_layer("MixerBlock_0").channel_mixing.dense_1.kernel
     kernel.assign(np.where(np.eye(*kernel.shape) > 0, np.nan, kernel.numpy()))
     nan_model.save(tmp_path / "diverged.keras")
-    assert one_line_refusal(
-        run_main(cli.main, tmp_path / "diverged.keras", "--ptq", "-o", output)
-    ) == (
+    diverged = (
         f"error: Model {nan_model.name!r} has NaN/inf weights in layer 'MixerBlock_0' "
-        "(MixerBlock_0/channel_mixing/Dense_1/kernel: 16 of 512 values); it cannot be converted "
-        "(was it saved from a run whose loss diverged?)."
+        "(MixerBlock_0/channel_mixing/Dense_1/kernel: 16 of 512 values); it cannot be scored or "
+        "converted (was it saved from a run whose loss diverged?)."
     )
+    assert (
+        one_line_refusal(run_main(cli.main, tmp_path / "diverged.keras", "--ptq", "-o", output))
+        == diverged
+    )
+    # mixer-evaluate scored it anyway (NaN top-1) before; now it refuses alike.
+    from training import evaluate
+
+    scored = run_main(evaluate.main, tmp_path / "diverged.keras", "--data", "digits")
+    assert scored.returncode == 2 and one_line_refusal(scored) == diverged
     refusal = one_line_refusal(
         run_main(cli.main, digits_model, "--ptq", "--keep-float", "9999", "-o", output)
     )

@@ -47,6 +47,7 @@ def evaluate(
             f"The batch size must be a whole number of at least 1; got {batch_size!r}."
         )
     model = keras_mixer.load_model(model_path)
+    _check_scorable(model, model_path)
     settings = datasets.settings_for_model(model, model_path, dataset, preprocessing)
     log(settings.line())
     data_config = dict(
@@ -80,6 +81,20 @@ def evaluate(
         "split": split,
         "data": settings.report(),
     }
+
+
+def _check_scorable(model, model_path):
+    """Refuses, naming the problem, a model whose scores could not mean anything:
+    NaN or infinite weights, or an input that is not RGB images."""
+    from keras_mixer.architecture import refuse_non_finite_weights
+
+    refuse_non_finite_weights(model)
+    shape = model.input_shape
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(
+            f"Model {model_path} takes inputs of shape {tuple(shape[1:])}; the datasets give "
+            "RGB images (height, width, 3)."
+        )
 
 
 def parser() -> argparse.ArgumentParser:
