@@ -78,7 +78,8 @@ class CompareOptions:
         return "published_top1" if self.variants else "top1"
 
     def conversion_key(self) -> dict:
-        """What makes a conversion reusable: the options that change the file or its report."""
+        """The options that change a conversion's file or its report (with the
+        model's file and its data settings: ``_convert_all``)."""
         return {"dataset": self.dataset, "eval_images": self.eval_images}
 
 
@@ -139,17 +140,26 @@ def _checked_models(model_paths, output_dir, options, log):
 
 def _convert_all(results, earlier, output_dir, options, saved, log):
     """Every model in every mode into ``results["conversions"]``, saved after each."""
+    import keras_mixer
+    from keras_mixer.datasets import settings_for_model
     from keras_mixer.download import file_sha256
 
     total = len(results["models"]) * len(options.modes)
     for name, path in results["models"].items():
-        digest = file_sha256(path)
+        # Everything that decides the files and their scores: reuse keys on it.
+        data = settings_for_model(keras_mixer.load_model(path), path, options.dataset)
+        key = {"model_sha256": file_sha256(path), **options.conversion_key()}
+        key["data"] = {k: v for k, v in data.report().items() if k in DATA_KEY}
         for mode in options.modes:
             step = f"[{len(results['conversions']) + 1}/{total}] {name} {mode}"
             results["conversions"][f"{name}_{mode}"] = _converted(
-                path, digest, mode, output_dir, options, earlier, step, log
+                path, key, data, mode, output_dir, options, earlier, step, log
             )
             saved()
+
+
+# The data settings that decide a conversion (not where each came from).
+DATA_KEY = ("dataset", "image_size", "eval_crop", "resize_method", "val_fraction")
 
 
 def _benchmark_all(results, output_dir, options, saved, log):
@@ -182,7 +192,7 @@ def _earlier(json_path, models):
     found = json_object(json_path, "models", "conversions")
     if found is None:
         raise ValueError(f"{json_path} exists and is not a comparison; choose another folder.")
-    if found["models"] != models:
+    if _same_files(found["models"]) != _same_files(models):
         raise ValueError(
             f"{os.path.dirname(json_path) or '.'} holds a comparison of other models "
             f"({', '.join(found['models'].values())}); choose another folder."
@@ -190,12 +200,17 @@ def _earlier(json_path, models):
     return found.get("conversions", {})
 
 
-def _converted(path, digest, mode, output_dir, options, earlier, step, log):
-    """The conversion of ``path`` in ``mode`` (reused when an earlier run made it
-    from the same file with the same options): its file and what its report measured."""
+def _same_files(models):
+    """{name: absolute path}: the same files however the command line spelled them."""
+    return {name: os.path.abspath(path) for name, path in models.items()}
+
+
+def _converted(path, key, data, mode, output_dir, options, earlier, step, log):
+    """The conversion of ``path`` in ``mode`` with the data settings ``data``
+    (reused when an earlier run made it with the same ``key``): its file and
+    what its report measured."""
     name = f"{_stem(path)}_{mode}"
     output = os.path.join(output_dir, f"{name}.tflite")
-    key = {"model_sha256": digest, **options.conversion_key()}
     before = earlier.get(name)
     if before and before["key"] == key and os.path.exists(output):
         log(f"{step}: reused {output}")
@@ -210,6 +225,7 @@ def _converted(path, digest, mode, output_dir, options, earlier, step, log):
         dataset=options.dataset,
         eval_images=options.eval_images,
         debug_images=0,
+        data=data,
         log=lambda line: log(f"  {line}"),
     )
     recipe = modes.get(mode)

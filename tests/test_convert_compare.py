@@ -187,3 +187,32 @@ def test_the_deployment_view_builds_variants_and_shows_published_numbers(tmp_pat
     assert "pub.top1" in printed and " 0.6850 " in printed
     with pytest.raises(ValueError, match="Unknown variant 'X/9'"):
         compare_lib.compare([], str(tmp_path), CompareOptions(variants=("X9",)))
+
+
+def test_a_rerun_converts_again_when_the_data_settings_changed(digits_model, tmp_path):
+    from convert.metadata import read_metadata
+    from keras_mixer import preprocessing
+
+    # An older model file, carrying no preprocessing: its run's config.json decides.
+    run = tmp_path / "older_run"
+    run.mkdir()
+    model = keras_mixer.load_model(digits_model)
+    preprocessing.set_on_model(model, None)
+    model.save(run / "model.keras")
+    config = json.loads((digits_model.parent / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(config))
+    options = CompareOptions(modes=("ptq",), threads=(1,), runs=3, eval_images=64)
+    folder = tmp_path / "compare"
+    first = compare_lib.compare([str(run / "model.keras")], str(folder), options, log=print)
+
+    config["data"]["eval_crop"] = 0.5  # the run's evaluation crop changed
+    (run / "config.json").write_text(json.dumps(config))
+    lines = []
+    spelled_otherwise = os.path.relpath(run / "model.keras")  # the same file, another spelling
+    again = compare_lib.compare([spelled_otherwise], str(folder), options, log=lines.append)
+    assert not any("reused" in line for line in lines)
+    (conversion,) = again["conversions"].values()
+    assert conversion["key"]["data"]["eval_crop"] == 0.5
+    assert conversion["top1"] != next(iter(first["conversions"].values()))["top1"]
+    written = read_metadata((folder / "older_run_ptq.tflite").read_bytes())
+    assert written["preprocessing"]["eval_crop"] == 0.5
