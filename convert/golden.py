@@ -14,8 +14,9 @@ and in ``ImagePreprocessor.java`` and the web page: resize the image to cover
 antialiased bilinear filter (a triangle widened by the shrink factor, its
 weights normalised over the image); take the centred crop of the model's
 size; round each channel to an integer pixel (floor(v + 0.5)); quantise as
-``runtime.quantize`` does. ``crop`` is the model's evaluation crop, from its
-metadata (1.0: the whole shorter side).
+``runtime.quantize`` does. ``eval_crop`` is the crop the conversion scored
+the model with (its report's ``data``; 1.0: the whole shorter side), taken
+from the conversion, never from the metadata the app under test reads.
 """
 
 from __future__ import annotations
@@ -97,15 +98,18 @@ def resized_pixels(
     return np.clip(np.floor(value + 0.5), 0, 255).astype(np.int64)
 
 
-def write_case(model_path: str, image_path: str, folder: str, top_k: int = 3) -> dict:
-    """Writes one golden case into ``folder``; returns its properties."""
+def write_case(
+    model_path: str, image_path: str, folder: str, eval_crop: float, top_k: int = 3
+) -> dict:
+    """Writes one golden case into ``folder`` for an image prepared with
+    ``eval_crop`` (the conversion's: ``conversion_crop``); returns its properties."""
     with open(model_path, "rb") as f:
         model = f.read()
     metadata = read_metadata(model)
     runner = runtime.interpreter(model, num_threads=1)
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
     argb, width, height = argb_pixels(image_path)
-    crop = (metadata["preprocessing"] or {}).get("eval_crop", 1.0)
+    crop = eval_crop
     tensor = runtime.quantize(
         resized_pixels(argb.reshape(height, width), *inp["shape"][1:3], crop), inp, raw_pixels=True
     )
@@ -146,13 +150,32 @@ def write_case(model_path: str, image_path: str, folder: str, top_k: int = 3) ->
     return properties
 
 
+def conversion_crop(model_path: str) -> float:
+    """The evaluation crop the conversion of ``model_path`` scored it with,
+    from its report beside it (``convert`` writes MODEL.json)."""
+    from convert.outputs import report_path
+    from keras_mixer.files import json_object
+
+    report = json_object(report_path(model_path), "data")
+    if report is None or "eval_crop" not in report["data"]:
+        raise ValueError(
+            f"{report_path(model_path)} (the conversion's report) is missing or names no "
+            "eval_crop: a golden case takes its crop from the conversion, not the metadata."
+        )
+    return float(report["data"]["eval_crop"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="a .tflite file written by convert")
+    parser.add_argument("model", help="a .tflite file written by convert (its report beside it)")
     parser.add_argument("image")
     parser.add_argument("-o", "--output", required=True, help="folder for the case")
     args = parser.parse_args(argv)
-    print(write_case(args.model, args.image, args.output))
+    try:
+        crop = conversion_crop(args.model)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(write_case(args.model, args.image, args.output, crop))
 
 
 if __name__ == "__main__":

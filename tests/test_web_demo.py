@@ -3,6 +3,7 @@ Playwright as the system browser - against the page served on 127.0.0.1 by
 web_demo/serve.py, as `python3 run.py web` serves it."""
 
 import importlib.util
+import json
 import os
 import shutil
 import threading
@@ -12,7 +13,6 @@ import pytest
 from PIL import Image
 
 from convert import golden
-from convert.metadata import read_metadata
 from convert.pipeline import to_tflite
 from keras_mixer import datasets
 from tests.android_golden import images as golden_images
@@ -162,7 +162,7 @@ def test_golden_cases_raw_outputs_are_python_litert_s_bit_for_bit(page, models, 
         model = models / f"{name}.tflite"
         for picture, path in pictures.items():
             case = models / "cases" / f"{name}_{picture}"
-            found = golden.write_case(str(model), path, str(case))
+            found = golden.write_case(str(model), path, str(case), golden.conversion_crop(model))
             got = page.evaluate(
                 GOLDEN_CASE_JS,
                 [
@@ -194,7 +194,8 @@ def test_held_out_digits_from_their_pngs_get_the_python_pipeline_s_top1(page, mo
     from convert import runtime
 
     model = models / "uint8.tflite"
-    stated = read_metadata(model.read_bytes())["preprocessing"]  # what the page reads
+    scored = json.loads(model.with_suffix(".json").read_text())["data"]  # the conversion's
+    stated = {key: scored[key] for key in ("eval_crop", "resize_method")}
     settings = datasets.data_settings(None, "digits", (16, 16), stated)
     split = datasets.read_split("digits", "val", settings.config)
     batches = datasets.evaluation_batches(split, settings.config, HELD_OUT_DIGITS, scale=False)
