@@ -319,6 +319,47 @@ def test_the_seed_draws_the_calibration_images_not_the_evaluation_ones(digits_mo
     assert not np.array_equal(zero[1], one[1]) and not np.array_equal(zero[2], one[2])
 
 
+def test_qat_that_helps_is_what_is_written(digits_model, tmp_path):
+    # Ranges from two calibration images are poor; 40 QAT steps mend them.
+    common = ["--data", "digits", "--eval-images", "100", "--calibration-images", "2"]
+    common += ["--debug-images", "0"]
+    ptq = run_main(cli.main, digits_model, "--ptq", "-o", tmp_path / "ptq.tflite", *common)
+    qat_flags = ["--qat-steps", "40", "--qat-learning-rate", "3e-3"]
+    trained = run_main(
+        cli.main, digits_model, "--int8", "-o", tmp_path / "qat.tflite", *qat_flags, *common
+    )
+    assert ptq.returncode == 0 and trained.returncode == 0, trained.stderr[-3000:]
+    assert "writing the trained graph (higher top-1 agreement after training)" in trained.stdout
+    report = json.loads((tmp_path / "qat.json").read_text())
+    ptq_report = json.loads((tmp_path / "ptq.json").read_text())
+    assert report["qat"]["written"] == "trained"
+    held_back = report["qat"]["held_back"]
+    assert held_back["trained"]["top1_agreement"] > held_back["calibrated"]["top1_agreement"]
+    # The file is the trained graph: nearer the float model than the calibrated one's file.
+    assert report["relative_l2"] < 0.8 * ptq_report["relative_l2"]
+    assert report["top1_agreement"] > ptq_report["top1_agreement"]
+
+
+@pytest.mark.parametrize(
+    "trained, calibrated, wins",
+    [
+        ((0.95, 0.2), (0.94, 0.1), True),  # more images agree: wins, even with larger logit error
+        ((0.93, 0.05), (0.94, 0.2), False),  # fewer agree: loses, even with smaller error
+        ((0.94, 0.1), (0.94, 0.2), True),  # as many: the smaller logit error decides
+        ((0.94, 0.1), (0.94, 0.1), True),  # a tie: trained (what the user asked for)
+        ((0.94, 0.3), (0.94, 0.2), False),
+        ((0.94, None), (0.94, None), True),  # zero logits: nothing to compare
+    ],
+)
+def test_the_qat_decision(trained, calibrated, wins):
+    from convert.qat import better
+
+    def scores(pair):
+        return {"top1_agreement": pair[0], "relative_l2": pair[1]}
+
+    assert better(scores(trained), scores(calibrated))[0] is wins
+
+
 def test_qat_that_made_the_graph_worse_writes_the_calibrated_one(digits_model, tmp_path):
     common = [
         "--data",
