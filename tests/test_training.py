@@ -584,3 +584,52 @@ def test_classes_with_no_training_image_are_refused_and_unscored_ones_said(tmp_p
     result = run_main(train_main, "--config", config, "--output", tmp_path / "run")
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"warning: \d of the 6 classes of .* have no validation image", result.stderr)
+
+
+class _Scale(keras.layers.Layer):
+    """Multiplies by a non-trainable weight a test can set (NaN: a diverged model)."""
+
+    def build(self, input_shape):
+        self.value = self.add_weight(shape=(), initializer="ones", trainable=False)
+
+    def call(self, x):
+        return x * self.value
+
+
+class _NanAtSecondValidation(keras.callbacks.Callback):
+    """Sets the model's scale to NaN just before the second epoch's validation:
+    every training batch stays finite, only the epoch's end sees NaN."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale, self.epoch = scale, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_test_begin(self, logs=None):
+        if self.epoch == 1:
+            self.scale.value.assign(float("nan"))
+
+
+def test_a_nan_only_at_an_epoch_s_end_is_neither_logged_nor_checkpointed(tmp_path):
+    from training.callbacks import EpochCheckpoints, NonFiniteLoss, RunLog
+    from training.trainer import run_callbacks
+
+    scale = _Scale()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2), scale])
+    model.compile("sgd", "mse")
+    data = (np.ones((6, 4), np.float32), np.zeros((6, 2), np.float32))
+    checkpoints = EpochCheckpoints(str(tmp_path / "checkpoints"))
+    callbacks = run_callbacks(RunLog(str(tmp_path)), checkpoints, str(tmp_path))
+    with pytest.raises(NonFiniteLoss, match=r"val_loss nan after epoch 2\. Stopped before"):
+        model.fit(
+            *data,
+            validation_data=data,
+            batch_size=3,
+            epochs=3,
+            callbacks=[_NanAtSecondValidation(scale), *callbacks],
+            verbose=0,
+        )
+    assert checkpoints.latest()[0] == 1
+    assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [1]
