@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable
 
 from convert import modes
-from convert.tradeoff import plot, points_at, recommend, table
+from convert.tradeoff import pareto, plot, points_at, recommend, table
 
 COMPARE_JSON, COMPARE_PNG = "compare.json", "compare.png"
 
@@ -107,10 +107,9 @@ def compare(
 
     _convert_all(results, _earlier(json_path, models), output_dir, options, saved, log)
     _benchmark_all(results, output_dir, options, saved, log)
-    results["recommended"] = {
-        str(count): recommend(points_at(results["rows"], count, options.accuracy), options.within)
-        for count in options.threads
-    }
+    at = {count: points_at(results["rows"], count, options.accuracy) for count in options.threads}
+    results["front"] = {str(count): [p.name for p in pareto(at[count])] for count in at}
+    results["recommended"] = {str(count): recommend(at[count], options.within) for count in at}
     saved()
     plot(results, os.path.join(output_dir, COMPARE_PNG))
     log(table(results))

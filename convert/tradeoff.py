@@ -170,7 +170,8 @@ def _panel(ax, results, count, colours):
             edgecolors="k",
             linewidths=0.5,
         )
-    front = pareto(found)
+    on_front = set(results["front"][str(count)])  # compare.json's front, drawn as written
+    front = [p for p in sorted(found, key=lambda p: (p.latency, -p.top1)) if p.name in on_front]
     ax.plot([p.latency for p in front], [p.top1 for p in front], "k--", lw=1)
     for p in front:
         ax.annotate(

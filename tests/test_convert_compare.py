@@ -27,6 +27,7 @@ POINTS = [
     Point("dominated", 3.0, 0.90, 100),  # fast_good is faster and better
     Point("twin_a", 5.0, 0.95, 300),  # ties slow_best on top-1, faster: dominates it
     Point("twin_b", 5.0, 0.95, 200),  # identical to twin_a: both stay
+    Point("as_fast_worse", 1.0, 0.75, 100),  # as fast as fastest_bad, less accurate: dominated
 ]
 
 
@@ -67,6 +68,18 @@ def test_every_model_mode_and_thread_count_is_a_row(compared):
     ]
     on_disk = strict_json(folder / "compare.json")
     assert on_disk["rows"] == json.loads(json.dumps(rows))
+    for count in ("1", "2"):  # the front written (and drawn) is the undominated points'
+        points = [
+            (r["name"], r["median_ms"], r["top1"]) for r in rows if str(r["threads"]) == count
+        ]
+        undominated = {
+            name
+            for name, latency, top1 in points
+            if not any(
+                (m <= latency and t >= top1) and (m, t) != (latency, top1) for _, m, t in points
+            )
+        }
+        assert set(on_disk["front"][count]) == undominated
     for row in rows:
         assert 0.5 < row["top1"] <= 1 and row["median_ms"] > 0 and row["size_bytes"] > 0
     float32 = next(r for r in rows if r["name"] == "run_float32")
