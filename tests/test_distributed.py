@@ -201,8 +201,13 @@ def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
 
 def test_ctrl_c_before_the_first_epoch_says_nothing_was_saved(tmp_path):
     run = tmp_path / "run"
-    process = interruptible_training(write_config(tmp_path / "c.yaml"), run)
-    time.sleep(1)  # while it starts: importing TensorFlow takes seconds
+    long_epoch = {"epochs": 2, "steps_per_epoch": 2000}  # minutes: the Ctrl-C lands inside it
+    process = interruptible_training(write_config(tmp_path / "c.yaml", train=long_epoch), run)
+    deadline = time.time() + 240
+    # config.json is written once the run has claimed its folder, just before training.
+    while not (run / "config.json").exists() and process.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.05)
     stderr = interrupted(process)
     assert stderr.strip().splitlines() == [
         "interrupted: no epoch had finished, so none was saved; run the same command again to start"
