@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras_mixer
-from tests.conftest import TINY
+from tests.conftest import TINY, missing
 
 RUN_SAVED_MODEL = """
 import sys, numpy as np, keras, keras_mixer  # registers the layers
@@ -22,7 +22,7 @@ np.save(sys.argv[3], keras.ops.convert_to_numpy(model(np.load(sys.argv[2]))))
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_saved_model_runs_on_other_backends(backend, tmp_path, rng):
     if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed")
+        missing(backend, "python3 run.py test installs it (run.py's OTHER_BACKENDS)")
     model = keras_mixer.MlpMixer(**TINY, classifier_activation=None)
     for variable in model.weights:  # non-trivial weights, including the zero head
         variable.assign(rng.normal(0, 0.2, variable.shape))

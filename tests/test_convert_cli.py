@@ -1,5 +1,6 @@
 """The convert CLI as a user runs it, on a tiny model trained on the digits."""
 
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import keras_mixer
 from convert import cli, runtime
 from convert.metadata import read_metadata
 from keras_mixer.datasets import digits_folder
+from tests.conftest import missing
 from tests.test_files import strict_json
 from tests.training_helpers import ROOT, folder_checksums, run_main, run_module
 
@@ -120,7 +122,9 @@ def test_keep_float_writes_selective_model(digits_model, tmp_path):
 
 
 def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
-    mp = pytest.importorskip("mediapipe", reason="run.py installs it for the tests")
+    if importlib.util.find_spec("mediapipe") is None:
+        missing("mediapipe", "python3 run.py test installs it (run.py's MEDIAPIPE)")
+    import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
     output = tmp_path / "m.tflite"

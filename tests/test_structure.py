@@ -5,6 +5,7 @@ package and mixer_base as light as they can be."""
 
 import ast
 import configparser
+import os
 import pathlib
 import re
 import subprocess
@@ -226,3 +227,23 @@ def test_the_embedded_sets_are_named_once_in_step():
     from keras_mixer.datasets import settings, sources
 
     assert tuple(sources.EMBEDDED) == settings.EMBEDDED_NAMES
+
+
+def test_a_missing_prerequisite_fails_under_ci_and_skips_elsewhere(tmp_path):
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "from tests.conftest import missing\n\n\ndef test_x():\n"
+        "    missing('a browser', 'apt-get install chromium')\n"
+    )
+    outcomes = {}
+    for ci in ("", "true"):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", probe],
+            cwd=ROOT,
+            env={**os.environ, "CI": ci},
+            capture_output=True,
+            text=True,
+        )
+        outcomes[ci] = (result.returncode, result.stdout.strip().splitlines()[-1])
+    assert outcomes[""] == (0, outcomes[""][1]) and "1 skipped" in outcomes[""][1]
+    assert outcomes["true"][0] == 1 and "1 failed" in outcomes["true"][1]

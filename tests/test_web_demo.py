@@ -16,6 +16,7 @@ from convert import golden
 from convert.pipeline import to_tflite
 from keras_mixer import datasets
 from tests.android_golden import images as golden_images
+from tests.conftest import missing
 from tests.training_helpers import ROOT
 
 HELD_OUT_DIGITS = 50
@@ -36,9 +37,9 @@ serve = _serve_module()
 @pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(serve.CHROMIUM):
-        pytest.skip("web demo: no Chromium (apt install chromium; .ci/run installs it)")
+        missing("Chromium for the web demo", "apt-get install chromium (run.py test installs it)")
     if shutil.which("npm") is None:
-        pytest.skip("web demo: no npm to install @litertjs/core (install Node.js)")
+        missing("npm for @litertjs/core", "apt-get install nodejs npm")
     serve.install_packages()
     from playwright.sync_api import sync_playwright
 
