@@ -98,26 +98,41 @@ def ensure_browser():
         subprocess.run(install, env=env, **quiet)
 
 
+# Jobs whose commands need nothing beyond Python's standard library (and npm):
+# they run at once with this Python, before (and without) the environment.
+STANDALONE = {"web"}
+
+
 def main(argv):
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
     if not argv or argv[0] not in JOBS:
-        sys.exit(f"usage: python3 run.py {{{','.join(JOBS)}}} [ARGS...]")
-    if argv[0] == "web" and len(argv) == 1:
+        print(f"usage: python3 run.py {{{','.join(JOBS)}}} [ARGS...]", file=sys.stderr)
+        sys.exit(2)
+    job, args = argv[0], argv[1:]
+    if job == "web" and not args:
         if not (ROOT / DEMO_MODEL).exists():
-            sys.exit(
+            print(
                 f"run.py web: no {DEMO_MODEL} yet: run `python3 run.py demo` first, "
-                "or pass a .tflite file"
+                "or pass a .tflite file",
+                file=sys.stderr,
             )
-        argv = [*argv, DEMO_MODEL]
-    if argv[0] == "test":
-        ensure_browser()
-    ensure_environment()
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for i, command in enumerate(JOBS[argv[0]]):
-        extra = argv[1:] if i == 0 else []
-        code = subprocess.run([str(venv_python()), *command, *extra], cwd=ROOT, env=env).returncode
-        if code:
-            sys.exit(code)
+            sys.exit(2)
+        args = [DEMO_MODEL]
+    if job in STANDALONE:
+        python, env = sys.executable, None
+    else:
+        if job == "test":
+            ensure_browser()
+        ensure_environment()
+        python = str(venv_python())
+        env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for i, command in enumerate(JOBS[job]):
+        code = subprocess.run([python, *command, *(args if i == 0 else [])], cwd=ROOT, env=env)
+        if code.returncode:
+            sys.exit(code.returncode)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -195,3 +196,27 @@ def test_a_usage_error_is_one_line_naming_help(command):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {problem}"), result.stderr
     assert lines[0].endswith(" --help)")
+
+
+def test_run_py_answers_web_and_usage_without_making_an_environment(tmp_path):
+    # A fresh checkout: run.py and the web demo's server, no .venv.
+    root = pathlib.Path(ROOT)
+    shutil.copy(root / "run.py", tmp_path / "run.py")
+    shutil.copytree(
+        root / "web_demo", tmp_path / "web_demo", ignore=shutil.ignore_patterns("node_modules")
+    )
+    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 a keras zip, not a flatbuffer")
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "run.py", *args], cwd=tmp_path, capture_output=True, text=True
+        )
+
+    helped = run("web", "--help")
+    assert helped.returncode == 0 and "usage: serve.py" in helped.stdout
+    wrong = run("tset")
+    assert wrong.returncode == 2 and wrong.stderr.startswith("usage: python3 run.py {demo,")
+    keras_file = run("web", "model.keras")
+    assert keras_file.returncode == 2
+    assert "error: model 'model.keras' is not a TFLite file" in keras_file.stderr
+    assert not (tmp_path / ".venv").exists()

@@ -91,6 +91,12 @@ def server(
     )
 
 
+def _is_tflite(path: str) -> bool:
+    """Whether ``path`` holds a TFLite flatbuffer (file identifier "TFL3")."""
+    with open(path, "rb") as f:
+        return f.read(8)[4:8] == b"TFL3"
+
+
 def _refuse(problem: str) -> None:
     print(f"error: {problem}", file=sys.stderr)
     sys.exit(2)
@@ -103,6 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.model and not os.path.isfile(args.model):
         _refuse(f"model {args.model!r} does not exist")
+    if args.model and not _is_tflite(args.model):
+        _refuse(
+            f"model {args.model!r} is not a TFLite file (the page runs .tflite files; a .keras "
+            "model converts with: convert MODEL.keras --int8 --data DATASET -o MODEL.tflite)"
+        )
     try:
         install_packages()
     except (NpmMissing, subprocess.CalledProcessError) as error:
