@@ -16,6 +16,9 @@ import numpy as np
 from keras import ops
 
 RESIZE_METHODS = ("bilinear", "bicubic", "area", "nearest")  # tf.image.resize's, by name
+# The smallest evaluation crop: below it an image is resized to a size out of
+# all proportion with the model's (eval_crop 0.001 took 13 GB before failing).
+MIN_CROP = 0.25
 # The scaling of preprocess_input, as timm writes it: (pixels / 255 - mean) / std.
 MEAN = STD = (0.5, 0.5, 0.5)
 
@@ -66,10 +69,15 @@ class ImagePreprocessing:
 
     def __post_init__(self):
         crop = self.eval_crop
-        if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0 < crop <= 1:
+        if (
+            isinstance(crop, bool)
+            or not isinstance(crop, (int, float))
+            or not MIN_CROP <= crop <= 1
+        ):
             raise ValueError(
-                "eval_crop must be a number in (0, 1] (the share of the resized image kept; "
-                f"1: all of it); got {crop!r}."
+                f"eval_crop must be a number in [{MIN_CROP}, 1] (the share of the resized image "
+                f"kept; 1: all of it; below {MIN_CROP} each side is blown up more than "
+                f"{1 / MIN_CROP:g} times); got {crop!r}."
             )
         if self.resize_method not in RESIZE_METHODS:
             raise ValueError(

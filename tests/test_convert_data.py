@@ -159,8 +159,9 @@ def test_stated_preprocessing_overrides_the_run_config(digits_model, tmp_path):
     [
         (["--image-size", "20"], "image size 20x20 does not fit the model: it takes 16x16"),
         (["--image-size", "16x8"], "image size 16x8 does not fit the model"),
-        (["--eval-crop", "0"], "eval_crop must be a number in (0, 1]"),
-        (["--eval-crop", "1.5"], "eval_crop must be a number in (0, 1]"),
+        (["--eval-crop", "0"], "eval_crop must be a number in [0.25, 1]"),
+        (["--eval-crop", "1.5"], "eval_crop must be a number in [0.25, 1]"),
+        (["--eval-crop", "0.001"], "below 0.25 each side is blown up more than 4 times"),
         (
             ["--resize-method", "cubic"],
             "resize_method must be one of bilinear, bicubic, area, nearest; got 'cubic'",
