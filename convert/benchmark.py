@@ -103,11 +103,11 @@ def plot_path(json_path: str) -> str:
 def output_files(json_path: str) -> list:
     """(path, suffix, ours, what) of the files ``save(results, json_path)``
     writes, for ``keras_mixer.files.check_outputs``."""
-    from keras_mixer.files import PNG, json_with
+    from keras_mixer.files import json_with, our_png
 
     return [
         (json_path, ".json", json_with("threads", "results"), "a benchmark result"),
-        (plot_path(json_path), ".png", PNG, "a PNG image"),
+        (plot_path(json_path), ".png", our_png, "a plot keras-mixer wrote"),
     ]
 
 
@@ -118,6 +118,8 @@ def plot(results: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+
+    from keras_mixer.files import PLOT_METADATA
 
     rows = results["results"]
     names = list(dict.fromkeys(row["name"] for row in rows))
@@ -153,7 +155,7 @@ def plot(results: dict, path: str) -> None:
         scatter.set_ylabel("top-1 accuracy")
         scatter.legend()
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=110)
+    fig.savefig(path, format="png", dpi=110, metadata=PLOT_METADATA)
     plt.close(fig)
 
 

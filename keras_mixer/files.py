@@ -34,8 +34,8 @@ def atomic_path(path):
         yield tmp
         os.replace(tmp, path)
     except OSError as error:
-        if error.errno not in _NO_ROOM or str(error).startswith("No room"):
-            raise
+        if error.errno not in _NO_ROOM or (error.strerror or "").startswith("No room"):
+            raise  # not for room, or named already (by an atomic_path inside this one)
         raise OSError(error.errno, f"No room to write {path}: {_room_left(path, error)}") from None
     finally:
         if os.path.exists(tmp):
@@ -176,6 +176,13 @@ def check_output(path, suffix: str, ours=None, what: str = "") -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"Output folder {folder!r} does not exist.")
+    import tempfile
+
+    try:  # a read-only folder or disk, found now rather than after the work
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"Output folder {folder!r} is not writable ({error.strerror}).") from None
     if ours is not None and os.path.isfile(path) and not ours(path):
         raise ValueError(f"Output {str(path)!r} exists and is not {what}; not overwriting it.")
 
@@ -215,7 +222,16 @@ def json_with(*keys: str):
     return lambda path: json_object(path, *keys) is not None
 
 
-PNG = starts_with(b"\x89PNG")
+# Every plot this package writes says so in its PNG text chunks, so that a PNG
+# it did not write (the user's, or another command's) is never replaced.
+PLOT_METADATA = {"Software": "keras-mixer"}
+
+
+def our_png(path) -> bool:
+    """Whether ``path`` is a PNG this package wrote (``PLOT_METADATA``)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return head.startswith(b"\x89PNG") and b"keras-mixer" in head
 
 
 NON_FINITE_KEY = "non_finite"

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from convert import benchmark, tflite
 from convert.calibrate import calibrate
@@ -81,13 +82,22 @@ def test_bad_input_is_named(models, tmp_path):
     assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr
     # --json never replaces an input model, its conversion report or another file.
     (tmp_path / "notes.png").write_text("mine")
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")  # a real PNG, not one of our plots
     for json_path, problem in (
         (models["float32"], "must end in .json"),
         (models["xnnpack"].with_suffix(".json"), "exists and is not a benchmark result"),
-        (tmp_path / "notes.json", "notes.png' exists and is not a PNG"),
+        (tmp_path / "notes.json", "notes.png' exists and is not a plot keras-mixer wrote"),
+        (tmp_path / "photo.json", "photo.png' exists and is not a plot keras-mixer wrote"),
     ):
         found = run_main(benchmark.main, models["xnnpack"], "--threads", "1", "--json", json_path)
         assert found.returncode == 2 and "Traceback" not in found.stderr
         assert problem in found.stderr and "[benchmark]" not in found.stdout  # before any work
     assert folder_checksums(models["float32"].parent) == before
     assert (tmp_path / "notes.png").read_text() == "mine"
+    # Our own plot is ours to replace: a rerun writes over it.
+    again = tmp_path / "again.json"
+    for _ in range(2):
+        rerun = run_main(
+            benchmark.main, models["xnnpack"], "--threads", "1", "--runs", "2", "--json", again
+        )
+        assert rerun.returncode == 0, rerun.stderr[-2000:]

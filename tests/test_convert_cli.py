@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import pathlib
 import re
 import resource
 import signal
@@ -566,3 +567,14 @@ def test_a_model_whose_logits_are_all_zero_converts_with_qat(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "relative L2 n/a (the Keras model's scores are all zero)" in result.stdout
     assert strict_json(tmp_path / "m.json")["relative_l2"] is None
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(digits_model, tmp_path):
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.geteuid() == 0:  # root writes through permission bits: a folder the kernel refuses
+        folder = pathlib.Path("/sys")
+    result = run_main(cli.main, digits_model, "--ptq", "-o", folder / "m.tflite")
+    assert one_line_refusal(result).startswith(f"error: Output folder '{folder}' is not writable (")
+    assert result.stdout == ""  # not one stage began

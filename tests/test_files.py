@@ -56,3 +56,17 @@ def test_non_finite_numbers_are_written_as_null_with_what_they_were(tmp_path):
         "epochs": 2,
         "non_finite": {"val_loss": "nan", "scores[1]": "-inf"},
     }
+
+
+def test_no_room_in_a_nested_write_is_named_once(tmp_path):
+    import errno
+
+    from keras_mixer.files import atomic_path
+
+    model, report = tmp_path / "m.tflite", tmp_path / "m.json"
+    with pytest.raises(OSError) as raised:
+        with atomic_path(model), atomic_path(report):  # a pair, as a conversion writes it
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert raised.value.strerror.count("No room to write") == 1
+    assert raised.value.strerror.startswith(f"No room to write {report}: No space left on device")
+    assert list(tmp_path.iterdir()) == []
