@@ -488,6 +488,10 @@ def test_evaluate_cli_reports_top1_top5(tmp_path):
     assert report["top1"] == pytest.approx(metrics["val_accuracy"], abs=1e-6)
     assert report["top5"] == pytest.approx(metrics["val_top5_accuracy"], abs=1e-6)
     assert report["examples"] == metrics["val_examples"]
+    assert json.loads(result.stdout) == report  # stdout is the JSON alone: progress is on stderr
+    assert "batches" in result.stderr
+    # Named for what it is: the run's val_loss includes its label smoothing, this does not.
+    assert "loss" not in report and report["cross_entropy"] > 0
     before = folder_checksums(tmp_path / "run")
     result = run_main(
         evaluate_main, tmp_path / "run" / "model.keras", "--data", "digits", "--split", "trian"
