@@ -39,8 +39,18 @@ def benchmark(
 ) -> dict:
     """Measures every model at every thread count; returns the results dict."""
     for path in paths:
+        if os.path.isdir(path):
+            raise ValueError(f"Model file {path!r} is a directory; give the .tflite files in it.")
         if not os.path.isfile(path):
             raise ValueError(f"Model file {path!r} does not exist.")
+    cores = os.cpu_count() or 1
+    beyond = [count for count in threads if count > cores]
+    if beyond:
+        log(
+            f"note: --threads {','.join(map(str, beyond))} beyond this machine's {cores} CPU "
+            "cores: the threads share them, so those rows measure the contention, not a "
+            "faster run"
+        )
     rows = []
     for count in threads:
         log(f"[benchmark] {count} thread(s): loading {len(paths)} model(s)")
@@ -201,7 +211,7 @@ class _Worker:
         self.path, self.threads = path, threads
         self.worker = Worker(
             ["-m", "convert.benchmark", "--worker", path, threads],
-            what=f"LiteRT could not load {path!r}",
+            what=f"Running {path!r} in LiteRT",
         )
         self.info = self.worker.hello
 

@@ -1,6 +1,7 @@
 """``convert benchmark`` as a user runs it, on tiny converted Mixers."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -78,8 +79,16 @@ def test_bad_input_is_named(models, tmp_path):
     assert threads.returncode == 2 and "thread counts are positive integers" in threads.stderr
     (tmp_path / "junk.tflite").write_bytes(b"junk")
     junk = run_main(benchmark.main, tmp_path / "junk.tflite")
-    assert junk.returncode == 2 and "could not load" in junk.stderr
-    assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr
+    assert junk.returncode == 2 and f"Running '{tmp_path / 'junk.tflite'}' in LiteRT failed: " in (
+        junk.stderr
+    )
+    folder = run_main(benchmark.main, tmp_path)
+    assert folder.returncode == 2 and f"'{tmp_path}' is a directory" in folder.stderr
+    assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr + folder.stderr
+    many = (os.cpu_count() or 1) + 1  # more threads than cores: measured, and said
+    crowded = run_main(benchmark.main, models["float32"], "--threads", many, "--runs", "2")
+    assert crowded.returncode == 0, crowded.stderr[-2000:]
+    assert f"note: --threads {many} beyond this machine's {many - 1} CPU cores" in crowded.stdout
     # --json never replaces an input model, its conversion report or another file.
     (tmp_path / "notes.png").write_text("mine")
     Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")  # a real PNG, not one of our plots
