@@ -141,31 +141,39 @@ def run_command(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
         return action()
     except KeyboardInterrupt:
-        print(f"interrupted: {kept if isinstance(kept, str) else kept()}", file=sys.stderr)
+        _say(f"interrupted: {kept if isinstance(kept, str) else kept()}")
         sys.exit(INTERRUPTED)
     except ModuleNotFoundError as error:
         if debug or extra is None or (error.name or "").split(".")[0] in OUR_PACKAGES:
             raise
-        print(
+        _say(
             f"error: this command needs {error.name!r}, which is not installed: pip install "
-            f"'keras-mixer[{extra}]'",
-            file=sys.stderr,
+            f"'keras-mixer[{extra}]'"
         )
         sys.exit(EXPECTED_FAILURE)
     except expected as error:
         if debug:
             raise
-        print(f"error: {_one_line(error)}", file=sys.stderr)
+        _say(f"error: {_one_line(error)}")
         sys.exit(EXPECTED_FAILURE)
     except Exception as error:
         if debug:
             raise
-        print(
+        _say(
             f"error: unexpected {type(error).__name__}: {_one_line(error)} (run again with "
-            f"--debug or {DEBUG_ENV}=1 for the traceback)",
-            file=sys.stderr,
+            f"--debug or {DEBUG_ENV}=1 for the traceback)"
         )
         sys.exit(UNEXPECTED_FAILURE)
+
+
+def _say(line: str) -> None:
+    """The command's last line, on stderr, starting a line of its own: on a
+    terminal, a progress bar (Keras' redraws its line with carriage returns)
+    may have left the cursor mid-line."""
+    if sys.stdout.isatty():
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    print(line, file=sys.stderr)
 
 
 def _interrupts_kept(

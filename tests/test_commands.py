@@ -220,3 +220,33 @@ def test_run_py_answers_web_and_usage_without_making_an_environment(tmp_path):
     assert keras_file.returncode == 2
     assert "error: model 'model.keras' is not a TFLite file" in keras_file.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_the_last_line_starts_a_line_of_its_own_after_a_progress_bar():
+    import pty
+
+    code = (
+        "import sys\nfrom mixer_base.commands import run_command\n"
+        "def work():\n"
+        "    sys.stdout.write('\\r 3/10 ━━━━━━ 2s 140ms/step - loss: 0.9')\n"
+        "    sys.stdout.flush()\n"
+        "    raise ValueError('Training diverged: the loss became nan')\n"
+        "run_command(work, (ValueError,))\n"
+    )
+    leader, follower = pty.openpty()  # a terminal, as the user's: stdout and stderr on it
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=60) == 2
+    text = shown.decode()
+    assert re.search(r"loss: 0\.9\r?\n+error: Training diverged", text), text
