@@ -66,10 +66,13 @@ class ConvertOptions:
                 f"got graph {graph!r}."
             )
         if self.io not in modes.IO_TYPES:
-            raise ValueError(f"io must be one of {', '.join(modes.IO_TYPES)}; got {self.io!r}.")
+            raise ValueError(
+                f"{flag_named('io')} must be one of {', '.join(modes.IO_TYPES)}; got {self.io!r}."
+            )
         if self.calibration not in ESTIMATORS:
             raise ValueError(
-                f"Calibration must be one of {', '.join(ESTIMATORS)}; got {self.calibration!r}."
+                f"{flag_named('calibration')} must be one of {', '.join(ESTIMATORS)}; "
+                f"got {self.calibration!r}."
             )
         for name in (
             "calibration_images",
@@ -87,11 +90,12 @@ class ConvertOptions:
             and 0 < self.qat_learning_rate < math.inf
         ):
             raise ValueError(
-                "qat_learning_rate must be a finite number above 0; "
+                f"{flag_named('qat_learning_rate')} must be a finite number above 0; "
                 f"got {self.qat_learning_rate!r}."
             )
-        if self.debug_images < 0 or self.keep_float < 0:
-            raise ValueError("debug_images and keep_float must be 0 or more.")
+        for name in ("debug_images", "keep_float"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{flag_named(name)} must be 0 or more.")
         if self.keep_float and (not mode.integer or not self.debug_images):
             raise ValueError(
                 "Keeping the worst layers in float needs an int8 mode (--int8 or "
@@ -102,4 +106,15 @@ class ConvertOptions:
 
 def _positive(name, value):
     if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1; got {value!r}.")
+        raise ValueError(f"{flag_named(name)} must be a whole number of at least 1; got {value!r}.")
+
+
+# Options whose command-line flag is not their name with dashes.
+FLAGS = {"num_threads": "--threads"}
+
+
+def flag_named(option: str) -> str:
+    """How a message names an option: the flag the user typed, then the
+    option's own name for those who set it in Python (``--eval-images
+    (eval_images)``)."""
+    return f"{FLAGS.get(option, '--' + option.replace('_', '-'))} ({option})"

@@ -87,6 +87,16 @@ def MlpMixer(
         A ``keras.Model`` whose input is images already scaled by
         ``keras_mixer.preprocess_input``.
     """
+    sizes = dict(
+        patch_size=patch_size,
+        hidden_size=hidden_size,
+        num_blocks=num_blocks,
+        tokens_mlp_dim=tokens_mlp_dim,
+        channels_mlp_dim=channels_mlp_dim,
+    )
+    for size_name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"{size_name} must be a whole number of at least 1; got {size!r}.")
     if pooling not in (None, "avg", "max"):
         raise ValueError(f'pooling must be None, "avg" or "max"; got {pooling!r}.')
     images = _image_input(input_shape, input_tensor)

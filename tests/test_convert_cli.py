@@ -265,15 +265,16 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
         (["-o", tmp_path / "mine.tflite"], "mine.json' exists and is not a conversion report"),
         (
             ["--benchmark", "--threads", "1", "-o", tmp_path / "m.tflite"],
-            "m_benchmark.png' exists and is not a PNG image",
+            "m_benchmark.png' exists and is not a plot keras-mixer wrote",
         ),
     ]:
         assert problem in error_of(digits_model, "--ptq", *args)
     assert folder_checksums(tmp_path) == before
-    assert "Calibration must be one of minmax, percentile, mse; got 'median'" in error_of(
-        digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite"
+    assert (
+        "--calibration (calibration) must be one of minmax, percentile, mse; got 'median'"
+        in error_of(digits_model, "--ptq", "--calibration", "median", "-o", tmp_path / "m.tflite")
     )
-    assert "qat_steps must be a whole number of at least 1; got 0" in error_of(
+    assert "--qat-steps (qat_steps) must be a whole number of at least 1; got 0" in error_of(
         digits_model, "--int8", "--qat-steps", "0", "-o", tmp_path / "m.tflite"
     )
     refused = run_main(
@@ -417,15 +418,15 @@ def test_values_a_conversion_cannot_mean_are_refused_before_any_work(digits_mode
     for args, message in [
         (
             ["--int8", "--qat-learning-rate", "nan"],
-            "qat_learning_rate must be a finite number above 0; got nan.",
+            "--qat-learning-rate (qat_learning_rate) must be a finite number above 0; got nan.",
         ),
         (
             ["--int8", "--qat-learning-rate=-1e-4"],
-            "qat_learning_rate must be a finite number above 0; got -0.0001.",
+            "--qat-learning-rate (qat_learning_rate) must be a finite number above 0; got -0.0001.",
         ),
         (
             ["--int8", "--qat-learning-rate", "inf"],
-            "qat_learning_rate must be a finite number above 0; got inf.",
+            "--qat-learning-rate (qat_learning_rate) must be a finite number above 0; got inf.",
         ),
     ]:
         result = run_main(cli.main, digits_model, *args, "-o", output)

@@ -328,3 +328,10 @@ def test_preprocess_input():
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(keras_mixer.preprocess_input(tensor)), out
     )
+
+
+@pytest.mark.parametrize("size", ["patch_size", "hidden_size", "num_blocks", "tokens_mlp_dim"])
+def test_sizes_below_one_are_refused(size):
+    sizes = dict(patch_size=4, hidden_size=16, num_blocks=1, tokens_mlp_dim=8, channels_mlp_dim=16)
+    with pytest.raises(ValueError, match=f"{size} must be a whole number of at least 1; got 0"):
+        keras_mixer.MlpMixer(**{**sizes, size: 0}, input_shape=(16, 16, 3))

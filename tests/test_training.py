@@ -637,3 +637,13 @@ def test_a_nan_only_at_an_epoch_s_end_is_neither_logged_nor_checkpointed(tmp_pat
         )
     assert checkpoints.latest()[0] == 1
     assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [1]
+
+
+def test_a_python_config_that_raises_is_named_with_its_line(tmp_path):
+    config = tmp_path / "broken.py"
+    config.write_text("def get_config():\n    scale = 0\n    return {'train': 1 / scale}\n")
+    result = run_main(train_main, "--config", config, "--output", tmp_path / "run")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"error: Config {config}: get_config() raised ZeroDivisionError at line 3" in (
+        result.stderr
+    )

@@ -114,3 +114,10 @@ def test_whole_b16_release_into_ten_classes(release_cache):
     model = keras_mixer.MixerB16(weights="imagenet21k", classes=10)
     assert model.get_layer("MixerBlock_11").token_mixing.dense_0.kernel.shape == (196, 384)
     np.testing.assert_array_equal(model.get_layer("stem").kernel.numpy(), params["stem/kernel"])
+
+
+def test_an_origin_that_is_a_folder_not_a_url_says_how_to_write_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv(weights_lib.ORIGIN_ENV, str(tmp_path / "mirror"))
+    with pytest.raises(ValueError, match=rf"is not a URL; for a folder write .*=file://{tmp_path}"):
+        keras_mixer.load_weights(tiny(), "gsam", variant="S/32")

@@ -97,6 +97,15 @@ def resolve(source: str) -> str:
     )
 
 
+def _raised_in(path: str, error: Exception) -> str:
+    """``error`` as one phrase, with the line of ``path`` it was raised at."""
+    import traceback
+
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if f.filename == path]
+    where = f" at line {lines[-1]}" if lines else ""
+    return f"raised {type(error).__name__}{where}: {error}."
+
+
 def read_config_file(path: str) -> dict:
     if path.endswith(".py"):
         spec = importlib.util.spec_from_file_location("mixer_config", path)
@@ -105,9 +114,14 @@ def read_config_file(path: str) -> dict:
             spec.loader.exec_module(module)
         except SyntaxError as error:
             raise ConfigError(f"Config {path}, line {error.lineno}: {error.msg}.") from None
+        except Exception as error:
+            raise ConfigError(f"Config {path} failed to run: {_raised_in(path, error)}") from None
         if not hasattr(module, "get_config"):
             raise ConfigError(f"Config {path}: defines no get_config().")
-        return module.get_config()
+        try:
+            return module.get_config()
+        except Exception as error:
+            raise ConfigError(f"Config {path}: get_config() {_raised_in(path, error)}") from None
     if path.endswith((".yaml", ".yml")):
         import yaml
 

@@ -30,7 +30,13 @@ def fetch_release(release: str, variant: str) -> str:
     path = os.path.join(
         keras_home(), "models", "mixer", release, RELEASES[release].file_name(variant)
     )
-    url = release_url(release, variant, os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN))
+    origin = os.environ.get(ORIGIN_ENV, RELEASE_ORIGIN)
+    if "://" not in origin:
+        raise DownloadError(
+            f"{ORIGIN_ENV}={origin!r} is not a URL; for a folder write "
+            f"{ORIGIN_ENV}=file://{os.path.abspath(origin)}."
+        )
+    url = release_url(release, variant, origin)
     name = f".npz checkpoint of {release} Mixer-{variant}"
     kind = FileKind(name, b"PK\x03\x04", _release_check(release, variant))
     try:
