@@ -90,11 +90,27 @@ def compare(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Runs the comparison (module docstring); returns what ``compare.json`` holds."""
-    from keras_mixer.files import write_json
-
     options = options.checked()
+    made_folder = not os.path.exists(output_dir)
+    try:
+        return _compared(model_paths, output_dir, options, log)
+    except BaseException:  # a refusal or a Ctrl-C leaves no empty folder behind
+        if made_folder and os.path.isdir(output_dir) and not os.listdir(output_dir):
+            os.rmdir(output_dir)
+        raise
+
+
+def _compared(model_paths, output_dir, options, log):
+    """``compare``, once its options are checked."""
+    from keras_mixer.files import our_png, write_json
+
     models = _checked_models(model_paths, output_dir, options, log)
     json_path = os.path.join(output_dir, COMPARE_JSON)
+    png_path = os.path.join(output_dir, COMPARE_PNG)
+    if os.path.exists(png_path):  # an earlier run's plot: it would sit beside other results
+        if not our_png(png_path):
+            raise ValueError(f"{png_path} exists and is not a plot keras-mixer wrote.")
+        os.remove(png_path)
     results = {
         "models": models,
         "options": dataclasses.asdict(options),
@@ -111,7 +127,7 @@ def compare(
     results["front"] = {str(count): [p.name for p in pareto(at[count])] for count in at}
     results["recommended"] = {str(count): recommend(at[count], options.within) for count in at}
     saved()
-    plot(results, os.path.join(output_dir, COMPARE_PNG))
+    plot(results, png_path)
     log(table(results))
     return results
 
@@ -217,16 +233,19 @@ def _converted(path, key, data, mode, output_dir, options, earlier, step, log):
     from convert.pipeline import to_tflite
 
     log(f"{step}: converting")
-    report = to_tflite(
-        path,
-        output,
-        mode=mode,
-        dataset=options.dataset,
-        eval_images=options.eval_images,
-        debug_images=0,
-        data=data,
-        log=lambda line: log(f"  {line}"),
-    )
+    try:
+        report = to_tflite(
+            path,
+            output,
+            mode=mode,
+            dataset=options.dataset,
+            eval_images=options.eval_images,
+            debug_images=0,
+            data=data,
+            log=lambda line: log(f"  {line}"),
+        )
+    except ValueError as error:  # which model, when several are compared
+        raise ValueError(f"{path}: {error}") from None
     recipe = modes.get(mode)
     published = _published(path, options)
     return {

@@ -99,8 +99,9 @@ def plot(results: dict, path: str) -> None:
     colours = {name: f"C{i % 10}" for i, name in enumerate(results["models"])}
     threads = options["threads"]
     panels = 2 if options.get("variants") else 1  # the variants: size against latency too
+    # At least 12 inches wide: the title is one line whatever the number of panels.
     fig, axes = plt.subplots(
-        panels, len(threads), figsize=(6 * len(threads), 4.8 * panels), squeeze=False
+        panels, len(threads), figsize=(max(12, 6 * len(threads)), 4.8 * panels), squeeze=False
     )
     for column, count in enumerate(threads):
         _panel(axes[0][column], results, count, colours)

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 import keras_mixer
 from convert import cli
@@ -133,14 +134,22 @@ def test_bad_input_is_one_line(digits_model, tmp_path):
         assert result.returncode == 2, result.stderr[-2000:]
         assert len(result.stderr.strip().splitlines()) == 1
         assert result.stderr.startswith(message), result.stderr
+    assert not (tmp_path / "new").exists()  # a refused comparison leaves no empty folder
     result = run_main(
         cli.main, "compare", tmp_path / "three.keras", "--modes", "fp32", "-o", tmp_path / "c3"
     )
-    assert result.returncode == 2 and "has 10 classes; the model's head has 3" in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith(
+        f"error: {tmp_path / 'three.keras'}: Dataset digits has 10 classes; the model's head has 3"
+    )
+    assert not (tmp_path / "c3").exists()
 
 
 def test_ctrl_c_leaves_a_valid_partial_compare_json(digits_model, tmp_path):
     output = tmp_path / "c"
+    output.mkdir()
+    earlier_plot = PngInfo()
+    earlier_plot.add_text("Software", "keras-mixer")  # as our plots say
+    Image.new("RGB", (8, 8)).save(output / "compare.png", pnginfo=earlier_plot)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -173,6 +182,7 @@ def test_ctrl_c_leaves_a_valid_partial_compare_json(digits_model, tmp_path):
     assert 1 <= len(partial["conversions"]) < 4
     for name in partial["conversions"]:
         assert os.path.exists(output / f"{name}.tflite")
+    assert not (output / "compare.png").exists()  # the earlier run's plot: not beside these
 
 
 def test_the_deployment_view_builds_variants_and_shows_published_numbers(tmp_path, monkeypatch):
@@ -227,5 +237,7 @@ def test_a_rerun_converts_again_when_the_data_settings_changed(digits_model, tmp
     (conversion,) = again["conversions"].values()
     assert conversion["key"]["data"]["eval_crop"] == 0.5
     assert conversion["top1"] != next(iter(first["conversions"].values()))["top1"]
+    with Image.open(folder / "compare.png") as plot:  # one thread count: one panel, whole title
+        assert plot.width >= 12 * 110
     written = read_metadata((folder / "older_run_ptq.tflite").read_bytes())
     assert written["preprocessing"]["eval_crop"] == 0.5
