@@ -76,6 +76,9 @@ def models(digits_model, tmp_path_factory):
             log=lambda _: None,
         )
     (folder / "notes.tflite").write_text("my notes, not a model")
+    whole = (folder / "uint8.tflite").read_bytes()
+    (folder / "cut.tflite").write_bytes(whole[: len(whole) // 3])  # cut inside the model
+    (folder / "cut_zip.tflite").write_bytes(whole[:-30])  # cut inside the labels' zip
     (folder / "bare.tflite").write_bytes(bare_model())
     return folder
 
@@ -244,6 +247,8 @@ def test_a_digit_drawn_on_the_canvas_is_classified_as_that_digit(page, tmp_path)
     "name, message",
     [
         ("notes.tflite", "This file is not a TFLite model (no TFL3 identifier)."),
+        ("cut.tflite", "This file is not a whole TFLite model: it ends before its own tables do"),
+        ("cut_zip.tflite", "The model's metadata lists "),
         (
             "int8.tflite",
             "This model's input is int8; LiteRT.js in the browser takes uint8 or float32",

@@ -16,6 +16,17 @@ export async function readModelFile(bytes) {
   if (bytes.length < 8 || String.fromCharCode(...bytes.subarray(4, 8)) !== "TFL3") {
     throw new ModelFileError("This file is not a TFLite model (no TFL3 identifier).");
   }
+  try {
+    return await readTables(bytes);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error; // a table pointing past the end
+    throw new ModelFileError(
+      "This file is not a whole TFLite model: it ends before its own tables do (cut off while copying or downloading?).",
+    );
+  }
+}
+
+async function readTables(bytes) {
   const buf = new Flatbuffer(bytes);
   const model = buf.root();
   const subgraph = buf.vectorTable(buf.field(model, 2), 0);
@@ -58,8 +69,17 @@ async function readMetadata(buf, model, bytes) {
     const modelMetadata = info.root();
     const subgraph = info.vectorTable(info.field(modelMetadata, 3), 0);
     const output = info.vectorTable(info.field(subgraph, 3), 0);
-    const preprocessing = await associatedFile(bytes, "preprocessing.json");
-    const labels = await associatedFile(bytes, "labels.txt");
+    const files = {};
+    for (const name of listedFiles(info, modelMetadata, output)) {
+      files[name] = await associatedFile(bytes, name);
+      if (files[name] === null) {
+        throw new ModelFileError(
+          `The model's metadata lists ${name}, but the file is not in the model: it was cut off (copy it again).`,
+        );
+      }
+    }
+    const preprocessing = files["preprocessing.json"] ?? null;
+    const labels = files["labels.txt"] ?? null;
     return {
       name: info.string(modelMetadata, 0),
       description: info.string(modelMetadata, 1),
@@ -69,6 +89,18 @@ async function readMetadata(buf, model, bytes) {
     };
   }
   return null;
+}
+
+/** The associated files the metadata names: the model's and its output's. */
+function listedFiles(info, modelMetadata, output) {
+  const names = [];
+  for (const [table, slot] of [[modelMetadata, 6], [output, 6]]) {
+    const list = info.field(table, slot);
+    for (let i = 0; list && i < info.vectorLength(list); i++) {
+      names.push(info.string(info.vectorTable(list, i), 0));
+    }
+  }
+  return names;
 }
 
 function parseLabels(text) {
