@@ -119,11 +119,12 @@ def _converted(model, output, options, log):
     report = report_of(options, float_top1, converted, verification, kept, flatbuffer, model)
     report["seconds"] = clock.stages
     json_path = report_path(output)
-    # Both written before either is renamed into place: a pair from one run.
-    with atomic_path(output) as model_part, atomic_path(json_path) as report_part:
+    # Both written before either is renamed into place: a pair from one run. The
+    # model is written outside the report's block, so a failure names its file.
+    with atomic_path(output) as model_part:
         with open(model_part, "wb") as f:
             f.write(flatbuffer)
-        with open(report_part, "w") as f:
+        with atomic_path(json_path) as report_part, open(report_part, "w") as f:
             f.write(json_text(report))
     clock(f"wrote {output} ({len(flatbuffer) / 1024:.0f} KiB) and {json_path}")
     return report

@@ -137,10 +137,17 @@ def run_command(
     debug = debug or _debugging()
     if not getattr(sys.unraisablehook, "keeps_interrupts", False):
         sys.unraisablehook = _interrupts_kept(sys.unraisablehook)
+    ctrl_c = _CtrlC()
+    signal.signal(signal.SIGINT, ctrl_c.handle)
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
-        return action()
+        result = action()
+        if ctrl_c.pressed.is_set():  # every KeyboardInterrupt was swallowed on the way
+            raise KeyboardInterrupt
+        return result
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a resent one still on its way: ending
+        ctrl_c.heard.set()
         _say(f"interrupted: {kept if isinstance(kept, str) else kept()}")
         sys.exit(INTERRUPTED)
     except ModuleNotFoundError as error:
@@ -176,23 +183,57 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+class _CtrlC:
+    """SIGINT's handler while a command runs: the KeyboardInterrupt it raises
+    can be lost - raised inside a gc callback or ``__del__`` (only reported:
+    importing TensorFlow imports JAX, whose gc callback ran during about a
+    third of the Ctrl-Cs sent to a loop making garbage), or caught by a
+    library's bare ``except``. So the first Ctrl-C also starts a thread that
+    sends SIGINT again every few tenths of a second until ``run_command``
+    hears it (``heard``), and ``run_command`` ends with the interrupted line
+    even where the action returned."""
+
+    RESEND_SECONDS = 0.05
+
+    def __init__(self):
+        self.pressed, self.heard = threading.Event(), threading.Event()
+
+    def handle(self, signum, frame):
+        if not self.pressed.is_set():
+            self.pressed.set()
+            try:
+                threading.Thread(target=self._resend, daemon=True).start()
+            except RuntimeError:  # no new threads while the interpreter shuts down
+                pass
+        if not _in_gc_callback(frame):  # there it would only be reported: the next one lands
+            raise KeyboardInterrupt
+
+    def _resend(self):
+        while not self.heard.wait(self.RESEND_SECONDS):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def _in_gc_callback(frame) -> bool:
+    """Whether ``frame`` runs inside one of ``gc.callbacks`` (written in Python)."""
+    import gc
+
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _interrupts_kept(
     hook: Callable[[object], None],
 ) -> Callable[[object], None]:
-    """``sys.unraisablehook`` that gives back a Ctrl-C Python dropped: the
-    KeyboardInterrupt of a signal handled inside a gc callback or ``__del__``
-    is only reported, and the command would run on. Importing TensorFlow
-    imports JAX, whose gc callback ran during about a third of the Ctrl-Cs
-    sent to a loop making garbage. The signal is sent again, to arrive once
-    the callback has returned."""
+    """``sys.unraisablehook`` that stays quiet about a Ctrl-C Python dropped
+    (the KeyboardInterrupt of a signal handled inside a gc callback or
+    ``__del__`` is only reported): ``_CtrlC`` sends it again."""
 
     def resend(unraisable):
-        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
-            try:
-                threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
-            except RuntimeError:  # no new threads while the interpreter shuts down: it is ending
-                pass
-        else:
+        if unraisable.exc_type is None or not issubclass(unraisable.exc_type, KeyboardInterrupt):
             hook(unraisable)
 
     resend.keeps_interrupts = True

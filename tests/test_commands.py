@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -250,3 +251,42 @@ def test_the_last_line_starts_a_line_of_its_own_after_a_progress_bar():
     assert process.wait(timeout=60) == 2
     text = shown.decode()
     assert re.search(r"loss: 0\.9\r?\n+error: Training diverged", text), text
+
+
+SWALLOWED = """
+import time
+from mixer_base.commands import run_command
+
+def swallowing():
+    print("busy", flush=True)
+    swallowed = False
+    ended = time.time() + 20
+    while time.time() < ended:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # one library call with a bare except eats the Ctrl-C
+            if swallowed:
+                raise
+            swallowed = True
+    return "finished"
+
+print(run_command(swallowing, (), kept="the test's line"))
+"""
+
+
+def test_a_ctrl_c_a_library_swallows_still_ends_the_command():
+    with subprocess.Popen(
+        [sys.executable, "-c", SWALLOWED],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as proc:
+        assert proc.stdout.readline() == "busy\n"
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stdout) == (130, ""), stderr
+    assert stderr.splitlines() == ["interrupted: the test's line"]
+    assert time.monotonic() - started < 15  # the 20 s of work did not run out
