@@ -137,40 +137,81 @@ def run_command(
     debug = debug or _debugging()
     if not getattr(sys.unraisablehook, "keeps_interrupts", False):
         sys.unraisablehook = _interrupts_kept(sys.unraisablehook)
-    ctrl_c = _CtrlC()
-    signal.signal(signal.SIGINT, ctrl_c.handle)
-    try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
-        result = action()
-        if ctrl_c.pressed.is_set():  # every KeyboardInterrupt was swallowed on the way
+    with _CtrlC() as ctrl_c:
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held raises here
+            result = action()
+            if ctrl_c.pressed.is_set():  # every KeyboardInterrupt was swallowed on the way
+                raise KeyboardInterrupt
+            return result
+        except BaseException as error:
+            if isinstance(error, SystemExit):
+                raise
+            if isinstance(error, KeyboardInterrupt) or ctrl_c.pressed.is_set():
+                ctrl_c.heard.set()  # (another error on the way out of a Ctrl-C is the Ctrl-C)
+                _say(f"interrupted: {kept if isinstance(kept, str) else kept()}")
+                sys.exit(INTERRUPTED)
+            if debug or not isinstance(error, Exception):
+                raise
+            if isinstance(error, ModuleNotFoundError) and not (
+                extra is None or (error.name or "").split(".")[0] in OUR_PACKAGES
+            ):
+                _say(
+                    f"error: this command needs {error.name!r}, which is not installed: pip "
+                    f"install 'keras-mixer[{extra}]'"
+                )
+                sys.exit(EXPECTED_FAILURE)
+            if isinstance(error, expected) and not isinstance(error, ModuleNotFoundError):
+                _say(f"error: {_one_line(error)}")
+                sys.exit(EXPECTED_FAILURE)
+            _say(
+                f"error: unexpected {type(error).__name__}: {_one_line(error)} (run again with "
+                f"--debug or {DEBUG_ENV}=1 for the traceback)"
+            )
+            sys.exit(UNEXPECTED_FAILURE)
+
+
+class _CtrlC:
+    """SIGINT's handler while a command runs (where SIGINT was Python's
+    default: a job started with SIGINT ignored keeps ignoring it). The
+    KeyboardInterrupt it raises can be lost - raised inside a gc callback or
+    ``__del__`` (only reported: importing TensorFlow imports JAX, whose gc
+    callback ran during about a third of the Ctrl-Cs sent to a loop making
+    garbage), or caught by a library's bare ``except``. So until the command
+    hears it (``heard``), a thread started up front sends SIGINT again every
+    ``RESEND_SECONDS``; the handler ignores SIGINT once heard, and inside a gc
+    callback leaves it to the next one. On leaving, the handler before it is
+    restored."""
+
+    RESEND_SECONDS = 0.5
+
+    def __enter__(self):
+        self.pressed, self.heard = threading.Event(), threading.Event()
+        self.before = signal.getsignal(signal.SIGINT)
+        if self.before is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self.handle)
+            self.resender = threading.Thread(target=self._resend, daemon=True)
+            self.resender.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.heard.set()
+        if self.before is signal.default_int_handler:
+            self.pressed.set()  # wakes the resender, which then sees `heard` and ends
+            self.resender.join()
+            signal.signal(signal.SIGINT, self.before)
+
+    def handle(self, signum, frame):
+        if self.heard.is_set():
+            return
+        self.pressed.set()
+        if not _in_gc_callback(frame):  # there it would only be reported: the next one lands
             raise KeyboardInterrupt
-        return result
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a resent one still on its way: ending
-        ctrl_c.heard.set()
-        _say(f"interrupted: {kept if isinstance(kept, str) else kept()}")
-        sys.exit(INTERRUPTED)
-    except ModuleNotFoundError as error:
-        if debug or extra is None or (error.name or "").split(".")[0] in OUR_PACKAGES:
-            raise
-        _say(
-            f"error: this command needs {error.name!r}, which is not installed: pip install "
-            f"'keras-mixer[{extra}]'"
-        )
-        sys.exit(EXPECTED_FAILURE)
-    except expected as error:
-        if debug:
-            raise
-        _say(f"error: {_one_line(error)}")
-        sys.exit(EXPECTED_FAILURE)
-    except Exception as error:
-        if debug:
-            raise
-        _say(
-            f"error: unexpected {type(error).__name__}: {_one_line(error)} (run again with "
-            f"--debug or {DEBUG_ENV}=1 for the traceback)"
-        )
-        sys.exit(UNEXPECTED_FAILURE)
+
+    def _resend(self):
+        self.pressed.wait()
+        while not self.heard.wait(self.RESEND_SECONDS):
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def _say(line: str) -> None:
@@ -181,36 +222,6 @@ def _say(line: str) -> None:
         sys.stdout.write("\n")
         sys.stdout.flush()
     print(line, file=sys.stderr)
-
-
-class _CtrlC:
-    """SIGINT's handler while a command runs: the KeyboardInterrupt it raises
-    can be lost - raised inside a gc callback or ``__del__`` (only reported:
-    importing TensorFlow imports JAX, whose gc callback ran during about a
-    third of the Ctrl-Cs sent to a loop making garbage), or caught by a
-    library's bare ``except``. So the first Ctrl-C also starts a thread that
-    sends SIGINT again every few tenths of a second until ``run_command``
-    hears it (``heard``), and ``run_command`` ends with the interrupted line
-    even where the action returned."""
-
-    RESEND_SECONDS = 0.05
-
-    def __init__(self):
-        self.pressed, self.heard = threading.Event(), threading.Event()
-
-    def handle(self, signum, frame):
-        if not self.pressed.is_set():
-            self.pressed.set()
-            try:
-                threading.Thread(target=self._resend, daemon=True).start()
-            except RuntimeError:  # no new threads while the interpreter shuts down
-                pass
-        if not _in_gc_callback(frame):  # there it would only be reported: the next one lands
-            raise KeyboardInterrupt
-
-    def _resend(self):
-        while not self.heard.wait(self.RESEND_SECONDS):
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def _in_gc_callback(frame) -> bool:

@@ -239,8 +239,12 @@ def test_the_last_line_starts_a_line_of_its_own_after_a_progress_bar():
         [sys.executable, "-c", code], cwd=ROOT, stdout=follower, stderr=follower
     )
     os.close(follower)
-    shown = b""
-    while True:
+    import select
+
+    shown, deadline = b"", time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([leader], [], [], 1)[0]:
+            continue
         try:
             chunk = os.read(leader, 4096)
         except OSError:  # the terminal closed with the process
@@ -290,3 +294,38 @@ def test_a_ctrl_c_a_library_swallows_still_ends_the_command():
     assert (proc.returncode, stdout) == (130, ""), stderr
     assert stderr.splitlines() == ["interrupted: the test's line"]
     assert time.monotonic() - started < 15  # the 20 s of work did not run out
+
+
+def test_run_command_leaves_sigint_as_it_found_it():
+    before = signal.getsignal(signal.SIGINT)
+    assert run_command(lambda: "done", ()) == "done"
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+IGNORING = """
+import time
+from mixer_base.commands import run_command
+
+def work():
+    print("busy", flush=True)
+    time.sleep(1.5)
+    return "finished"
+
+print(run_command(work, ()))
+"""
+
+
+def test_a_command_started_with_sigint_ignored_keeps_ignoring_it():
+    # As `cmd &` in a non-interactive shell starts it: the terminal's Ctrl-C is not for it.
+    with subprocess.Popen(
+        [sys.executable, "-c", IGNORING],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    ) as proc:
+        assert proc.stdout.readline() == "busy\n"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stdout, stderr) == (0, "finished\n", "")
