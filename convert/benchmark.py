@@ -38,11 +38,10 @@ def benchmark(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Measures every model at every thread count; returns the results dict."""
+    from keras_mixer.files import check_input
+
     for path in paths:
-        if os.path.isdir(path):
-            raise ValueError(f"Model file {path!r} is a directory; give the .tflite files in it.")
-        if not os.path.isfile(path):
-            raise ValueError(f"Model file {path!r} does not exist.")
+        check_input(path)
     cores = os.cpu_count() or 1
     beyond = [count for count in threads if count > cores]
     if beyond:
@@ -117,7 +116,7 @@ def output_files(json_path: str) -> list:
 
     return [
         (json_path, ".json", json_with("threads", "results"), "a benchmark result"),
-        (plot_path(json_path), ".png", our_png, "a plot keras-mixer wrote"),
+        (plot_path(json_path), ".png", our_png("benchmark"), "a benchmark plot keras-mixer wrote"),
     ]
 
 
@@ -129,7 +128,7 @@ def plot(results: dict, path: str) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from keras_mixer.files import PLOT_METADATA
+    from keras_mixer.files import plot_metadata
 
     rows = results["results"]
     names = list(dict.fromkeys(row["name"] for row in rows))
@@ -165,7 +164,7 @@ def plot(results: dict, path: str) -> None:
         scatter.set_ylabel("top-1 accuracy")
         scatter.legend()
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=110, metadata=PLOT_METADATA)
+    fig.savefig(path, format="png", dpi=110, metadata=plot_metadata("benchmark"))
     plt.close(fig)
 
 

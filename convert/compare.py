@@ -91,13 +91,23 @@ def compare(
 ) -> dict:
     """Runs the comparison (module docstring); returns what ``compare.json`` holds."""
     options = options.checked()
-    made_folder = not os.path.exists(output_dir)
+    made = _missing_folders(output_dir)
     try:
         return _compared(model_paths, output_dir, options, log)
-    except BaseException:  # a refusal or a Ctrl-C leaves no empty folder behind
-        if made_folder and os.path.isdir(output_dir) and not os.listdir(output_dir):
-            os.rmdir(output_dir)
+    except BaseException:  # a refusal or a Ctrl-C leaves no empty folder it made
+        for folder in made:  # deepest first
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
         raise
+
+
+def _missing_folders(path):
+    """The folders of ``path`` that do not exist yet, deepest first."""
+    missing, folder = [], os.path.abspath(path)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
 
 
 def _compared(model_paths, output_dir, options, log):
@@ -107,9 +117,10 @@ def _compared(model_paths, output_dir, options, log):
     models = _checked_models(model_paths, output_dir, options, log)
     json_path = os.path.join(output_dir, COMPARE_JSON)
     png_path = os.path.join(output_dir, COMPARE_PNG)
-    if os.path.exists(png_path):  # an earlier run's plot: it would sit beside other results
-        if not our_png(png_path):
-            raise ValueError(f"{png_path} exists and is not a plot keras-mixer wrote.")
+    if os.path.exists(png_path) and not our_png("comparison")(png_path):
+        raise ValueError(f"{png_path} exists and is not a comparison plot keras-mixer wrote.")
+    earlier = _earlier(json_path, models)
+    if os.path.exists(png_path):  # the earlier run's plot: it would sit beside other results
         os.remove(png_path)
     results = {
         "models": models,
@@ -121,7 +132,7 @@ def _compared(model_paths, output_dir, options, log):
     def saved():  # after every finished step: an interruption keeps it
         write_json(results, json_path)
 
-    _convert_all(results, _earlier(json_path, models), output_dir, options, saved, log)
+    _convert_all(results, earlier, output_dir, options, saved, log)
     _benchmark_all(results, output_dir, options, saved, log)
     at = {count: points_at(results["rows"], count, options.accuracy) for count in options.threads}
     results["front"] = {str(count): [p.name for p in pareto(at[count])] for count in at}
@@ -144,9 +155,10 @@ def _checked_models(model_paths, output_dir, options, log):
         raise ValueError("Give .keras models to compare, or variants.")
     if len(models) != len(model_paths):
         raise ValueError("Two models share a file name; give each its own name.")
+    from keras_mixer.files import check_input
+
     for path in model_paths:
-        if not os.path.isfile(path):
-            raise ValueError(f"Model file {path!r} does not exist.")
+        check_input(path)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"Output {output_dir!r} is a file, not a folder.")
     os.makedirs(output_dir, exist_ok=True)
@@ -162,7 +174,10 @@ def _convert_all(results, earlier, output_dir, options, saved, log):
     total = len(results["models"]) * len(options.modes)
     for name, path in results["models"].items():
         # Everything that decides the files and their scores: reuse keys on it.
-        data = settings_for_model(keras_mixer.load_model(path), path, options.dataset)
+        try:
+            data = settings_for_model(keras_mixer.load_model(path), path, options.dataset)
+        except ValueError as error:  # which model, when several are compared
+            raise ValueError(f"{path}: {error}") from None
         key = {"model_sha256": file_sha256(path), **options.conversion_key()}
         key["data"] = {k: v for k, v in data.report().items() if k in DATA_KEY}
         for mode in options.modes:

@@ -93,7 +93,7 @@ def plot(results: dict, path: str) -> None:
     from matplotlib import pyplot as plt
     from matplotlib.lines import Line2D
 
-    from keras_mixer.files import PLOT_METADATA, atomic_path
+    from keras_mixer.files import atomic_path, plot_metadata
 
     options = results["options"]
     colours = {name: f"C{i % 10}" for i, name in enumerate(results["models"])}
@@ -126,7 +126,7 @@ def plot(results: dict, path: str) -> None:
     )
     fig.tight_layout(rect=(0, 0, 0.85, 1))
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata=PLOT_METADATA)
+        fig.savefig(tmp, format="png", dpi=110, metadata=plot_metadata("comparison"))
     plt.close(fig)
 
 

@@ -187,6 +187,14 @@ def check_output(path, suffix: str, ours=None, what: str = "") -> None:
         raise ValueError(f"Output {str(path)!r} exists and is not {what}; not overwriting it.")
 
 
+def check_input(path, what: str = "Model file") -> None:
+    """Refuses, naming it, an input path that is a folder or does not exist."""
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {str(path)!r} is a directory; give the file in it.")
+    if not os.path.isfile(path):
+        raise ValueError(f"{what} {str(path)!r} does not exist.")
+
+
 def check_outputs(files) -> None:
     """``check_output`` for each ``(path, suffix, ours, what)`` of ``files``:
     every file one command writes, checked before it starts."""
@@ -222,16 +230,24 @@ def json_with(*keys: str):
     return lambda path: json_object(path, *keys) is not None
 
 
-# Every plot this package writes says so in its PNG text chunks, so that a PNG
-# it did not write (the user's, or another command's) is never replaced.
-PLOT_METADATA = {"Software": "keras-mixer"}
+def plot_metadata(kind: str) -> dict:
+    """The PNG text chunks of a plot this package writes (matplotlib's
+    ``savefig(metadata=...)``): who wrote it and what kind it is, so that a
+    PNG that is not this command's kind of plot (the user's, or a training
+    run's curves beside a benchmark's JSON) is never replaced."""
+    return {"Software": "keras-mixer", "Title": f"keras-mixer {kind}"}
 
 
-def our_png(path) -> bool:
-    """Whether ``path`` is a PNG this package wrote (``PLOT_METADATA``)."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    return head.startswith(b"\x89PNG") and b"keras-mixer" in head
+def our_png(kind: str):
+    """``ours`` for check_output: the file is a plot of ``kind`` we wrote."""
+    marker = plot_metadata(kind)["Title"].encode()
+
+    def ours(path):
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        return head.startswith(b"\x89PNG") and b"Title\x00" + marker in head  # a tEXt chunk
+
+    return ours
 
 
 NON_FINITE_KEY = "non_finite"

@@ -239,9 +239,10 @@ MixerH14 = CONSTRUCTORS["H/14"]
 def load_model(path: str | os.PathLike) -> keras.Model:
     """A saved model (.keras) with the keras_mixer layers and schedule known,
     or a ValueError naming the file and what is wrong with it."""
+    from keras_mixer.files import check_input
+
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"Model file {path!r} does not exist.")
+    check_input(path)
     if not zipfile.is_zipfile(path):
         raise ValueError(
             f"Model file {path!r} is not a whole .keras file (not a readable zip "

@@ -6,12 +6,14 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from convert import benchmark, tflite
 from convert.calibrate import calibrate
 from convert.forms import form
 from convert.graph import build_graph, layer_norm_variances, mixer_spec, model_values
 from convert.quantize import quantised_graph
+from keras_mixer.files import plot_metadata
 from tests.test_convert_graph import trained_like
 from tests.training_helpers import folder_checksums, run_main, run_module
 
@@ -83,7 +85,10 @@ def test_bad_input_is_named(models, tmp_path):
         junk.stderr
     )
     folder = run_main(benchmark.main, tmp_path)
-    assert folder.returncode == 2 and f"'{tmp_path}' is a directory" in folder.stderr
+    assert (
+        folder.returncode == 2
+        and f"'{tmp_path}' is a directory; give the file in it" in folder.stderr
+    )
     assert "Traceback" not in missing.stderr + threads.stderr + junk.stderr + folder.stderr
     many = (os.cpu_count() or 1) + 1  # more threads than cores: measured, and said
     crowded = run_main(benchmark.main, models["float32"], "--threads", many, "--runs", "2")
@@ -92,11 +97,25 @@ def test_bad_input_is_named(models, tmp_path):
     # --json never replaces an input model, its conversion report or another file.
     (tmp_path / "notes.png").write_text("mine")
     Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")  # a real PNG, not one of our plots
+    curves = PngInfo()  # a training run's curves: our plot, but not a benchmark's
+    for key, value in plot_metadata("training curves").items():
+        curves.add_text(key, value)
+    Image.new("RGB", (4, 4)).save(tmp_path / "training_curves.png", pnginfo=curves)
     for json_path, problem in (
         (models["float32"], "must end in .json"),
         (models["xnnpack"].with_suffix(".json"), "exists and is not a benchmark result"),
-        (tmp_path / "notes.json", "notes.png' exists and is not a plot keras-mixer wrote"),
-        (tmp_path / "photo.json", "photo.png' exists and is not a plot keras-mixer wrote"),
+        (
+            tmp_path / "notes.json",
+            "notes.png' exists and is not a benchmark plot keras-mixer wrote",
+        ),
+        (
+            tmp_path / "photo.json",
+            "photo.png' exists and is not a benchmark plot keras-mixer wrote",
+        ),
+        (
+            tmp_path / "training_curves.json",
+            "training_curves.png' exists and is not a benchmark plot keras-mixer wrote",
+        ),
     ):
         found = run_main(benchmark.main, models["xnnpack"], "--threads", "1", "--json", json_path)
         assert found.returncode == 2 and "Traceback" not in found.stderr

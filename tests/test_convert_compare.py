@@ -18,6 +18,7 @@ from convert import cli
 from convert import compare as compare_lib
 from convert.compare import CompareOptions
 from convert.tradeoff import Point, pareto, recommend
+from keras_mixer.files import plot_metadata
 from tests.test_files import strict_json
 from tests.training_helpers import ROOT, command_env, run_main
 
@@ -148,7 +149,8 @@ def test_ctrl_c_leaves_a_valid_partial_compare_json(digits_model, tmp_path):
     output = tmp_path / "c"
     output.mkdir()
     earlier_plot = PngInfo()
-    earlier_plot.add_text("Software", "keras-mixer")  # as our plots say
+    for key, value in plot_metadata("comparison").items():  # as our plots say
+        earlier_plot.add_text(key, value)
     Image.new("RGB", (8, 8)).save(output / "compare.png", pnginfo=earlier_plot)
     process = subprocess.Popen(
         [
@@ -227,6 +229,9 @@ def test_a_rerun_converts_again_when_the_data_settings_changed(digits_model, tmp
     options = CompareOptions(modes=("ptq",), threads=(1,), runs=3, eval_images=64)
     folder = tmp_path / "compare"
     first = compare_lib.compare([str(run / "model.keras")], str(folder), options, log=print)
+    lines = []
+    compare_lib.compare([str(run / "model.keras")], str(folder), options, log=lines.append)
+    assert sum("reused" in line for line in lines) == 1  # nothing changed: reused
 
     config["data"]["eval_crop"] = 0.5  # the run's evaluation crop changed
     (run / "config.json").write_text(json.dumps(config))

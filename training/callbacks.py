@@ -15,7 +15,7 @@ import time
 import keras
 import numpy as np
 
-from keras_mixer.files import PLOT_METADATA, atomic_path, ensure_room, write_json
+from keras_mixer.files import atomic_path, ensure_room, plot_metadata, write_json
 
 CHECKPOINT_PATTERN = "epoch_{:04d}.weights.h5"
 
@@ -207,5 +207,5 @@ def plot_history(history: list[dict], path: str) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, metadata=PLOT_METADATA)
+        fig.savefig(tmp, dpi=90, metadata=plot_metadata("training curves"))
     plt.close(fig)
