@@ -42,7 +42,7 @@ def benchmark(
 
     for path in paths:
         check_input(path)
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # the cores this process may use
     beyond = [count for count in threads if count > cores]
     if beyond:
         log(

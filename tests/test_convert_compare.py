@@ -3,6 +3,7 @@ and benchmarked; conversions reused; the trade-off's front and pick."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -246,3 +247,24 @@ def test_a_rerun_converts_again_when_the_data_settings_changed(digits_model, tmp
         assert plot.width >= 12 * 110
     written = read_metadata((folder / "older_run_ptq.tflite").read_bytes())
     assert written["preprocessing"]["eval_crop"] == 0.5
+
+
+def test_a_rerun_converts_again_when_the_image_folder_changed(digits_model, tmp_path):
+    from keras_mixer.datasets import digits_folder
+
+    folder = tmp_path / "digits"
+    for label in range(10):  # 20 digits a class, as a user's folder
+        names = sorted(os.listdir(os.path.join(digits_folder(), str(label))))[:20]
+        (folder / str(label)).mkdir(parents=True)
+        for name in names:
+            shutil.copy(os.path.join(digits_folder(), str(label), name), folder / str(label))
+    options = CompareOptions(
+        modes=("fp32",), threads=(1,), runs=2, eval_images=16, dataset=str(folder)
+    )
+    output = tmp_path / "compare"
+    compare_lib.compare([str(digits_model)], str(output), options, log=lambda _: None)
+    extra = sorted(os.listdir(os.path.join(digits_folder(), "3")))[30]
+    shutil.copy(os.path.join(digits_folder(), "3", extra), folder / "3")  # one image more
+    lines = []
+    compare_lib.compare([str(digits_model)], str(output), options, log=lines.append)
+    assert not any("reused" in line for line in lines)

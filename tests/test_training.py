@@ -647,3 +647,13 @@ def test_a_python_config_that_raises_is_named_with_its_line(tmp_path):
     assert f"error: Config {config}: get_config() raised ZeroDivisionError at line 3" in (
         result.stderr
     )
+
+
+def test_evaluate_refuses_a_model_whose_input_is_not_rgb(tmp_path):
+    grey = keras_mixer.MlpMixer(4, 16, 1, 8, 16, input_shape=(16, 16, 1), classes=10)
+    grey.save(tmp_path / "grey.keras")
+    result = run_main(evaluate_main, tmp_path / "grey.keras", "--data", "digits")
+    assert result.returncode == 2 and result.stderr == (
+        f"error: Model {tmp_path / 'grey.keras'} takes inputs of shape (16, 16, 1); the datasets "
+        "give RGB images (height, width, 3).\n"
+    )

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 import keras_mixer
 from keras_mixer import datasets, preprocessing
+from keras_mixer.datasets.sources import some_of
 from keras_mixer.download import DownloadError
 from keras_mixer.files import atomic_path, ensure_room, write_json
 from keras_mixer.preprocessing import ImagePreprocessing
@@ -103,13 +104,14 @@ class RunData:
         )
 
 
-def read_data(config: dict) -> RunData:
-    """The config's training and validation data, batched for ``train.batch_size``."""
+def read_data(config: dict, chief: bool = True) -> RunData:
+    """The config's training and validation data, batched for ``train.batch_size``
+    (``chief``: the worker that says what is worth saying once)."""
     train_config, data_config = config["train"], config["data"]
     batch_size, dataset = train_config["batch_size"], data_config["dataset"]
     train_split = datasets.read_split(dataset, "train", data_config)
     val_split = datasets.read_split(dataset, "val", data_config)
-    _check_class_coverage(train_split, val_split, dataset, data_config)
+    _check_class_coverage(train_split, val_split, dataset, data_config, chief)
     if train_split.size < batch_size:  # whole batches only: not one training step
         raise ConfigError(
             f"train.batch_size {batch_size} is larger than the {train_split.size} "
@@ -120,7 +122,7 @@ def read_data(config: dict) -> RunData:
     return RunData(train_split, val_split, steps_per_epoch, val_ds, config)
 
 
-def _check_class_coverage(train_split, val_split, dataset, data_config):
+def _check_class_coverage(train_split, val_split, dataset, data_config, chief):
     """Refuses a split where classes have no training image (their validation
     images can never be right: the score would be capped without a word);
     says so in one line where classes have no validation image."""
@@ -130,21 +132,16 @@ def _check_class_coverage(train_split, val_split, dataset, data_config):
         raise ConfigError(
             f"{len(untrained)} of the {total} classes of {dataset} have no training image "
             f"(val_fraction {data_config['val_fraction']} put all of theirs in validation: "
-            f"{_some(untrained)}); the validation score would count them wrong by "
+            f"{some_of(untrained)}); the validation score would count them wrong by "
             "construction. Add images to those classes or lower data.val_fraction."
         )
-    if unscored:
+    if unscored and chief:
         print(
             f"warning: {len(unscored)} of the {total} classes of {dataset} have no validation "
-            f"image ({_some(unscored)}): val_accuracy does not score them.",
+            f"image ({some_of(unscored)}): val_accuracy does not score them.",
             file=sys.stderr,
             flush=True,
         )
-
-
-def _some(names, shown=3):
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
 
 
 # Libraries of the [train] extra that a run first needs after its first
@@ -173,7 +170,7 @@ def _check_output_apart_from_data(output_dir, dataset):
 
 def _run(config, output_dir, strategy, claim, verbose):
     train_config, chief = config["train"], is_chief(strategy)
-    data = read_data(config)
+    data = read_data(config, chief)
     with strategy.scope():
         model = build_model(
             config["model"], data.train_split.num_classes, config["data"]["image_size"]

@@ -132,10 +132,9 @@ def list_folder(folder):
             )
         files += [(os.path.join(folder, name, f), label) for f in images]
     if unknown:
-        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         raise DataError(
             f"Dataset folder {folder!r} holds files that are not images TensorFlow "
-            f"decodes ({', '.join(IMAGE_EXTENSIONS)}): {', '.join(unknown[:3])}{more}; "
+            f"decodes ({', '.join(IMAGE_EXTENSIONS)}): {some_of(unknown)}; "
             "convert or remove them."
         )
     return classes, files
@@ -173,8 +172,13 @@ def verify_images(paths):
     ok = {int(i) for i, _ in decoded.as_numpy_iterator()}
     bad = [p for i, p in enumerate(paths) if i not in ok]
     if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise DataError(f"Corrupt or unreadable image(s): {', '.join(bad[:3])}{more}.")
+        raise DataError(f"Corrupt or unreadable image(s): {some_of(bad)}.")
+
+
+def some_of(names: list, shown: int = 3) -> str:
+    """The first ``shown`` of ``names`` and how many more, for a one-line message."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(map(str, names[:shown])) + more
 
 
 def missing_classes(train: Split, val: Split) -> tuple[list[str], list[str]]:
