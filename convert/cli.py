@@ -4,6 +4,7 @@ every parser of it here, their shared flags from ``mixer_base.flags``:
     convert MODEL.keras --int8 --data DATASET -o model_int8.tflite   # the conversion
     convert benchmark MODEL.tflite [...]        # LiteRT latency (convert.benchmark)
     convert compare MODEL.keras [...] -o DIR    # which file to ship (convert.compare)
+    convert check-arm MODEL.tflite [...] --data D  # on ARM64's kernels, emulated (convert.arm64)
 
 The conversion is the default: a first argument that names no subcommand is
 the model to convert."""
@@ -11,7 +12,7 @@ the model to convert."""
 import argparse
 import sys
 
-from convert import benchmark
+from convert import arm64, benchmark
 from convert.modes import (
     ALIASES,
     DEFAULT_CALIBRATION,
@@ -57,6 +58,14 @@ def parser() -> CommandParser:
             "benchmarked and drawn",
             description="Convert models in several modes, evaluate and benchmark every file, "
             "and draw accuracy against latency.",
+        )
+    )
+    _check_arm_arguments(
+        commands.add_parser(
+            "check-arm",
+            help="runs .tflite files on ARM64's int8 kernels, emulated (QEMU), against x86",
+            description="Run TFLite models with LiteRT's aarch64 wheel under QEMU for CPU "
+            "models that select XNNPACK's ARM64 int8 kernels, and compare with x86.",
         )
     )
     _conversion_arguments(parser)
@@ -236,11 +245,30 @@ def _compare_arguments(parser):
     add_debug_flag(parser)
 
 
+def _check_arm_arguments(parser):
+    parser.add_argument("models", nargs="+", help=".tflite files")
+    add_flag(parser, "--data", "the images' dataset (default: each file's report's)")
+    parser.add_argument(
+        "--cpus",
+        default=",".join(arm64.CPUS),
+        help="QEMU CPU models, comma-separated (default: "
+        + ", ".join(f"{cpu}: {family}" for cpu, family in arm64.CPUS.items())
+        + ")",
+    )
+    parser.add_argument(
+        "--images", type=int, default=100, metavar="N", help="evaluation images (default 100)"
+    )
+    add_flag(parser, "--json")
+    add_debug_flag(parser)
+
+
 def main(argv: list[str] | None = None) -> None:
     command_line = parser()
     args = command_line.parse_args(argv)
     if args.command == "benchmark":
         return benchmark.command(args)
+    if args.command == "check-arm":
+        return arm64.command(args)
     if args.command == "compare":
         from convert import compare
 

@@ -57,6 +57,7 @@ def test_every_command_is_walked():
         "convert",
         "convert benchmark",
         "convert compare",
+        "convert check-arm",
         "mixer-train",
         "mixer-evaluate",
     }

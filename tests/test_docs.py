@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 README_MAX_LINES = 200
 # Subcommands of `convert` that have rows of their own in the command table.
-SUBCOMMANDS = ("convert benchmark", "convert compare")
+SUBCOMMANDS = ("convert benchmark", "convert compare", "convert check-arm")
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
