@@ -168,7 +168,7 @@ def _checked_models(model_paths, output_dir, options, log):
 def _convert_all(results, earlier, output_dir, options, saved, log):
     """Every model in every mode into ``results["conversions"]``, saved after each."""
     import keras_mixer
-    from keras_mixer.datasets import settings_for_model
+    from keras_mixer.datasets import files_digest, settings_for_model
     from keras_mixer.download import file_sha256
 
     total = len(results["models"]) * len(options.modes)
@@ -181,29 +181,13 @@ def _convert_all(results, earlier, output_dir, options, saved, log):
         key = {"model_sha256": file_sha256(path), **options.conversion_key()}
         key["data"] = {k: v for k, v in data.report().items() if k in DATA_KEY}
         key["data"].update({k: data.config[k] for k in ("train_split", "val_split", "data_dir")})
-        key["data_files"] = _files_digest(options.dataset)
+        key["data_files"] = files_digest(options.dataset)
         for mode in options.modes:
             step = f"[{len(results['conversions']) + 1}/{total}] {name} {mode}"
             results["conversions"][f"{name}_{mode}"] = _converted(
                 path, key, data, mode, output_dir, options, earlier, step, log
             )
             saved()
-
-
-def _files_digest(dataset):
-    """For an image folder, a digest of its files' names, sizes and times
-    (images added or changed change the conversions); None for the others."""
-    import hashlib
-
-    from keras_mixer.datasets import list_folder, parse
-
-    if parse(dataset)[0] != "folder":
-        return None
-    digest = hashlib.sha256()
-    for path, label in list_folder(dataset)[1]:
-        found = os.stat(path)
-        digest.update(f"{path}\0{label}\0{found.st_size}\0{found.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
 
 
 # The data settings that decide a conversion (not where each came from).

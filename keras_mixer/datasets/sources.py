@@ -193,3 +193,18 @@ def missing_classes(train: Split, val: Split) -> tuple[list[str], list[str]]:
         [names[i] for i in range(len(names)) if i not in in_train],
         [names[i] for i in range(len(names)) if i not in in_val],
     )
+
+
+def files_digest(dataset: str) -> str | None:
+    """For an image folder, a digest of its files' names, classes, sizes and
+    times (what changes when images are added, removed or replaced); None
+    for the embedded sets and TFDS."""
+    import hashlib
+
+    if parse(dataset)[0] != "folder":
+        return None
+    digest = hashlib.sha256()
+    for path, label in list_folder(dataset)[1]:
+        found = os.stat(path)
+        digest.update(f"{path}\0{label}\0{found.st_size}\0{found.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
