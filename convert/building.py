@@ -13,6 +13,7 @@ import tensorflow as tf
 from convert import checks, forms, tflite, verify
 from convert.graph import build_graph, layer_norm_variances, model_values
 from convert.options import ConvertOptions
+from keras_mixer.architecture import HEAD
 
 
 @dataclasses.dataclass
@@ -96,7 +97,7 @@ def integer_model(model, spec, samples, options, clock):
             qat, calibrated_top1 = train_qat(quantised, teacher, samples, options, clock)
             del teacher
             clock.stage("train")
-        flatbuffer = tflite.convert(quantised, options.recipe, options.io)
+        flatbuffer = tflite.convert(quantised, options.recipe, options.io, options.logits)
     clock("converted to TFLite")
     clock.stage("convert")
     return Converted(
@@ -120,8 +121,20 @@ def fake_quantised_graph(
         del plain
         gc.collect()  # a tf_keras model's reference cycles hold its variables (B/16: 240 MB)
     graph_form = forms.form(options.graph, variances)
-    quantised = quantised_graph(spec, values, graph_form, per_channel=options.per_channel)
+    quantised = quantised_graph(
+        spec,
+        values,
+        graph_form,
+        float_layers=float_layers(options),
+        per_channel=options.per_channel,
+    )
     return quantised, graph_form
+
+
+def float_layers(options: ConvertOptions, kept: tuple = ()) -> tuple:
+    """The layers of the int8 graph left in float: ``kept`` (``--keep-float``'s),
+    and the head when ``options.logits`` is "float32" (``FLOAT_HEAD``)."""
+    return (*kept, *(FLOAT_HEAD if options.logits == "float32" else ()))
 
 
 def train_qat(quantised, teacher, samples, options, clock):
@@ -157,6 +170,12 @@ def train_qat(quantised, teacher, samples, options, clock):
     )
     return found, calibrated_top1
 
+
+# Float logits (``--logits float32``): the head's Dense left in float, after
+# the int8 pooled features (the last int8 tensor, ``convert.graph.POOLED``): the converter
+# puts a DEQUANTIZE before it, and XNNPACK runs both in the int8 body's
+# partition (measured: one partition on the digits, MNIST and Mixer-S/16).
+FLOAT_HEAD = (HEAD,)
 
 # The XNNPACK LayerNorms' 1/sqrt interpolation is fitted to the variances
 # these many calibration images show (its range is widened 2x each way).

@@ -20,6 +20,7 @@ from convert.modes import (
     FLOAT32,
     FORMS,
     IO_TYPES,
+    LOGITS_TYPES,
     MODES,
     TECHNIQUES,
 )
@@ -93,6 +94,14 @@ def _conversion_arguments(parser):
         default="uint8",
         choices=IO_TYPES,
         help="input/output type of int8 models (default uint8: raw pixels)",
+    )
+    parser.add_argument(
+        "--logits",
+        default="int8",
+        choices=LOGITS_TYPES,
+        help="int8 models' logits: int8 (the head in int8, out in the --io type; default) or "
+        "float32 (the head in float inside the same XNNPACK partition, float32 scores out; "
+        "the input stays --io)",
     )
     parser.add_argument(
         "--graph",
@@ -297,6 +306,7 @@ def _convert(args):
         dataset=args.data,
         graph=args.graph,
         io=args.io,
+        logits=args.logits,
         calibration=args.calibration,
         calibration_images=args.calibration_images,
         qat_epochs=args.qat_epochs,
@@ -326,7 +336,8 @@ def _convert(args):
         paths = [args.output]
         if options.recipe is not FLOAT32:
             paths.insert(0, twin)
-            to_tflite(args.model, twin, options, mode=FLOAT32.name, graph=None, keep_float=0)
+            float32 = {"mode": FLOAT32.name, "graph": None, "keep_float": 0, "logits": "int8"}
+            to_tflite(args.model, twin, options, **float32)
         results = benchmark.benchmark(paths, threads)
         print(benchmark.table(results))
         print(f"wrote {results_path} and {benchmark.save(results, results_path)}")

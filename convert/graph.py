@@ -38,6 +38,7 @@ from keras_mixer.architecture import HEAD
 from keras_mixer.layers import LAYER_NORM_EPSILON, patch_grid
 
 PIXEL_RANGE = (0.0, 255.0)  # the input: int8 scale 1, raw pixels exactly
+POOLED = "avg_pool"  # the mean over tokens, the head's input
 
 
 def mixer_spec(model: keras.Model) -> dict:
@@ -140,7 +141,7 @@ def build_graph(
         )
         x = wrap(L.Add(name=f"block{i}_channel_residual"))([x, y])
     x = norm(x, "pre_head_layer_norm", not form.folds_affines)
-    x = wrap(L.GlobalAveragePooling1D(name="avg_pool"))(x)
+    x = wrap(L.GlobalAveragePooling1D(name=POOLED))(x)
     x = wrap(L.Dense(spec["classes"], name="head"))(x)
     activation = spec["classifier_activation"]
     if activation and not (logits or form.logits_only):

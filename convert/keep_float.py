@@ -14,6 +14,7 @@ def keep_float(model, converted, samples, layer_errors, options, output, clock):
     """The int8 model with the layers of the ``options.keep_float`` worst
     tensors in float (``verify.keep_float_candidates``), written beside
     ``output``; what it buys."""
+    from convert.building import float_layers
     from convert.quantize import copy_variables, quantised_graph
 
     candidates = set(verify.keep_float_candidates(converted.graph))
@@ -23,12 +24,12 @@ def keep_float(model, converted, samples, layer_errors, options, output, clock):
         converted.spec,
         model_values(model),
         converted.form,
-        float_layers=names,
+        float_layers=float_layers(options, tuple(names)),
         per_channel=options.per_channel,
     )
     copy_variables(converted.graph, graph)  # QAT's weights and ranges
     flatbuffer = with_metadata(
-        tflite.convert(graph, options.recipe, options.io),
+        tflite.convert(graph, options.recipe, options.io, options.logits),
         converted.spec,
         options,
         samples.class_names,

@@ -291,6 +291,8 @@ def with_metadata(
     ``convert.options.ConvertOptions``) - so an app prepares images as the
     conversion scored them."""
     data = options.data.config
+    if getattr(options, "logits", "int8") != "int8":
+        kind = f"{kind} with {options.logits} logits"
     return add_metadata(
         flatbuffer,
         name=spec["name"],

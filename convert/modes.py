@@ -13,6 +13,11 @@ ESTIMATORS = ("minmax", "percentile", "mse")
 DEFAULT_CALIBRATION = "percentile"
 # Input/output types of int8 models ("uint8": raw pixels in, as cameras give them).
 IO_TYPES = ("uint8", "int8", "float32")
+# How an int8 model's logits are made: "int8", the head in int8 and its
+# logits out in the --io type; "float32", the head in float after the int8
+# body (a DEQUANTIZE and a float FULLY_CONNECTED inside the same XNNPACK
+# partition), float32 logits out.
+LOGITS_TYPES = ("int8", "float32")
 INT8_LEVELS = 255  # the steps of an int8 range
 
 

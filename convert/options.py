@@ -28,12 +28,16 @@ class ConvertOptions:
     once, when the caller has not).
     ``seed``: which calibration images are drawn and the order QAT sees its
     batches in (the evaluation images are the same whatever the seed).
-    ``per_channel``, ``bias_correction``: ``convert.modes.TECHNIQUES``."""
+    ``per_channel``, ``bias_correction``: ``convert.modes.TECHNIQUES``.
+    ``logits``: for int8, "int8" (the head in int8, its logits out in the
+    ``io`` type) or "float32" (the head in float, float32 logits out; the
+    input stays ``io``): ``convert.modes.LOGITS_TYPES``."""
 
     mode: str = "qat"
     dataset: str = "digits"
     graph: str | None = None
     io: str = "uint8"
+    logits: str = "int8"
     calibration: str = DEFAULT_CALIBRATION
     calibration_images: int = 200
     calibration_batch_size: int = 16
@@ -68,6 +72,16 @@ class ConvertOptions:
         if self.io not in modes.IO_TYPES:
             raise ValueError(
                 f"{flag_named('io')} must be one of {', '.join(modes.IO_TYPES)}; got {self.io!r}."
+            )
+        if self.logits not in modes.LOGITS_TYPES:
+            raise ValueError(
+                f"{flag_named('logits')} must be one of {', '.join(modes.LOGITS_TYPES)}; "
+                f"got {self.logits!r}."
+            )
+        if self.logits != "int8" and not mode.integer:
+            raise ValueError(
+                f"{flag_named('logits')} {self.logits}: float logits are for an int8 mode "
+                f"(--int8 or --ptq); a {mode.name} model's outputs are float already."
             )
         if self.calibration not in ESTIMATORS:
             raise ValueError(

@@ -49,16 +49,31 @@ def verify_file(flatbuffer, converted, samples, options, clock) -> Verification:
         graph_scores, rows = verify.quantised_pass(
             converted.graph, samples.eval_pixels, min(options.debug_images, len(scores))
         )
-        # The int8 logits' steps (also behind a float32 output's DEQUANTIZE).
-        output_scale, zero_point = verify.logits_quantisation(converted.graph)
-        found["graph_fidelity"] = verify.fidelity(scores, graph_scores, output_scale)
-        found["output_floor"] = verify.output_floor(samples.keras_logits, output_scale, zero_point)
-        clock(
-            f"int8 logits alone (every other tensor float) would agree on "
-            f"{found['output_floor']['top1_agreement']:.4f}: "
-            f"{found['output_floor']['within_one_step']} images' top two logits lie within "
-            "one output step"
-        )
+        if options.logits == "int8":
+            # The int8 logits' steps (also behind a float32 output's DEQUANTIZE).
+            step, zero_point = verify.logits_quantisation(converted.graph)
+            step_of = "the int8 logits"
+            floor = verify.output_floor(samples.keras_logits, step, zero_point)
+            clock(
+                f"int8 logits alone (every other tensor float) would agree on "
+                f"{floor['top1_agreement']:.4f}: {floor['within_one_step']} images' top two "
+                "logits lie within one output step"
+            )
+        else:  # float32 logits: no output rounding; the last int8 tensor is the pooled one
+            step = verify.span_step(graph_scores)
+            step_of = "an int8 range spanning the graph's logits (the file's are float32)"
+            floor = verify.pooled_floor(converted.graph, samples.eval_pixels)
+            clock(
+                f"float32 logits; the int8 pooled features alone (every other tensor float) "
+                f"would agree on {floor['top1_agreement']:.4f} (relative L2 "
+                f"{verify.l2_text(floor['relative_l2'])})"
+            )
+        found["graph_fidelity"] = {
+            **verify.fidelity(scores, graph_scores, step),
+            "step": step,
+            "step_of": step_of,
+        }
+        found["output_floor"] = floor
         clock(
             "fidelity to the fake-quantised graph: top-1 "
             f"{found['graph_fidelity']['top1_agreement']:.4f}, within 2 output steps "
@@ -106,6 +121,8 @@ def report_of(options, float_top1, converted, verification, keep_float, flatbuff
         if section is not None:
             report[key] = section
     report["output"] = "logits" if converted.logits else "probabilities"
+    if mode.integer:
+        report["logits"] = options.logits
     report.update(verification.found)
     if keep_float is not None:
         report["keep_float"] = keep_float

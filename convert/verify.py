@@ -11,10 +11,12 @@ import tensorflow as tf
 import tf_keras
 
 from convert.calibrate import sampled
+from convert.graph import POOLED
 from convert.layers import tflite_op
 from convert.modes import INT8_LEVELS
 from convert.quantize import range_quantizers, tapped
 from convert.xnnpack import GATE_INPUT
+from keras_mixer.architecture import HEAD
 
 if TYPE_CHECKING:
     import keras
@@ -187,6 +189,67 @@ def output_floor(
     return {
         "top1_agreement": agreement(rounded, reference_logits),
         "within_one_step": int(np.sum(top_two[:, 1] - top_two[:, 0] < scale)),
+        "rounded": "logits",
+        "step": float(scale),
+    }
+
+
+def span_step(logits: np.ndarray) -> float:
+    """The step of an int8 range spanning ``logits`` (and zero): the unit
+    ``fidelity`` measures float32 logits in, where the file has no output step."""
+    logits = np.asarray(logits, np.float64)
+    span = max(float(logits.max()), 0.0) - min(float(logits.min()), 0.0)
+    return span / INT8_LEVELS if span > 0 else 1.0
+
+
+class _PooledTap:
+    """The float graph (no tensor rounded, float weights), keeping the pooled
+    features before and after their own int8 rounding."""
+
+    quantise_weights = False
+
+    def __init__(self):
+        self.pooled = None
+
+    def __call__(self, quantizer, tensor, quantised):
+        if quantizer.name == POOLED:
+            self.pooled = (tensor, quantised)
+        return tensor
+
+
+def pooled_floor(quantised: tf_keras.Model, images: np.ndarray, batch_size: int = 64) -> dict:
+    """What a file with float32 logits (a float head, ``--logits float32``)
+    can agree with float at best: its last int8 tensor is the pooled
+    features, so the floor is the top-1 agreement of the float graph's
+    logits with the same graph's where only the pooled features are rounded
+    to their int8 steps (``step``), and that rounding's ``relative_l2``."""
+    tap = _PooledTap()
+
+    def pooled(x):
+        with tapped(quantised, tap):
+            quantised(x, training=False)
+        return tap.pooled
+
+    function = tf.function(
+        pooled, input_signature=[tf.TensorSpec((None, *quantised.input_shape[1:]))]
+    )
+    exact, rounded = (
+        np.concatenate(parts)
+        for parts in zip(
+            *(
+                [t.numpy() for t in function(np.asarray(images[i : i + batch_size], np.float32))]
+                for i in range(0, len(images), batch_size)
+            )
+        )
+    )
+    kernel, bias = quantised.get_layer(HEAD).get_weights()
+    logits, floor = exact @ kernel + bias, rounded @ kernel + bias
+    low, high = range_quantizers(quantised)[POOLED].range
+    return {
+        "top1_agreement": agreement(floor, logits),
+        "rounded": POOLED,
+        "step": (high - low) / INT8_LEVELS,
+        "relative_l2": relative_l2(floor, logits),
     }
 
 

@@ -1,7 +1,8 @@
 """Golden cases for android_demo/core's GoldenTest (run by its run-tests.sh):
 a tiny Mixer trained briefly on the digits, converted by ``convert`` three
 ways (uint8 and int8 I/O XNNPACK graphs with logits out, float32 I/O plain
-graph with probabilities out), each run on two real images (a digit, and two
+graph with probabilities out, and a uint8-input XNNPACK graph with float32
+logits out: ``--logits float32``), each run on two real images (a digit, and two
 digits side by side: a wide image that gets centre-cropped).
 
     python -m tests.android_golden OUT_DIR
@@ -17,12 +18,14 @@ from keras_mixer.datasets import digits_folder
 from tests.training_helpers import write_config
 from training import load_config, train
 
-# (input/output type, graph, evaluation crop stated for the conversion: None keeps the run's)
+# (input/output type, graph, evaluation crop stated for the conversion: None keeps the
+# run's, logits)
 CASES = (
-    ("uint8", "xnnpack", None),
-    ("int8", "xnnpack", None),
-    ("float32", "plain", None),
-    ("uint8", "xnnpack", 0.875),
+    ("uint8", "xnnpack", None, "int8"),
+    ("int8", "xnnpack", None, "int8"),
+    ("float32", "plain", None, "int8"),
+    ("uint8", "xnnpack", 0.875, "int8"),
+    ("uint8", "xnnpack", None, "float32"),
 )
 
 
@@ -52,8 +55,9 @@ def main(out):
     train(config, os.path.join(work, "run"), verbose=0)
     model = os.path.join(work, "run", "model.keras")  # read with its run's config
     pictures = images(work)
-    for io, graph, crop in CASES:
+    for io, graph, crop, logits in CASES:
         case = f"{io}_{graph}" + (f"_crop{crop}" if crop else "")
+        case += "_float_logits" if logits == "float32" else ""
         path = os.path.join(work, f"{case}.tflite")
         report = to_tflite(
             model,
@@ -61,6 +65,7 @@ def main(out):
             mode="ptq",
             io=io,
             graph=graph,
+            logits=logits,
             eval_images=32,
             debug_images=0,
             preprocessing={"eval_crop": crop} if crop else {},

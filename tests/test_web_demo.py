@@ -55,6 +55,7 @@ CONVERSIONS = {
     "float32": ("float32", "plain", {}),
     "uint8_crop": ("uint8", "xnnpack", {"eval_crop": 0.875}),  # a wide image loses its sides
     "int8": ("int8", "xnnpack", {}),  # LiteRT.js has no int8 tensors
+    "float_logits": ("uint8", "xnnpack", {}),  # --logits float32: uint8 in, float32 out
 }
 
 
@@ -71,6 +72,7 @@ def models(digits_model, tmp_path_factory):
             io=io_type,
             graph=graph,
             preprocessing=preprocessing,
+            logits="float32" if name == "float_logits" else "int8",
             eval_images=32,  # the page's tests measure the files, not the report
             debug_images=0,
             log=lambda _: None,
@@ -153,7 +155,7 @@ GOLDEN_CASE_JS = """async ([model, argb, width, height]) => {
     });
     const result = await demo.classifier().classify(rgba, width, height);
     const bytes = (a) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-    return {input: bytes(result.input), output: bytes(result.raw)};
+    return {input: bytes(result.input), output: bytes(result.raw), scores: result.scores};
 }"""
 
 
@@ -162,7 +164,7 @@ def test_golden_cases_raw_outputs_are_python_litert_s_bit_for_bit(page, models, 
     and raw output against the bytes Python LiteRT fed and produced."""
     pictures = golden_images(str(tmp_path))
     compared = 0
-    for name in ("uint8", "float32", "uint8_crop"):
+    for name in ("uint8", "float32", "uint8_crop", "float_logits"):
         model = models / f"{name}.tflite"
         for picture, path in pictures.items():
             case = models / "cases" / f"{name}_{picture}"
@@ -178,8 +180,13 @@ def test_golden_cases_raw_outputs_are_python_litert_s_bit_for_bit(page, models, 
             )
             assert bytes(got["input"]) == (case / "input.bin").read_bytes(), case.name
             assert bytes(got["output"]) == (case / "output.bin").read_bytes(), case.name
+            top = [int(i) for i in found["top_indices"].split(",")]  # and the page's scores
+            expected = [float(v) for v in found["top_scores"].split(",")]
+            np.testing.assert_allclose(np.array(got["scores"])[top], expected, rtol=1e-5)
             compared += 1
-    assert compared == 3 * len(pictures) == 9
+    assert compared == 4 * len(pictures) == 12
+    load_model(page, "/files/float_logits.tflite")  # the int8 body's float32 logits
+    assert "input 16x16 uint8, 10 classes (logits, float32)" in page.inner_text("#model-info")
 
 
 # Each PNG fetched and classified by the page as a picked file is.
