@@ -22,6 +22,13 @@ output can do better). Then Mixer-S/16 at 224 (random weights, head std
 0.02, 20 digit images): the relative L2 of each estimator's PTQ logits.
 
 Writes benchmarks/results/quantisation.json and quantisation.png.
+
+``--logits`` compares instead, per zoo model (``--models``) and on
+Mixer-S/16 at 224 (random weights; ``--skip-s16`` leaves it out): the PTQ
+file with int8 logits, the same with float32 logits (``convert --logits
+float32``) and the dynamic-range file - agreement, relative L2, floor,
+size, XNNPACK partitions and LiteRT latency at ``--threads``, the files
+timed side by side in one run; writes quantisation_logits.json and .png.
 """
 
 import argparse
@@ -373,6 +380,201 @@ def plot(rows, path):
     figure.savefig(path, dpi=100)
 
 
+# ``--logits``: the PTQ (percentile) file with int8 logits and with float32
+# logits (``convert --logits float32``: the head in float inside the int8
+# body's XNNPACK partition), and the dynamic-range file, side by side.
+LOGITS_METHODS = (
+    ("PTQ, int8 logits", {"mode": "ptq"}),
+    ("PTQ, float32 logits", {"mode": "ptq", "logits": "float32"}),
+    ("dynamic-range", {"mode": "dynamic", "graph": None}),  # the float modes' plain graph
+)
+
+
+def logits_rows(zoo, model, folder, threads, runs, **settings):
+    """One row per ``LOGITS_METHODS`` entry for ``model`` (a path or a Keras
+    model): agreement, relative L2, floor, size and delegation from each
+    conversion's report, and the files' LiteRT latency measured side by side
+    (``convert.benchmark``: interleaved rounds, one worker process per file)."""
+    from convert.benchmark import benchmark
+    from convert.pipeline import to_tflite
+
+    rows, paths = [], []
+    seed = settings.get("seed", 0)
+    for method, chosen in LOGITS_METHODS:
+        print(f"[quantisation] {zoo} {os.path.basename(folder)} seed {seed}: {method}", flush=True)
+        slug = method.replace(", ", "_").replace(" ", "_")
+        path = os.path.join(folder, f"logits_{slug}_{seed}.tflite")
+        report = to_tflite(
+            model, path, log=lambda text: print(f"    {text}", flush=True), **{**settings, **chosen}
+        )
+        rows.append(
+            {
+                "zoo": zoo,
+                "method": method,
+                "model": os.path.basename(folder),
+                "seed": seed,
+                "top1_agreement": report["top1_agreement"],
+                "relative_l2": report["relative_l2"],
+                "output_floor": report.get("output_floor", {}).get("top1_agreement"),
+                "size_bytes": report["size_bytes"],
+                "partitions": report["xnnpack"]["partitions"],
+                "ops_outside": report["xnnpack"]["ops_outside"],
+                "float_ops": report["float_ops"],
+                "eval_images": report["eval_images"],
+            }
+        )
+        paths.append(path)
+    timed = benchmark(paths, threads, runs=runs, warmup=max(5, runs // 20), rounds=10)
+    for result in timed["results"]:
+        row = rows[paths.index(result["path"])]
+        row[f"ms_{result['threads']}"] = result["median_ms"]
+        row[f"ms_{result['threads']}_p10_p90"] = (result["p10_ms"], result["p90_ms"])
+    return rows
+
+
+def logits_summary(rows, threads):
+    """Per zoo entry and method, the means over its models; ``vs_int8_T``: the
+    mean over models of each file's latency over the int8-logits file's at T
+    threads (measured in the same run)."""
+    found = {}
+    for row in rows:
+        found.setdefault((row["zoo"], row["method"]), []).append(row)
+    summarised = []
+    for (zoo, method), chosen in found.items():
+        entry = {"zoo": zoo, "method": method, "conversions": len(chosen)}
+        for key in ("top1_agreement", "relative_l2", "output_floor", "size_bytes"):
+            values = [row[key] for row in chosen if row.get(key) is not None]
+            entry[key] = sum(values) / len(values) if values else None
+        entry["partitions"] = sorted({row["partitions"] for row in chosen})
+        entry["ops_outside"] = chosen[0]["ops_outside"]
+        bases = [
+            base
+            for row in chosen
+            for base in rows
+            if base["zoo"] == zoo
+            and (base["model"], base["seed"]) == (row["model"], row["seed"])
+            and base["method"] == LOGITS_METHODS[0][0]
+        ]
+        for count in threads:
+            entry[f"ms_{count}"] = statistics.mean(row[f"ms_{count}"] for row in chosen)
+            entry[f"vs_int8_{count}"] = statistics.mean(
+                row[f"ms_{count}"] / base[f"ms_{count}"] for row, base in zip(chosen, bases)
+            )
+        # Agreement minus the int8-logits file's, conversion by conversion: mean, standard error.
+        differences = [
+            row["top1_agreement"] - base["top1_agreement"] for row, base in zip(chosen, bases)
+        ]
+        spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
+        entry["agreement_minus_int8"] = (
+            statistics.mean(differences),
+            spread / len(differences) ** 0.5,
+        )
+        summarised.append(entry)
+    return summarised
+
+
+def logits_table(summarised, threads):
+    def number(key, fmt):
+        return lambda row: "" if row.get(key) is None else f"{row[key]:{fmt}}"
+
+    columns = [
+        ("zoo", -13, lambda row: row["zoo"]),
+        ("method", -20, lambda row: row["method"]),
+        ("conv", 4, lambda row: str(row["conversions"])),
+        ("agree", 7, number("top1_agreement", ".4f")),
+        ("floor", 7, number("output_floor", ".4f")),
+        ("minus int8", 19, lambda row: "{:+.4f} +- {:.4f}".format(*row["agreement_minus_int8"])),
+        ("rel L2", 7, number("relative_l2", ".4f")),
+        ("KiB", 8, lambda row: f"{row['size_bytes'] / 1024:.0f}"),
+        ("parts", 5, lambda row: ",".join(map(str, row["partitions"]))),
+    ]
+    for count in threads:
+        columns += [
+            (f"{count}t ms", 9, number(f"ms_{count}", ".4f")),
+            ("vs int8", 7, number(f"vs_int8_{count}", ".3f")),
+        ]
+    columns.append((" outside", 0, lambda row: " " + str(row["ops_outside"])))
+    return text_table(summarised, columns)
+
+
+def logits_main(args):
+    """``--logits``: ``LOGITS_METHODS`` on each zoo entry's ``--models``
+    trainings (``--seeds`` conversions each, the whole held-out split) and, unless
+    ``--skip-s16``, on Mixer-S/16 at 224 (random weights, head std 0.02,
+    ``--s16-images`` digits)."""
+    threads, rows = args.threads, []
+    counts = args.logits_models or [args.models]
+    for index, name in enumerate(args.zoo.split(",")):
+        for trained_seed in range(counts[min(index, len(counts) - 1)]):
+            folder = os.path.join(
+                RESULTS, "quantisation", name if trained_seed == 0 else f"{name}_seed{trained_seed}"
+            )
+            path = trained(name, folder, trained_seed)
+            for seed in range(args.seeds):
+                rows += logits_rows(
+                    name,
+                    path,
+                    folder,
+                    threads,
+                    args.runs,
+                    dataset=ZOO[name][0],
+                    graph=args.graph,
+                    seed=seed,
+                )
+        print(logits_table(logits_summary(rows, threads), threads), flush=True)
+    if not args.skip_s16:
+        folder = os.path.join(RESULTS, "quantisation", "s16_random")
+        os.makedirs(folder, exist_ok=True)
+        rows += logits_rows(
+            "S/16 random",
+            random_classifier("S16"),
+            folder,
+            threads,
+            max(20, args.runs // 10),
+            dataset="digits",
+            graph=args.graph,
+            eval_images=args.s16_images,
+            debug_images=0,
+        )
+    summarised = logits_summary(rows, threads)
+    print(cpu_description())
+    print(logits_table(summarised, threads))
+    output = args.output or os.path.join(RESULTS, "quantisation_logits.json")
+    png = write_results(
+        {"cpu": cpu_description(), "threads": threads, "summary": summarised, "rows": rows},
+        output,
+        lambda path: logits_plot(summarised, threads, path),
+    )
+    print(f"wrote {output} and {png}")
+
+
+def logits_plot(summarised, threads, path):
+    """Agreement with float and latency relative to the int8-logits file, per zoo entry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(dict.fromkeys(row["zoo"] for row in summarised))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / len(LOGITS_METHODS)
+    for i, (method, _) in enumerate(LOGITS_METHODS):
+        found = {row["zoo"]: row for row in summarised if row["method"] == method}
+        x = np.arange(len(names)) + i * width
+        axes[0].bar(x, [found[n]["top1_agreement"] for n in names], width, label=method)
+        axes[1].bar(x, [found[n][f"vs_int8_{threads[-1]}"] for n in names], width, label=method)
+    for axis, title in zip(
+        axes, ("top-1 agreement with float", f"latency / int8-logits file, {threads[-1]} threads")
+    ):
+        axis.set_xticks(np.arange(len(names)) + width, names)
+        axis.set_title(title)
+        axis.legend(fontsize=8)
+    axes[0].set_ylim(0.95, 1.001)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", default=",".join(ZOO), help=f"entries of {', '.join(ZOO)}")
@@ -393,13 +595,38 @@ def main():
         help="also PTQ with each technique flipped from its default",
     )
     parser.add_argument("--skip-s16", action="store_true", help="leave out the Mixer-S/16 rows")
-    parser.add_argument("--output", default=os.path.join(RESULTS, "quantisation.json"))
+    parser.add_argument(
+        "--logits",
+        action="store_true",
+        help="compare PTQ files with int8 and float32 logits and the dynamic-range file "
+        "(agreement, relative L2, size, partitions, latency side by side) instead",
+    )
+    parser.add_argument(
+        "--threads", default="1,2", help="--logits: LiteRT thread counts (default 1,2)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=2000, help="--logits: timed runs per file (S/16: a tenth)"
+    )
+    parser.add_argument(
+        "--s16-images", type=int, default=100, help="--logits: S/16's evaluation images"
+    )
+    parser.add_argument(
+        "--logits-models",
+        type=lambda text: [int(count) for count in text.split(",")],
+        default=None,
+        help="--logits: models per zoo entry, comma-separated in --zoo's order (default --models)",
+    )
+    parser.add_argument("--output", default=None)
     args = parser.parse_args()
     unknown = set(args.zoo.split(",")) - set(ZOO)
     if unknown:
         parser.error(f"unknown zoo entries {sorted(unknown)}; known: {', '.join(ZOO)}")
     print(cpu_description(), flush=True)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if args.logits:
+        args.threads = tuple(int(count) for count in args.threads.split(","))
+        return logits_main(args)
+    args.output = args.output or os.path.join(RESULTS, "quantisation.json")
     from convert.modes import ESTIMATORS
 
     estimators = args.estimators.split(",") if args.estimators else ESTIMATORS
