@@ -265,7 +265,7 @@ def test_bad_inputs_are_named(digits_model, tmp_path):
         (["-o", tmp_path / "mine.tflite"], "mine.json' exists and is not a conversion report"),
         (
             ["--benchmark", "--threads", "1", "-o", tmp_path / "m.tflite"],
-            "m_benchmark.png' exists and is not a plot keras-mixer wrote",
+            "m_benchmark.png' exists and is not a benchmark plot keras-mixer wrote",
         ),
     ]:
         assert problem in error_of(digits_model, "--ptq", *args)
