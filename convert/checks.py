@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from convert import verify
+from convert.options import flag_named
 
 if TYPE_CHECKING:
     import tf_keras
@@ -47,6 +48,7 @@ def check_keep_float(quantised: tf_keras.Model, options: ConvertOptions) -> None
     available = len(verify.keep_float_candidates(quantised))
     if options.keep_float > available:
         raise ValueError(
-            f"keep_float {options.keep_float}: this model's {options.graph} int8 graph has "
+            f"{flag_named('keep_float')} {options.keep_float}: this model's {options.graph} "
+            "int8 graph has "
             f"{available} layers that can be kept in float; choose at most {available}."
         )

@@ -55,11 +55,11 @@ class CompareOptions:
         if not named:
             raise ValueError("Name at least one mode to compare.")
         if not self.threads or min(self.threads) < 1:
-            raise ValueError(f"Thread counts must be 1 or more; got {list(self.threads)}.")
+            raise ValueError(f"--threads: counts must be 1 or more; got {list(self.threads)}.")
         if not 0 <= self.within < 100:
-            raise ValueError(f"within is in top-1 points, 0 to 100; got {self.within!r}.")
+            raise ValueError(f"--within is in top-1 points, 0 to 100; got {self.within!r}.")
         if self.runs < 1:
-            raise ValueError(f"runs must be 1 or more; got {self.runs!r}.")
+            raise ValueError(f"--runs must be 1 or more; got {self.runs!r}.")
         from keras_mixer.presets import RELEASES, VARIANTS
 
         variants = tuple(_variant_name(v) for v in self.variants)

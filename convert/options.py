@@ -124,11 +124,13 @@ def _positive(name, value):
 
 
 # Options whose command-line flag is not their name with dashes.
-FLAGS = {"num_threads": "--threads"}
+# Options whose command-line flag is not their name with dashes (None: no flag).
+FLAGS = {"num_threads": "--threads", "calibration_batch_size": None}
 
 
 def flag_named(option: str) -> str:
     """How a message names an option: the flag the user typed, then the
     option's own name for those who set it in Python (``--eval-images
-    (eval_images)``)."""
-    return f"{FLAGS.get(option, '--' + option.replace('_', '-'))} ({option})"
+    (eval_images)``); an option no flag sets, by its name alone."""
+    flag = FLAGS.get(option, "--" + option.replace("_", "-"))
+    return option if flag is None else f"{flag} ({option})"

@@ -454,7 +454,8 @@ def test_values_a_conversion_cannot_mean_are_refused_before_any_work(digits_mode
         run_main(cli.main, digits_model, "--ptq", "--keep-float", "9999", "-o", output)
     )
     assert re.fullmatch(
-        r"error: keep_float 9999: this model's xnnpack int8 graph has (\d+) layers that can be "
+        r"error: --keep-float \(keep_float\) 9999: this model's xnnpack int8 graph has (\d+) "
+        r"layers that can be "
         r"kept in float; choose at most \1\.",
         refusal,
     )
