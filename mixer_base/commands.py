@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -178,15 +179,18 @@ class _CtrlC:
     ``__del__`` (only reported: importing TensorFlow imports JAX, whose gc
     callback ran during about a third of the Ctrl-Cs sent to a loop making
     garbage), or caught by a library's bare ``except``. So until the command
-    hears it (``heard``), a thread started up front sends SIGINT again every
-    ``RESEND_SECONDS``; the handler ignores SIGINT once heard, and inside a gc
-    callback leaves it to the next one. On leaving, the handler before it is
-    restored."""
+    hears it (``heard``), a thread started up front sends SIGINT again: every
+    ``RESEND_SECONDS`` while none was raised (inside a gc callback the handler
+    leaves it to the next one), and only ``GRACE_SECONDS`` after one was
+    raised - a second KeyboardInterrupt inside TensorFlow's unwinding of the
+    first left it crashing at exit. The handler ignores SIGINT once heard; on
+    leaving, the handler before it is restored."""
 
-    RESEND_SECONDS = 0.5
+    RESEND_SECONDS, GRACE_SECONDS = 0.5, 5.0
 
     def __enter__(self):
         self.pressed, self.heard = threading.Event(), threading.Event()
+        self.raised_at = None  # time.monotonic() of the last KeyboardInterrupt raised
         self.before = signal.getsignal(signal.SIGINT)
         if self.before is signal.default_int_handler:
             signal.signal(signal.SIGINT, self.handle)
@@ -206,12 +210,15 @@ class _CtrlC:
             return
         self.pressed.set()
         if not _in_gc_callback(frame):  # there it would only be reported: the next one lands
+            self.raised_at = time.monotonic()
             raise KeyboardInterrupt
 
     def _resend(self):
         self.pressed.wait()
         while not self.heard.wait(self.RESEND_SECONDS):
-            os.kill(os.getpid(), signal.SIGINT)
+            raised = self.raised_at
+            if raised is None or time.monotonic() - raised > self.GRACE_SECONDS:
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 def _say(line: str) -> None:
