@@ -120,20 +120,28 @@ print(run_command(collect_for_a_while, (), kept="the test's line"))
 """
 
 
+def ctrl_c_once_busy(code, sigint=signal.SIG_DFL):
+    """(exit code, stdout after "busy", stderr, seconds from the Ctrl-C to the
+    end) of a script run with SIGINT as ``sigint`` and sent one once it says busy."""
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    ) as proc:
+        assert proc.stdout.readline() == "busy\n"
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stdout, stderr, time.monotonic() - started
+
+
 def test_a_ctrl_c_raised_inside_a_gc_callback_is_not_lost():
     for _ in range(3):
-        with subprocess.Popen(
-            [sys.executable, "-c", IN_GC_CALLBACKS],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        ) as proc:
-            assert proc.stdout.readline() == "busy\n"
-            proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=60)
-        assert (proc.returncode, stdout) == (130, ""), stderr
+        code, stdout, stderr, _ = ctrl_c_once_busy(IN_GC_CALLBACKS)
+        assert (code, stdout) == (130, ""), stderr
         assert stderr.splitlines() == ["interrupted: the test's line"]
 
 
@@ -279,21 +287,10 @@ print(run_command(swallowing, (), kept="the test's line"))
 
 
 def test_a_ctrl_c_a_library_swallows_still_ends_the_command():
-    with subprocess.Popen(
-        [sys.executable, "-c", SWALLOWED],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    ) as proc:
-        assert proc.stdout.readline() == "busy\n"
-        proc.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=60)
-    assert (proc.returncode, stdout) == (130, ""), stderr
+    code, stdout, stderr, seconds = ctrl_c_once_busy(SWALLOWED)
+    assert (code, stdout) == (130, ""), stderr
     assert stderr.splitlines() == ["interrupted: the test's line"]
-    assert time.monotonic() - started < 15  # the 20 s of work did not run out
+    assert seconds < 15  # the 20 s of work did not run out
 
 
 def test_run_command_leaves_sigint_as_it_found_it():
@@ -317,15 +314,5 @@ print(run_command(work, ()))
 
 def test_a_command_started_with_sigint_ignored_keeps_ignoring_it():
     # As `cmd &` in a non-interactive shell starts it: the terminal's Ctrl-C is not for it.
-    with subprocess.Popen(
-        [sys.executable, "-c", IGNORING],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    ) as proc:
-        assert proc.stdout.readline() == "busy\n"
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    assert (proc.returncode, stdout, stderr) == (0, "finished\n", "")
+    code, stdout, stderr, _ = ctrl_c_once_busy(IGNORING, sigint=signal.SIG_IGN)
+    assert (code, stdout, stderr) == (0, "finished\n", "")
