@@ -251,6 +251,12 @@ def _compare_arguments(parser):
     size = add_flag(parser, "--variant-size", "the variants' input size (default 224)", default=224)
     add_renamed(parser, "--image-size", size)
     parser.add_argument("--weights", default=None, help="a release for the variants (else random)")
+    parser.add_argument(
+        "--runtime",
+        default="litert",
+        help="where the files run, comma-separated: litert (Python, this CPU; default), browser "
+        "(the web demo's page in headless Chromium, LiteRT.js)",
+    )
     add_debug_flag(parser)
 
 

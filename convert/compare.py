@@ -9,14 +9,17 @@ pipeline: the held-out top-1, agreement with its Keras model and relative L2
 come from its report); a rerun reuses a conversion whose model file and
 options are the same. Then every file is benchmarked in the benchmark
 workers at each thread count (``convert.benchmark``: median, p10, p90, load
-time, peak memory). ``compare.json`` is rewritten after every conversion and
-every thread count, so an interruption keeps each finished row; the printed
-table and ``compare.png`` (accuracy against latency per thread count, marker
-area by file size, the Pareto front, the recommended file) come at the end.
+time, peak memory) and, with the browser runtime, run in the web demo's
+page (``convert.browser``: top-1 and outputs against LiteRT's, latency at
+one and two threads). ``compare.json`` is rewritten after every conversion,
+thread count and page file, so an interruption keeps each finished row; the
+printed table, which file for which target, and ``compare.png`` (accuracy
+against latency per runtime and thread count, marker area by file size, the
+Pareto front, the recommended file) come at the end.
 
-The recommendation is the fastest file within ``within`` top-1 points of
-the most accurate one (``convert.tradeoff``, which draws and tabulates it
-too); the command line is ``convert.cli``'s.
+The recommendation, per runtime and thread count, is the fastest file within
+``within`` top-1 points of the most accurate one (``convert.tradeoff``,
+which draws and tabulates it too); the command line is ``convert.cli``'s.
 """
 
 from __future__ import annotations
@@ -26,10 +29,16 @@ import dataclasses
 import os
 from collections.abc import Callable
 
-from convert import modes
-from convert.tradeoff import pareto, plot, points_at, recommend, table
+from convert import browser, modes
+from convert import variants as variants_lib
+from convert.tradeoff import pareto, plot, points_at, recommend, table, targets, targets_text
 
 COMPARE_JSON, COMPARE_PNG = "compare.json", "compare.png"
+# Where a comparison runs the files: --runtime.
+RUNTIMES = {
+    "litert": "LiteRT in Python on this CPU (XNNPACK), in the benchmark workers",
+    "browser": "LiteRT.js in the web demo's page, in headless Chromium (convert.browser)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +57,7 @@ class CompareOptions:
     variants: tuple[str, ...] = ()  # the deployment view: these built, not models given
     variant_size: int = 224  # the variants' input size
     weights: str | None = None  # a release for the variants, where it has them
+    runtimes: tuple[str, ...] = ("litert",)  # where the files run: RUNTIMES
 
     def checked(self) -> CompareOptions:
         """These options with the modes' own names, or a ValueError naming the bad value."""
@@ -60,9 +70,12 @@ class CompareOptions:
             raise ValueError(f"--within is in top-1 points, 0 to 100; got {self.within!r}.")
         if self.runs < 1:
             raise ValueError(f"--runs must be 1 or more; got {self.runs!r}.")
+        unknown = [r for r in self.runtimes if r not in RUNTIMES] or ([] if self.runtimes else [""])
+        if unknown:
+            raise ValueError(f"--runtime: {unknown[0]!r} is not one of {', '.join(RUNTIMES)}.")
         from keras_mixer.presets import RELEASES, VARIANTS
 
-        variants = tuple(_variant_name(v) for v in self.variants)
+        variants = tuple(variants_lib.variant_name(v) for v in self.variants)
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
             raise ValueError(f"Unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}.")
@@ -114,6 +127,8 @@ def _compared(model_paths, output_dir, options, log):
     """``compare``, once its options are checked."""
     from keras_mixer.files import our_png, write_json
 
+    if "browser" in options.runtimes:  # before any conversion: say now what is missing
+        browser.check_available()
     models = _checked_models(model_paths, output_dir, options, log)
     json_path = os.path.join(output_dir, COMPARE_JSON)
     png_path = os.path.join(output_dir, COMPARE_PNG)
@@ -133,13 +148,21 @@ def _compared(model_paths, output_dir, options, log):
         write_json(results, json_path)
 
     _convert_all(results, earlier, output_dir, options, saved, log)
-    _benchmark_all(results, output_dir, options, saved, log)
-    at = {count: points_at(results["rows"], count, options.accuracy) for count in options.threads}
-    results["front"] = {str(count): [p.name for p in pareto(at[count])] for count in at}
-    results["recommended"] = {str(count): recommend(at[count], options.within) for count in at}
+    if "litert" in options.runtimes:
+        _benchmark_all(results, output_dir, options, saved, log)
+    if "browser" in options.runtimes:
+        browser.compared_in_page(results, options, saved, log)
+    results["front"], results["recommended"] = {}, {}
+    for runtime in options.runtimes:
+        counts = sorted({r["threads"] for r in results["rows"] if r["runtime"] == runtime})
+        at = {n: points_at(results["rows"], n, options.accuracy, runtime) for n in counts}
+        results["front"][runtime] = {str(n): [p.name for p in pareto(at[n])] for n in at}
+        results["recommended"][runtime] = {str(n): recommend(at[n], options.within) for n in at}
+    results["targets"] = targets(results)
     saved()
     plot(results, png_path)
     log(table(results))
+    log(targets_text(results["targets"]))
     return results
 
 
@@ -149,8 +172,8 @@ def _checked_models(model_paths, output_dir, options, log):
     if options.variants:
         if model_paths:
             raise ValueError("Give models or --variants, not both.")
-        model_paths = variant_models(options, output_dir, log)
-    models = {_stem(path): path for path in model_paths}
+        model_paths = variants_lib.variant_models(options, output_dir, log)
+    models = {variants_lib.stem(path): path for path in model_paths}
     if not models:
         raise ValueError("Give .keras models to compare, or variants.")
     if len(models) != len(model_paths):
@@ -208,10 +231,7 @@ def _benchmark_all(results, output_dir, options, saved, log):
         saved()
 
 
-def _stem(path):
-    """A model's name in file names: its run folder's for a run's model.keras."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return os.path.basename(os.path.dirname(os.path.abspath(path))) if stem == "model" else stem
+PUBLISHED = ("published_top1", "published_source")
 
 
 def _earlier(json_path, models):
@@ -241,7 +261,7 @@ def _converted(path, key, data, mode, output_dir, options, earlier, step, log):
     """The conversion of ``path`` in ``mode`` with the data settings ``data``
     (reused when an earlier run made it with the same ``key``): its file and
     what its report measured."""
-    name = f"{_stem(path)}_{mode}"
+    name = f"{variants_lib.stem(path)}_{mode}"
     output = os.path.join(output_dir, f"{name}.tflite")
     before = earlier.get(name)
     if before and before["key"] == key and os.path.exists(output):
@@ -264,7 +284,7 @@ def _converted(path, key, data, mode, output_dir, options, earlier, step, log):
     except ValueError as error:  # which model, when several are compared
         raise ValueError(f"{path}: {error}") from None
     recipe = modes.get(mode)
-    published = _published(path, options)
+    published = variants_lib.published(path, options)
     return {
         **published,
         "key": key,
@@ -283,72 +303,15 @@ def _row(measured, conversions):
     conversion = conversions[name]
     return {
         "name": name,
+        "runtime": "litert",
         **{k: conversion[k] for k in ("mode", "size_bytes", "top1", "top1_agreement")},
-        **{k: conversion[k] for k in ("published_top1", "published_source") if k in conversion},
+        **{k: conversion[k] for k in PUBLISHED if k in conversion},
         "relative_l2": conversions[name]["relative_l2"],
         **{
             k: measured[k]
             for k in ("threads", "median_ms", "p10_ms", "p90_ms", "load_ms", "peak_memory_mb")
         },
         "partitions": measured["partitions"],
-    }
-
-
-# ------------------------------------------------------------------ the deployment view
-
-
-def _variant_name(text):
-    """ "B/16" from "B16" or "B/16"."""
-    return text if "/" in text else f"{text[:1]}/{text[1:]}"
-
-
-def variant_models(options: CompareOptions, folder: str, log: Callable[[str], None]) -> list[str]:
-    """The ``options.variants`` at ``options.variant_size`` with a 10-class head,
-    saved as ``Mixer-B16.keras`` in ``folder`` (kept for a rerun): the release
-    ``options.weights`` where it has the variant, random weights otherwise;
-    the head random (std 0.02) either way, so the logits are not all zero."""
-    import numpy as np
-
-    import keras_mixer
-    from keras_mixer.files import atomic_path
-    from keras_mixer.presets import RELEASES
-
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for variant in options.variants:
-        path = os.path.join(folder, f"Mixer-{variant.replace('/', '')}.keras")
-        paths.append(path)
-        if os.path.exists(path):
-            continue
-        released = options.weights and variant in RELEASES[options.weights].variants
-        size, source = options.variant_size, options.weights if released else "random"
-        log(f"building Mixer-{variant} at {size} ({source} weights)")
-        model = keras_mixer.models.CONSTRUCTORS[variant](
-            weights=options.weights if released else None, input_shape=(size, size, 3), classes=10
-        )
-        head = model.get_layer("head")
-        head.kernel.assign(np.random.default_rng(0).normal(0, 0.02, head.kernel.shape))
-        with atomic_path(path) as tmp:  # a rerun reuses only whole files
-            model.save(tmp)
-    return paths
-
-
-def _published(path, options):
-    """A variant's published ImageNet top-1 and its source (empty for models given)."""
-    if not options.variants:
-        return {}
-    from keras_mixer.presets import PUBLISHED_TOP1, RELEASES
-
-    variant = _variant_name(_stem(path).removeprefix("Mixer-"))
-    release = (
-        options.weights
-        if options.weights and variant in RELEASES[options.weights].variants
-        else None
-    )
-    top1, source = PUBLISHED_TOP1.get((variant, release), (None, None))
-    return {
-        "published_top1": None if top1 is None else top1 / 100,
-        "published_source": source or "no published number",
     }
 
 
@@ -369,13 +332,14 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         variants=_names(args.variants),
         variant_size=args.variant_size,
         weights=args.weights,
+        runtimes=_names(args.runtime),
     )
     if not args.models and not options.variants:
         parser.error("give .keras models, or --variants")
     json_path = os.path.join(args.output, COMPARE_JSON)
     run_command(
         lambda: compare(args.models, args.output, options),
-        (ValueError, OSError),
+        (ValueError, OSError, browser.BrowserMissing),
         args.debug,
         f"every finished conversion and benchmark is kept in {json_path}; run again to go on",
         extra="convert",

@@ -18,12 +18,17 @@ class Point:
     size: int = 0
 
 
-def points_at(rows: list[dict], threads: int, accuracy: str = "top1") -> list[Point]:
-    """The rows at ``threads`` as Points on ``accuracy`` (rows without one left out)."""
+def points_at(
+    rows: list[dict], threads: int, accuracy: str = "top1", runtime: str = "litert"
+) -> list[Point]:
+    """The ``runtime``'s rows at ``threads`` as Points on ``accuracy`` (rows
+    without one left out)."""
     return [
         Point(r["name"], r["median_ms"], r[accuracy], r["size_bytes"])
         for r in rows
-        if r["threads"] == threads and r.get(accuracy) is not None
+        if r["threads"] == threads
+        and r.get("runtime", "litert") == runtime
+        and r.get(accuracy) is not None
     ]
 
 
@@ -59,25 +64,101 @@ def recommend(points: list[Point], within: float) -> dict | None:
 
 
 def table(results: dict) -> str:
-    """The rows as text, by thread count, the recommended file marked."""
+    """The rows as text, a section per runtime and by thread count, the
+    recommended file of each marked."""
     variants = bool(results["options"].get("variants"))
     accuracy = "published_top1" if variants else "top1"
-    lines = [
-        f"{'file':<28} {'thr':>3} {'pub.top1' if variants else 'top-1':>8} {'agree':>7} "
-        f"{'rel.L2':>8} {'median':>9} {'p90':>9} {'size':>9} {'memory':>8}"
-    ]
-    chosen = results.get("recommended", {})
-    for row in sorted(results["rows"], key=lambda r: (r["threads"], r["median_ms"])):
-        pick = chosen.get(str(row["threads"])) or {}
-        mark = " <- recommended" if pick.get("name") == row["name"] else ""
-        l2 = "n/a" if row["relative_l2"] is None else f"{row['relative_l2']:.4f}"
-        top1 = "-" if row.get(accuracy) is None else f"{row[accuracy]:.4f}"
-        lines.append(
-            f"{row['name'][:28]:<28} {row['threads']:>3} {top1:>8} "
-            f"{row['top1_agreement']:>7.4f} {l2:>8} {row['median_ms']:>7.2f}ms "
-            f"{row['p90_ms']:>7.2f}ms {row['size_bytes'] / 1024:>7.0f}KB "
-            f"{row['peak_memory_mb']:>6.1f}MB{mark}"
+    top1_title = "pub.top1" if variants else "top-1"
+    sections = []
+    for runtime in results["options"].get("runtimes", ["litert"]):
+        page = runtime == "browser"
+        rows = [r for r in results["rows"] if r.get("runtime", "litert") == runtime]
+        lines = [
+            "in the page (LiteRT.js, headless Chromium); agreement, rel. L2 and the largest "
+            "difference against the same file in LiteRT"
+            if page
+            else "in LiteRT on this CPU; agreement and rel. L2 against the Keras model",
+            f"{'file':<28} {'thr':>3} {top1_title:>8} {'agree':>7} {'rel.L2':>8} "
+            f"{'max.diff' if page else 'median':>9} {'median' if page else 'p90':>9} "
+            f"{'size':>9} {'compile' if page else 'memory':>8}",
+        ]
+        chosen = results.get("recommended", {}).get(runtime, {})
+        for row in sorted(rows, key=lambda r: (r["threads"], r["median_ms"])):
+            pick = chosen.get(str(row["threads"])) or {}
+            mark = " <- recommended" if pick.get("name") == row["name"] else ""
+            top1 = "-" if row.get(accuracy) is None else f"{row[accuracy]:.4f}"
+            if page:
+                agree, l2 = row["top1_agreement_with_litert"], row["relative_l2_to_litert"]
+                middle = f"{row['max_abs_difference_to_litert']:>9.2g} {row['median_ms']:>7.2f}ms"
+                last = f"{row['compile_ms']:>6.0f}ms"
+            else:
+                agree, l2 = row["top1_agreement"], row["relative_l2"]
+                middle = f"{row['median_ms']:>7.2f}ms {row['p90_ms']:>7.2f}ms"
+                last = f"{row['peak_memory_mb']:>6.1f}MB"
+            l2 = "n/a" if l2 is None else f"{l2:.4f}"
+            lines.append(
+                f"{row['name'][:28]:<28} {row['threads']:>3} {top1:>8} {agree:>7.4f} {l2:>8} "
+                f"{middle} {row['size_bytes'] / 1024:>7.0f}KB {last}{mark}"
+            )
+        if page:
+            errors = results.get("page_errors", {})
+            lines += [f"  the page cannot run {name}: {why}" for name, why in errors.items()]
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
+
+
+def targets(results: dict) -> dict:
+    """Which file to ship for a phone's CPU, an NPU and a web page, from the
+    rows measured: {target: {"files": {threads: name}, "why": text}}."""
+    from convert import modes
+
+    picks = results.get("recommended", {})
+    rule = f"the fastest within {results['options']['within']:g} top-1 points of the most accurate"
+    found = {
+        "phone CPU": {
+            "files": {n: p["name"] for n, p in picks.get("litert", {}).items() if p},
+            "why": f"{rule} in LiteRT (XNNPACK) on this CPU; check it on ARM64's int8 kernels "
+            "with `convert check-arm FILE` (emulated)",
+        },
+        "web page": {
+            "files": {n: p["name"] for n, p in picks.get("browser", {}).items() if p},
+            "why": f"{rule} in the page (LiteRT.js); more than 1 thread needs the page served "
+            "cross-origin isolated",
+        },
+    }
+    if "browser" not in picks:
+        found["web page"]["why"] = "not measured: add --runtime litert,browser"
+    integer = {
+        r["name"]: r
+        for r in results["rows"]
+        if modes.get(r["mode"]).integer and r.get("runtime", "litert") == "litert"
+    }
+    accuracy = "published_top1" if results["options"].get("variants") else "top1"
+    ranked = sorted(
+        integer.values(), key=lambda r: (-(r.get(accuracy) or 0), r["median_ms"], r["name"])
+    )
+    found["NPU"] = {
+        "files": {"any": ranked[0]["name"]} if ranked else {},
+        "why": "NPUs, DSPs and uint8 camera pipelines run integer tensors only, so only a "
+        "full-integer file runs whole on them: the most accurate here"
+        if ranked
+        else "no full-integer file in this comparison: add ptq or int8 to --modes",
+    }
+    return found
+
+
+def targets_text(found: dict) -> str:
+    """``targets`` as lines: the target, its files (with their thread counts), why."""
+    lines = ["which file for which target:"]
+    for target, pick in found.items():
+        counts = {}  # name: the thread counts it was chosen at
+        for threads, name in pick["files"].items():
+            counts.setdefault(name, []).append(threads)
+        files = ", ".join(
+            name if counts[name] == ["any"] else f"{name} ({', '.join(counts[name])} thread(s))"
+            for name in counts
         )
+        lines.append(f"  {target:<10} {files or '-'}: {pick['why']}")
     return "\n".join(lines)
 
 
@@ -98,15 +179,18 @@ def plot(results: dict, path: str) -> None:
     options = results["options"]
     colours = {name: f"C{i % 10}" for i, name in enumerate(results["models"])}
     threads = options["threads"]
-    panels = 2 if options.get("variants") else 1  # the variants: size against latency too
+    runtimes = options.get("runtimes", ["litert"])
+    sizes = bool(options.get("variants"))  # the variants: size against latency too
+    panels = len(runtimes) + sizes
     # At least 12 inches wide: the title is one line whatever the number of panels.
     fig, axes = plt.subplots(
         panels, len(threads), figsize=(max(12, 6 * len(threads)), 4.8 * panels), squeeze=False
     )
     for column, count in enumerate(threads):
-        _panel(axes[0][column], results, count, colours)
-        if panels == 2:
-            _size_panel(axes[1][column], results, count, colours)
+        for line, runtime in enumerate(runtimes):
+            _panel(axes[line][column], results, runtime, count, colours)
+        if sizes:
+            _size_panel(axes[-1][column], results, count, colours)
     handles = [Line2D([], [], marker="o", ls="", c=c, label=name) for name, c in colours.items()]
     handles += [
         Line2D([], [], marker=MODE_MARKERS.get(mode, "o"), ls="", c="grey", label=mode)
@@ -131,9 +215,10 @@ def plot(results: dict, path: str) -> None:
 
 
 def _size_panel(ax, results, count, colours):
-    """The deployment view's every file: size against median latency."""
+    """The deployment view's every file: size against median latency in LiteRT."""
     model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
-    for row in (r for r in results["rows"] if r["threads"] == count):
+    litert = (r for r in results["rows"] if r.get("runtime", "litert") == "litert")
+    for row in (r for r in litert if r["threads"] == count):
         ax.scatter(
             row["median_ms"],
             row["size_bytes"] / 2**20,
@@ -151,15 +236,22 @@ def _size_panel(ax, results, count, colours):
     ax.grid(alpha=0.3, which="both")
 
 
-def _panel(ax, results, count, colours):
-    """One thread count's points (a colour per model, a marker per mode, area
-    by size), the Pareto front with its points named, the recommended starred."""
+def _panel(ax, results, runtime, count, colours):
+    """One runtime's points at one thread count (a colour per model, a marker
+    per mode, area by size), the Pareto front with its points named, the
+    recommended starred."""
     options = results["options"]
     accuracy = "published_top1" if options.get("variants") else "top1"
     model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
     largest = max((r["size_bytes"] for r in results["rows"]), default=1)
-    rows = {r["name"]: r for r in results["rows"] if r["threads"] == count}
-    found = points_at(list(rows.values()), count, accuracy)
+    rows = {
+        r["name"]: r
+        for r in results["rows"]
+        if r["threads"] == count and r.get("runtime", "litert") == runtime
+    }
+    found = points_at(list(rows.values()), count, accuracy, runtime)
+    if not rows:
+        ax.text(0.5, 0.5, f"not measured at {count} thread(s)", ha="center", transform=ax.transAxes)
     for p in found:
         ax.scatter(
             p.latency,
@@ -171,14 +263,14 @@ def _panel(ax, results, count, colours):
             edgecolors="k",
             linewidths=0.5,
         )
-    on_front = set(results["front"][str(count)])  # compare.json's front, drawn as written
+    on_front = set(results["front"][runtime].get(str(count), []))  # as compare.json has it
     front = [p for p in sorted(found, key=lambda p: (p.latency, -p.top1)) if p.name in on_front]
     ax.plot([p.latency for p in front], [p.top1 for p in front], "k--", lw=1)
     for p in front:
         ax.annotate(
             p.name, (p.latency, p.top1), fontsize=7, xytext=(5, -10), textcoords="offset points"
         )
-    pick = (results.get("recommended") or {}).get(str(count))
+    pick = results["recommended"][runtime].get(str(count))
     if pick:
         ax.scatter(
             pick["latency"], pick["top1"], marker="*", s=300, c="gold", edgecolors="k", zorder=3
@@ -186,7 +278,10 @@ def _panel(ax, results, count, colours):
     latencies = [p.latency for p in found]
     if latencies and max(latencies) > 20 * min(latencies):
         ax.set_xscale("log")
-    ax.set_title(f"{count} thread(s); recommended: {pick['name'] if pick else '-'}", fontsize=9)
+    where = "in the page" if runtime == "browser" else "LiteRT"
+    ax.set_title(
+        f"{where}, {count} thread(s); recommended: {pick['name'] if pick else '-'}", fontsize=9
+    )
     ax.set_xlabel("median latency (ms)")
     ax.set_ylabel(
         "published ImageNet top-1 (paper; not measured here)"

@@ -82,12 +82,12 @@ def test_every_model_mode_and_thread_count_is_a_row(compared):
                 (m <= latency and t >= top1) and (m, t) != (latency, top1) for _, m, t in points
             )
         }
-        assert set(on_disk["front"][count]) == undominated
+        assert set(on_disk["front"]["litert"][count]) == undominated
     for row in rows:
         assert 0.5 < row["top1"] <= 1 and row["median_ms"] > 0 and row["size_bytes"] > 0
     float32 = next(r for r in rows if r["name"] == "run_float32")
     assert float32["top1_agreement"] == 1.0 and float32["relative_l2"] < 1e-4
-    assert set(on_disk["recommended"]) == {"1", "2"}
+    assert set(on_disk["recommended"]["litert"]) == {"1", "2"}
     printed = "\n".join(lines).splitlines()
     header = next(i for i, line in enumerate(printed) if line.startswith("file "))
     table = [line.split() for line in printed[header + 1 : header + 1 + len(rows)]]
@@ -208,7 +208,7 @@ def test_the_deployment_view_builds_variants_and_shows_published_numbers(tmp_pat
     assert sorted(r["name"] for r in results["rows"]) == ["Mixer-S32_dynamic", "Mixer-S32_float32"]
     for row in results["rows"]:
         assert row["published_top1"] == 0.685 and row["published_source"] == "a paper, for the test"
-    assert results["recommended"]["1"]["top1"] == 0.685  # the published number, never measured
+    assert results["recommended"]["litert"]["1"]["top1"] == 0.685  # published, not measured
     printed = "\n".join(lines)
     assert "pub.top1" in printed and " 0.6850 " in printed
     with pytest.raises(ValueError, match="Unknown variant 'X/9'"):
