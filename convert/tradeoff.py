@@ -126,6 +126,16 @@ def targets(results: dict) -> dict:
             "cross-origin isolated",
         },
     }
+    for count, pick in picks.get("litert", {}).items():
+        other = _more_faithful(results, int(count), pick)
+        if other:
+            found["phone CPU"].setdefault("more_faithful", {})[count] = other["name"]
+            found["phone CPU"]["why"] += (
+                f"; at {count} thread(s) {other['name']} is as accurate by that rule, within "
+                f"{FAITHFUL_SLACK - 1:.0%} of its latency with at most half its error (relative "
+                f"L2 {other['relative_l2']:.4f} against {other['pick_l2']:.4f}): ship that one "
+                "where the scores themselves matter (thresholds, calibration)"
+            )
     if "browser" not in picks:
         found["web page"]["why"] = "not measured: add --runtime litert,browser"
     integer = {
@@ -135,16 +145,55 @@ def targets(results: dict) -> dict:
     }
     accuracy = "published_top1" if results["options"].get("variants") else "top1"
     ranked = sorted(
-        integer.values(), key=lambda r: (-(r.get(accuracy) or 0), r["median_ms"], r["name"])
+        integer.values(),
+        key=lambda r: (-(r.get(accuracy) or 0), r["relative_l2"] or 0, r["name"]),
     )
     found["NPU"] = {
         "files": {"any": ranked[0]["name"]} if ranked else {},
         "why": "NPUs, DSPs and uint8 camera pipelines run integer tensors only, so only a "
-        "full-integer file runs whole on them: the most accurate here"
+        "full-integer file runs whole on them: the most accurate here (then the closest to "
+        "its Keras model)"
         if ranked
         else "no full-integer file in this comparison: add ptq or int8 to --modes",
     }
     return found
+
+
+# A file this much slower than the pick still counts as as fast (run-to-run noise).
+FAITHFUL_SLACK = 1.1
+
+
+def _more_faithful(results, count, pick):
+    """The LiteRT file at ``count`` threads that the recommendation counts as
+    accurate as ``pick`` (within ``within`` top-1 points of the best), within
+    ``FAITHFUL_SLACK`` of its latency and with at most half its relative L2
+    (the lowest such); None if there is none."""
+    if not pick:
+        return None
+    accuracy = "published_top1" if results["options"].get("variants") else "top1"
+    rows = [
+        r
+        for r in results["rows"]
+        if r.get("runtime", "litert") == "litert"
+        and r["threads"] == count
+        and r.get(accuracy) is not None
+    ]
+    chosen = next(r for r in rows if r["name"] == pick["name"])
+    if not chosen["relative_l2"]:
+        return None
+    best = max(r[accuracy] for r in rows)
+    candidates = [
+        r
+        for r in rows
+        if r[accuracy] >= best - results["options"]["within"] / 100 - 1e-12
+        and r["median_ms"] <= chosen["median_ms"] * FAITHFUL_SLACK
+        and r["relative_l2"] is not None
+        and r["relative_l2"] <= chosen["relative_l2"] / 2
+    ]
+    if not candidates:
+        return None
+    other = min(candidates, key=lambda r: (r["relative_l2"], r["median_ms"]))
+    return {**other, "pick_l2": chosen["relative_l2"]}
 
 
 def targets_text(found: dict) -> str:

@@ -100,10 +100,11 @@ def test_an_unknown_runtime_or_a_missing_page_is_one_line_before_any_work(
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def rows_for(modes_and_top1, runtime="litert"):
+def rows_for(files, threads=1):
     return [
-        {"name": name, "mode": mode, "top1": top1, "median_ms": ms, "runtime": runtime}
-        for name, mode, top1, ms in modes_and_top1
+        {"name": name, "mode": mode, "top1": top1, "median_ms": ms, "relative_l2": l2}
+        | {"runtime": "litert", "threads": threads}
+        for name, mode, top1, ms, l2 in files
     ]
 
 
@@ -112,20 +113,31 @@ def test_which_file_for_which_target():
         "options": {"within": 1.0},
         "rows": rows_for(
             [
-                ("m_float32", "float32", 0.99, 5.0),
-                ("m_dynamic", "dynamic", 0.99, 2.0),
-                ("m_ptq", "ptq", 0.97, 1.9),
-                ("m_qat", "qat", 0.98, 1.9),
+                ("m_float32", "float32", 0.99, 5.0, 0.0),
+                ("m_dynamic", "dynamic", 0.99, 2.0, 0.004),
+                ("m_ptq", "ptq", 0.97, 1.9, 0.02),
+                ("m_qat", "qat", 0.98, 1.9, 0.03),
+                ("m_qat2", "qat", 0.98, 1.7, 0.02),  # as accurate as m_qat, closer to Keras
             ]
         ),
-        "recommended": {"litert": {"1": {"name": "m_dynamic"}, "2": {"name": "m_dynamic"}}},
+        "recommended": {"litert": {"1": {"name": "m_dynamic"}}},
     }
     found = targets(results)
-    assert found["phone CPU"]["files"] == {"1": "m_dynamic", "2": "m_dynamic"}
-    assert found["NPU"]["files"] == {"any": "m_qat"}  # the most accurate full-integer file
+    assert found["phone CPU"]["files"] == {"1": "m_dynamic"}
+    assert "more_faithful" not in found["phone CPU"]  # the pick is the most faithful as fast
+    assert found["NPU"]["files"] == {"any": "m_qat2"}  # the most accurate full-integer file
     assert found["web page"] == {"files": {}, "why": "not measured: add --runtime litert,browser"}
-    assert "  phone CPU  m_dynamic (1, 2 thread(s)): " in targets_text(found)
+    assert "  phone CPU  m_dynamic (1 thread(s)): " in targets_text(found)
+    # A pick with twice the error of an as accurate file within 10% of its latency: said
+    results["recommended"]["litert"]["1"] = {"name": "m_qat2"}
+    results["rows"][1]["median_ms"] = 1.85  # m_dynamic: 0.004 against 0.02, 1.85 <= 1.7 * 1.1
+    results["rows"][1]["top1"] = 0.98
+    assert targets(results)["phone CPU"]["more_faithful"] == {"1": "m_dynamic"}
+    assert "relative L2 0.0040 against 0.0200" in targets(results)["phone CPU"]["why"]
+    results["rows"][1]["median_ms"] = 1.9  # beyond 10% slower: not said
+    assert "more_faithful" not in targets(results)["phone CPU"]
     results["rows"] = results["rows"][:2]
+    results["recommended"]["litert"]["1"] = {"name": "m_dynamic"}
     assert targets(results)["NPU"] == {
         "files": {},
         "why": "no full-integer file in this comparison: add ptq or int8 to --modes",
