@@ -126,16 +126,20 @@ def targets(results: dict) -> dict:
             "cross-origin isolated",
         },
     }
+    alternatives = {}  # (name, its relative L2, the pick's): the thread counts
     for count, pick in picks.get("litert", {}).items():
         other = _more_faithful(results, int(count), pick)
         if other:
             found["phone CPU"].setdefault("more_faithful", {})[count] = other["name"]
-            found["phone CPU"]["why"] += (
-                f"; at {count} thread(s) {other['name']} is as accurate by that rule, within "
-                f"{FAITHFUL_SLACK - 1:.0%} of its latency with at most half its error (relative "
-                f"L2 {other['relative_l2']:.4f} against {other['pick_l2']:.4f}): ship that one "
-                "where the scores themselves matter (thresholds, calibration)"
-            )
+            key = (other["name"], other["relative_l2"], other["pick_l2"])
+            alternatives.setdefault(key, []).append(count)
+    for (name, l2, pick_l2), counts in alternatives.items():
+        found["phone CPU"]["why"] += (
+            f"; at {', '.join(counts)} thread(s) {name} is as accurate by that rule, within "
+            f"{FAITHFUL_SLACK - 1:.0%} of the pick's latency with at most half its error "
+            f"(relative L2 {l2:.4f} against {pick_l2:.4f}): ship that one where the scores "
+            "themselves matter (thresholds, calibration)"
+        )
     if "browser" not in picks:
         found["web page"]["why"] = "not measured: add --runtime litert,browser"
     integer = {
