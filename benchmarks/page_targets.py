@@ -7,8 +7,8 @@ The digits model (``python3 run.py demo`` trains it) in every mode; Mixer-S/16
 at 224 with random weights and a 10-class head fitted to the digits resized to
 224 (a linear probe: logistic regression on its pooled features of the
 training split), so that its top-1 and the agreement between files mean
-something, in every mode but QAT (its file has PTQ's graph and ops, so the
-same speed; training S/16 at 224 on two cores takes hours). Each file is
+something, in every mode (``--skip-s16-qat`` leaves out QAT, whose training
+at 224 takes most of the script's time on two cores). Each file is
 evaluated and timed in LiteRT (Python, this CPU) and in the web demo's page
 (LiteRT.js in headless Chromium) at 1 and 2 threads, one comparison per
 model, in one run of this script.
@@ -115,6 +115,7 @@ def main():
     parser.add_argument("--digits", default=os.path.join(ROOT, "runs/digits/model.keras"))
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--eval-images", type=int, default=100)
+    parser.add_argument("--skip-s16-qat", action="store_true", help="no QAT file for S/16")
     parser.add_argument("--output", default=os.path.join(RESULTS, "page_targets.json"))
     args = parser.parse_args()
     if not os.path.exists(args.digits):
@@ -127,7 +128,11 @@ def main():
     found = {
         "digits (demo)": compared("digits", args.digits, ALL_MODES, folder, args),
         f"S/16 at {SIZE} (probe head)": compared(
-            "S16_224", probe_classifier(folder), ALL_MODES[:-1], folder, args
+            "S16_224",
+            probe_classifier(folder),
+            ALL_MODES[:-1] if args.skip_s16_qat else ALL_MODES,
+            folder,
+            args,
         ),
     }
     columns = [

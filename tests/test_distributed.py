@@ -182,7 +182,9 @@ def interrupted(process):
 
 def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
     config = write_config(
-        tmp_path / "c.yaml", train={"epochs": 6, "steps_per_epoch": 25, "batch_size": 32}
+        # Epochs enough that a Ctrl-C sent late on a loaded machine still lands in one
+        tmp_path / "c.yaml",
+        train={"epochs": 30, "steps_per_epoch": 25, "batch_size": 32},
     )
     run = tmp_path / "run"
     process = interruptible_training(config, run)
@@ -197,6 +199,19 @@ def test_ctrl_c_keeps_the_finished_epochs_in_one_line(tmp_path):
         stderr.strip().splitlines()[-1],
     )
     assert checkpoint.exists() and not (run / "model.keras").exists()
+
+
+def test_a_ctrl_c_after_the_last_epoch_says_the_model_is_written(tmp_path):
+    from training.cli import _kept
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "epoch_0003.weights.h5").write_bytes(b"")
+    assert _kept(str(tmp_path)).startswith("every finished epoch is kept in")
+    (tmp_path / "model.keras").write_bytes(b"")  # finishing up: curves, metrics
+    assert (
+        _kept(str(tmp_path))
+        == f"training had finished: {tmp_path / 'model.keras'} is written whole"
+    )
 
 
 def test_ctrl_c_before_the_first_epoch_says_nothing_was_saved(tmp_path):

@@ -65,6 +65,9 @@ def train_main(argv: list[str] | None = None) -> None:
 
 def _kept(output: str) -> str:
     """What an interrupted run leaves, as the folder shows it now."""
+    model = os.path.join(output, "model.keras")
+    if os.path.exists(model):  # the Ctrl-C came after the last epoch, while finishing up
+        return f"training had finished: {model} is written whole"
     folder = os.path.join(output, "checkpoints")
     epochs = glob.glob(os.path.join(folder, "epoch_*.weights.h5"))  # training.callbacks' files
     if not epochs:
