@@ -120,7 +120,7 @@ def main():
     args = parser.parse_args()
     if not os.path.exists(args.digits):
         sys.exit(f"error: {args.digits} does not exist: run `python3 run.py demo` first")
-    from convert.tradeoff import targets_text
+    from convert.targets import targets_text
 
     folder = os.path.join(RESULTS, "page_targets")
     os.makedirs(folder, exist_ok=True)
@@ -142,7 +142,9 @@ def main():
     ]
     for runtime, label in (("litert", "LiteRT"), ("browser", "page")):
         for n in (1, 2):
-            columns.append((f"{label} {n}T ms", 11, lambda r, k=(runtime, n): f"{r[k]:.2f}"))
+            columns.append(
+                (f"{label} {n}T ms", 11, lambda r, k=(runtime, n): f"{r.get(k, float('nan')):.2f}")
+            )
     rows = []
     for model, results in found.items():
         for mode in results["options"]["modes"]:

@@ -19,16 +19,12 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "web_demo"))
-
-import serve  # noqa: E402 (web_demo/serve.py)
 from harness import cpu_description, random_classifier, text_table, write_results  # noqa: E402
 
 
@@ -65,32 +61,16 @@ def python_median_ms(path, runs):
     return 1000 * statistics.median(times[1:])
 
 
-PAGE_BENCHMARK_JS = """async ([url, runs]) => {
-    const demo = window.kerasMixerDemo;
-    await demo.useModel(new Uint8Array(await (await fetch(url)).arrayBuffer()), url);
-    return await demo.benchmark({runs, threads: demo.threadCounts().filter((n) => n <= 2)});
-}"""
-
-
 def page_rows(models, runs):
-    """{name: the page's benchmark rows} for each model, in one browser."""
-    from playwright.sync_api import sync_playwright
+    """{name: the page's benchmark rows at 1 and 2 threads} for each model, in one browser."""
+    from convert import browser
 
     folder = os.path.dirname(next(iter(models.values())))
-    httpd = serve.server(None, folders={"/files/": folder})
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{httpd.server_address[1]}/"
     found = {}
-    with sync_playwright() as playwright:
-        browser = serve.launch(playwright)
-        page = browser.new_page()
-        page.goto(site + "?model=/files/" + os.path.basename(next(iter(models.values()))))
-        page.wait_for_function("document.body.dataset.state === 'ready'", timeout=300_000)
+    with browser.open_page({"/files/": folder}) as page:
         for name, path in models.items():
-            url = "/files/" + os.path.basename(path)
-            found[name] = page.evaluate(PAGE_BENCHMARK_JS, [url, runs])
-        browser.close()
-    httpd.shutdown()
+            page.evaluate(browser.LOAD_JS, "/files/" + os.path.basename(path))
+            found[name] = page.evaluate(browser.BENCHMARK_JS, [runs, [1, 2]])["rows"]
     return found
 
 
@@ -121,7 +101,6 @@ def main():
     args = parser.parse_args()
     if not os.path.exists(args.digits):
         sys.exit(f"error: {args.digits} does not exist: run `python3 run.py demo` first")
-    serve.install_packages()
     folder = os.path.join(RESULTS, "web_models")
     os.makedirs(folder, exist_ok=True)
     digits = os.path.join(folder, "digits_int8.tflite")

@@ -11,11 +11,17 @@ the page can use. ``convert compare --runtime litert,browser`` uses it.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import importlib.util
 import os
+import re
+import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,34 +33,46 @@ WEB_DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 PLAYWRIGHT = "pip install playwright (keras-mixer[dev] has it; it drives the system Chromium)"
 CHROMIUM = "apt-get install chromium (Debian's; browsers that tools download fail here)"
 
-# Loads the file as the page loads a user's, returns its raw outputs on the
-# images and the page's benchmark rows.
-RUN_IN_PAGE_JS = """async ([modelUrl, inputsUrl, count, runs, threads]) => {
-    const demo = window.kerasMixerDemo;
-    const bytes = new Uint8Array(await (await fetch(modelUrl)).arrayBuffer());
-    await demo.useModel(bytes, modelUrl);
-    const classifier = demo.classifier();
-    const buffer = await (await fetch(inputsUrl)).arrayBuffer();
+# The page's own functions (web_demo/src/app.js: window.kerasMixerDemo), driven
+# as a user drives them: a model loaded as a user's file is, raw outputs on
+# tensors, the page's benchmark.
+LOAD_JS = """async (url) => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    await window.kerasMixerDemo.useModel(new Uint8Array(await response.arrayBuffer()), url);
+}"""
+RUN_JS = """async ([url, count]) => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    const classifier = window.kerasMixerDemo.classifier();
     const Type = classifier.info.input.type === "float32" ? Float32Array : Uint8Array;
-    const inputs = new Type(buffer);
+    const inputs = new Type(await response.arrayBuffer());
     const size = inputs.length / count;
     const outputs = [];
     for (let i = 0; i < count; i++) {
-        const raw = await classifier.runRaw(inputs.slice(i * size, (i + 1) * size));
-        outputs.push(Array.from(raw));
+        outputs.push(Array.from(await classifier.runRaw(inputs.slice(i * size, (i + 1) * size))));
     }
-    const usable = demo.threadCounts();
-    const rows = await demo.benchmark({runs, threads: threads.filter((n) => usable.includes(n))});
-    return {outputs, rows, usable};
+    return outputs;
 }"""
+# More than one thread needs the page cross-origin isolated, and no more than the cores.
+BENCHMARK_JS = """async ([runs, threads]) => {
+    const cores = self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
+    const usable = threads.filter((n) => n <= cores);
+    return {rows: await window.kerasMixerDemo.benchmark({runs, threads: usable}), cores};
+}"""
+CHUNK_IMAGES = 256  # tensors per fetch: a whole split at 224 would not fit one buffer
 
 
-class BrowserMissing(RuntimeError):
+class PageError(RuntimeError):
+    """The page could not run here: one line saying why."""
+
+
+class BrowserMissing(PageError):
     """What the page runtime needs and this machine lacks, with the install line."""
 
 
-def _serve_module():
-    """web_demo/serve.py (the page's server; not a package of the wheel)."""
+def serve_module() -> ModuleType:
+    """web_demo/serve.py, the page's server (not a package: the wheel has no page)."""
     spec = importlib.util.spec_from_file_location(
         "web_demo_serve", os.path.join(WEB_DEMO, "serve.py")
     )
@@ -72,13 +90,67 @@ def check_available() -> None:
         )
     if importlib.util.find_spec("playwright") is None:
         raise BrowserMissing(f"the browser runtime needs Playwright: {PLAYWRIGHT}")
-    serve = _serve_module()
+    serve = serve_module()
     if not os.path.exists(serve.CHROMIUM):
         raise BrowserMissing(f"the browser runtime needs Chromium: {CHROMIUM}")
     try:
         serve.install_packages()
     except serve.NpmMissing as error:
         raise BrowserMissing(f"{error}: apt-get install nodejs npm") from None
+    except subprocess.CalledProcessError:
+        raise BrowserMissing(
+            f"npm ci failed in {WEB_DEMO}: run it there to see why (it needs the npm registry)"
+        ) from None
+
+
+@dataclasses.dataclass
+class OpenPage:
+    """The web demo's page open in headless Chromium; ``evaluate`` raises
+    ``PageError`` once the page has thrown."""
+
+    page: object
+    thrown: list
+
+    def evaluate(self, script: str, arg: object = None) -> object:
+        result = self.page.evaluate(script, arg)
+        if self.thrown:
+            raise PageError(f"the page threw: {self.thrown[0]}")
+        return result
+
+
+@contextlib.contextmanager
+def open_page(folders: dict[str, str]) -> Iterator[OpenPage]:
+    """The web demo's page, served on 127.0.0.1 cross-origin isolated with
+    ``folders`` ({URL prefix: folder}) beside it, open in headless Chromium
+    with no model loaded; server and browser closed after."""
+    check_available()
+    from playwright.sync_api import Error, sync_playwright
+
+    serve = serve_module()
+    httpd = serve.server(None, folders=folders)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as playwright:
+            try:
+                browser = serve.launch(playwright)
+            except Error as error:
+                why = str(error.message).splitlines()[0]
+                raise BrowserMissing(f"Chromium ({serve.CHROMIUM}) did not start: {why}") from None
+            try:
+                opened = OpenPage(browser.new_page(), [])
+                opened.page.on("pageerror", lambda error: opened.thrown.append(error))
+                opened.page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
+                try:
+                    opened.page.wait_for_function("window.kerasMixerDemo", timeout=60_000)
+                except Error:
+                    why = opened.thrown[0] if opened.thrown else "it showed no error"
+                    raise PageError(f"the web demo's page did not start: {why}") from None
+                yield opened
+            finally:
+                browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def run_files(
@@ -89,66 +161,66 @@ def run_files(
     log: Callable[[str], None] = print,
     on_file: Callable[[str, dict], None] = lambda path, found: None,
 ) -> dict[str, dict]:
-    """{path: {"outputs", "rows", "usable"}} for each file: the page's raw
+    """{path: {"outputs", "rows", "cores"}} for each file: the page's raw
     outputs on ``tensors_of(path)`` (N input tensors, as LiteRT was fed them),
-    its benchmark rows at the ``threads`` it can use (``usable``: the counts
-    the page may use here); {"error": why} for a file the page cannot run.
+    its benchmark rows at those of ``threads`` it can use (``cores``: the
+    most it may use here); {"error": why} for a file the page cannot run.
     ``on_file`` is called after each file."""
-    check_available()
-    from playwright.sync_api import Error, sync_playwright
-
-    serve = _serve_module()
+    folders = {f"/files{i}/": os.path.dirname(os.path.abspath(p)) for i, p in enumerate(paths)}
     found = {}
-    with tempfile.TemporaryDirectory(prefix="keras-mixer-page-") as inputs_dir:
-        folders = {"/inputs/": inputs_dir}
-        folders.update({f"/files{i}/": os.path.dirname(p) for i, p in enumerate(paths)})
-        httpd = serve.server(None, folders=folders)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        site = f"http://127.0.0.1:{httpd.server_address[1]}/"
-        try:
-            with sync_playwright() as playwright:
-                browser = serve.launch(playwright)
-                page = browser.new_page()
-                thrown = []
-                page.on("pageerror", lambda error: thrown.append(error))
-                page.goto(site)  # no model yet: the page waits for one
-                page.wait_for_function("window.kerasMixerDemo !== undefined", timeout=300_000)
-                for number, path in enumerate(paths):
-                    tensors = tensors_of(path)
-                    log(
-                        f"page [{number + 1}/{len(paths)}] {os.path.basename(path)}: "
-                        f"{len(tensors)} images, then the page's benchmark"
-                    )
-                    np.ascontiguousarray(tensors).tofile(os.path.join(inputs_dir, f"{number}.bin"))
-                    model_url = f"/files{number}/{os.path.basename(path)}"
-                    args = [model_url, f"/inputs/{number}.bin", len(tensors), runs, list(threads)]
-                    try:
-                        found[path] = page.evaluate(RUN_IN_PAGE_JS, args)
-                    except Error as error:  # the page's own message, e.g. a type it cannot feed
-                        found[path] = {"error": str(error.message).splitlines()[0]}
-                        log(f"  the page cannot run it: {found[path]['error']}")
-                    if thrown:
-                        raise RuntimeError(f"the page threw running {path}: {thrown[0]}")
-                    on_file(path, found[path])
-                browser.close()
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
+    with tempfile.TemporaryDirectory(prefix="keras-mixer-page-") as inputs:
+        with open_page({**folders, "/inputs/": inputs}) as page:
+            for number, path in enumerate(paths):
+                tensors = tensors_of(path)
+                log(
+                    f"page [{number + 1}/{len(paths)}] {os.path.basename(path)}: "
+                    f"{len(tensors)} images, then the page's benchmark"
+                )
+                url = f"/files{number}/{urllib.parse.quote(os.path.basename(path))}"
+                found[path] = _run_file(page, url, tensors, inputs, threads, runs)
+                if "error" in found[path]:
+                    log(f"  the page cannot run it: {found[path]['error']}")
+                on_file(path, found[path])
     return found
+
+
+def _run_file(page, url, tensors, inputs, threads, runs):
+    """One file in the open page: its outputs on ``tensors`` (fed in chunks
+    through ``inputs``, the folder served as /inputs/), then its benchmark."""
+    from playwright.sync_api import Error
+
+    chunk_path = os.path.join(inputs, "chunk.bin")
+    try:
+        page.evaluate(LOAD_JS, url)
+        outputs = []
+        for start in range(0, len(tensors), CHUNK_IMAGES):
+            chunk = np.ascontiguousarray(tensors[start : start + CHUNK_IMAGES])
+            chunk.tofile(chunk_path)
+            outputs += page.evaluate(RUN_JS, ["/inputs/chunk.bin", len(chunk)])
+        timed = page.evaluate(BENCHMARK_JS, [runs, list(threads)])
+    except Error as error:  # the page's own message, e.g. a type it cannot feed
+        first_line = str(error.message).splitlines()[0]
+        return {"error": re.sub(r"^(Page\.evaluate: )?(\w*Error: )?", "", first_line)}
+    finally:
+        if os.path.exists(chunk_path):
+            os.remove(chunk_path)
+    return {"outputs": outputs, **timed}
 
 
 def compared_in_page(
     results: dict,
     options: CompareOptions,
+    output_dir: str,
     saved: Callable[[], None],
     log: Callable[[str], None] = print,
 ) -> None:
-    """``convert compare``'s page rows: every file of ``results`` run in the
-    page into ``results["rows"]`` (saved after each): its top-1 on the
-    evaluation images, fed the tensors its LiteRT run was fed, its outputs
-    against that run's, and the page's latency at each thread count."""
+    """``convert compare``'s page results: every file of ``results`` run in
+    the page, its top-1 on the evaluation images (fed the tensors its LiteRT
+    run was fed) and its outputs against that run's into ``results["page"]``,
+    and a row per thread count of the page's latency into ``results["rows"]``,
+    saved after each file."""
     from convert import held_out, runtime, verify
-    from convert.compare import PUBLISHED
+    from convert.variants import PUBLISHED
 
     native = {}  # path: (labels, LiteRT's scores, output details)
 
@@ -163,34 +235,35 @@ def compared_in_page(
 
     def on_file(path, found):
         name = os.path.splitext(os.path.basename(path))[0]
-        conversion = results["conversions"][name]
-        if "error" in found:
-            results.setdefault("page_errors", {})[name] = found["error"]
-            return saved()
         labels, litert, out = native.pop(path)
+        if "error" in found:
+            results["page"][name] = {"error": found["error"]}
+            return saved()
         scores = runtime.dequantize(np.asarray(found["outputs"], out["dtype"]), out)
-        measured = {
-            "runtime": "browser",
+        measured = results["page"][name] = {
             "top1": verify.accuracy(scores, labels),
             "top1_agreement_with_litert": verify.agreement(scores, litert),
             "relative_l2_to_litert": verify.relative_l2(scores, litert),
             "max_abs_difference_to_litert": float(np.abs(scores - litert).max()),
             "eval_images": len(labels),
         }
+        conversion = results["conversions"][name]
         kept = {k: conversion[k] for k in ("mode", "size_bytes", *PUBLISHED) if k in conversion}
         for row in found["rows"]:
             timed = {k: row[k] for k in ("threads", "median_ms", "p90_ms", "compile_ms")}
-            results["rows"].append({"name": name, **kept, **measured, **timed})
-        left_out = sorted(set(options.threads) - set(found["usable"]))
+            row = {"name": name, "runtime": "browser", **kept, **measured, **timed}
+            results["rows"].append(row)
+        left_out = [n for n in options.threads if n > found["cores"]]
         if left_out:
             results["page_threads_left_out"] = left_out
         saved()
 
-    files = [conversion["file"] for conversion in results["conversions"].values()]
+    results["page"] = {}
+    files = [os.path.join(output_dir, f"{name}.tflite") for name in results["conversions"]]
     log(f"running {len(files)} files in the page (LiteRT.js, headless Chromium)")
     run_files(files, tensors_of, options.threads, options.runs, log, on_file)
     if results.get("page_threads_left_out"):
         log(
-            f"the page left out {results['page_threads_left_out']} thread(s): it may use "
-            "1 and, cross-origin isolated, up to this machine's cores"
+            f"the page left out {results['page_threads_left_out']} thread(s): it may use one "
+            "and, served cross-origin isolated, up to the machine's cores"
         )

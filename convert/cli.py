@@ -236,7 +236,8 @@ def _compare_arguments(parser):
     add_flag(
         parser,
         "--threads",
-        "LiteRT thread counts, comma-separated, each file benchmarked at each (default 1,2)",
+        "thread counts, comma-separated, each file benchmarked at each, in LiteRT and in the "
+        "page (default 1,2)",
         default=(1, 2),
     )
     add_flag(parser, "--runs", "timed runs per file and thread count (default 30)", default=30)

@@ -11,7 +11,7 @@ options are the same. Then every file is benchmarked in the benchmark
 workers at each thread count (``convert.benchmark``: median, p10, p90, load
 time, peak memory) and, with the browser runtime, run in the web demo's
 page (``convert.browser``: top-1 and outputs against LiteRT's, latency at
-one and two threads). ``compare.json`` is rewritten after every conversion,
+each thread count the page can use). ``compare.json`` is rewritten after every conversion,
 thread count and page file, so an interruption keeps each finished row; the
 printed table, which file for which target, and ``compare.png`` (accuracy
 against latency per runtime and thread count, marker area by file size, the
@@ -31,7 +31,8 @@ from collections.abc import Callable
 
 from convert import browser, modes
 from convert import variants as variants_lib
-from convert.tradeoff import pareto, plot, points_at, recommend, table, targets, targets_text
+from convert.targets import targets, targets_text
+from convert.tradeoff import pareto, plot, points_at, recommend, table
 
 COMPARE_JSON, COMPARE_PNG = "compare.json", "compare.png"
 # Where a comparison runs the files: --runtime.
@@ -83,7 +84,8 @@ class CompareOptions:
             raise ValueError(
                 f"weights must be a release ({', '.join(RELEASES)}); got {self.weights!r}."
             )
-        return dataclasses.replace(self, modes=named, variants=variants)
+        runtimes = tuple(dict.fromkeys(self.runtimes))
+        return dataclasses.replace(self, modes=named, variants=variants, runtimes=runtimes)
 
     @property
     def accuracy(self) -> str:
@@ -151,7 +153,7 @@ def _compared(model_paths, output_dir, options, log):
     if "litert" in options.runtimes:
         _benchmark_all(results, output_dir, options, saved, log)
     if "browser" in options.runtimes:
-        browser.compared_in_page(results, options, saved, log)
+        browser.compared_in_page(results, options, output_dir, saved, log)
     results["front"], results["recommended"] = {}, {}
     for runtime in options.runtimes:
         counts = sorted({r["threads"] for r in results["rows"] if r["runtime"] == runtime})
@@ -231,9 +233,6 @@ def _benchmark_all(results, output_dir, options, saved, log):
         saved()
 
 
-PUBLISHED = ("published_top1", "published_source")
-
-
 def _earlier(json_path, models):
     """The conversions of an earlier run of this comparison in the folder;
     a ValueError when the folder holds another comparison."""
@@ -305,7 +304,7 @@ def _row(measured, conversions):
         "name": name,
         "runtime": "litert",
         **{k: conversion[k] for k in ("mode", "size_bytes", "top1", "top1_agreement")},
-        **{k: conversion[k] for k in PUBLISHED if k in conversion},
+        **{k: conversion[k] for k in variants_lib.PUBLISHED if k in conversion},
         "relative_l2": conversions[name]["relative_l2"],
         **{
             k: measured[k]
@@ -339,9 +338,10 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     json_path = os.path.join(args.output, COMPARE_JSON)
     run_command(
         lambda: compare(args.models, args.output, options),
-        (ValueError, OSError, browser.BrowserMissing),
+        (ValueError, OSError, browser.PageError),
         args.debug,
-        f"every finished conversion and benchmark is kept in {json_path}; run again to go on",
+        f"every finished conversion and benchmark is kept in {json_path}; run again to go on "
+        "(finished conversions are reused, the benchmarks run again)",
         extra="convert",
     )
 

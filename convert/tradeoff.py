@@ -18,6 +18,18 @@ class Point:
     size: int = 0
 
 
+def accuracy_of(results: dict) -> str:
+    """The rows' accuracy field: measured, or (variants) the published number."""
+    return "published_top1" if results["options"].get("variants") else "top1"
+
+
+def rows_of(rows: list[dict], runtime: str, threads: int | None = None) -> list[dict]:
+    """The ``runtime``'s rows (at ``threads``, unless None)."""
+    return [
+        r for r in rows if r.get("runtime", "litert") == runtime and threads in (None, r["threads"])
+    ]
+
+
 def points_at(
     rows: list[dict], threads: int, accuracy: str = "top1", runtime: str = "litert"
 ) -> list[Point]:
@@ -25,10 +37,8 @@ def points_at(
     without one left out)."""
     return [
         Point(r["name"], r["median_ms"], r[accuracy], r["size_bytes"])
-        for r in rows
-        if r["threads"] == threads
-        and r.get("runtime", "litert") == runtime
-        and r.get(accuracy) is not None
+        for r in rows_of(rows, runtime, threads)
+        if r.get(accuracy) is not None
     ]
 
 
@@ -66,13 +76,12 @@ def recommend(points: list[Point], within: float) -> dict | None:
 def table(results: dict) -> str:
     """The rows as text, a section per runtime and by thread count, the
     recommended file of each marked."""
-    variants = bool(results["options"].get("variants"))
-    accuracy = "published_top1" if variants else "top1"
-    top1_title = "pub.top1" if variants else "top-1"
+    accuracy = accuracy_of(results)
+    top1_title = "pub.top1" if accuracy == "published_top1" else "top-1"
     sections = []
     for runtime in results["options"].get("runtimes", ["litert"]):
         page = runtime == "browser"
-        rows = [r for r in results["rows"] if r.get("runtime", "litert") == runtime]
+        rows = rows_of(results["rows"], runtime)
         lines = [
             "in the page (LiteRT.js, headless Chromium); agreement, rel. L2 and the largest "
             "difference against the same file in LiteRT"
@@ -101,118 +110,10 @@ def table(results: dict) -> str:
                 f"{middle} {row['size_bytes'] / 1024:>7.0f}KB {last}{mark}"
             )
         if page:
-            errors = results.get("page_errors", {})
+            errors = {k: v["error"] for k, v in results.get("page", {}).items() if "error" in v}
             lines += [f"  the page cannot run {name}: {why}" for name, why in errors.items()]
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
-
-
-def targets(results: dict) -> dict:
-    """Which file to ship for a phone's CPU, an NPU and a web page, from the
-    rows measured: {target: {"files": {threads: name}, "why": text}}."""
-    from convert import modes
-
-    picks = results.get("recommended", {})
-    rule = f"the fastest within {results['options']['within']:g} top-1 points of the most accurate"
-    found = {
-        "phone CPU": {
-            "files": {n: p["name"] for n, p in picks.get("litert", {}).items() if p},
-            "why": f"{rule} in LiteRT (XNNPACK) on this CPU; check it on ARM64's int8 kernels "
-            "with `convert check-arm FILE` (emulated)",
-        },
-        "web page": {
-            "files": {n: p["name"] for n, p in picks.get("browser", {}).items() if p},
-            "why": f"{rule} in the page (LiteRT.js); more than 1 thread needs the page served "
-            "cross-origin isolated",
-        },
-    }
-    alternatives = {}  # (name, its relative L2, the pick's): the thread counts
-    for count, pick in picks.get("litert", {}).items():
-        other = _more_faithful(results, int(count), pick)
-        if other:
-            found["phone CPU"].setdefault("more_faithful", {})[count] = other["name"]
-            key = (other["name"], other["relative_l2"], other["pick_l2"])
-            alternatives.setdefault(key, []).append(count)
-    for (name, l2, pick_l2), counts in alternatives.items():
-        found["phone CPU"]["why"] += (
-            f"; at {', '.join(counts)} thread(s) {name} is as accurate by that rule, within "
-            f"{FAITHFUL_SLACK - 1:.0%} of the pick's latency with at most half its error "
-            f"(relative L2 {l2:.4f} against {pick_l2:.4f}): ship that one where the scores "
-            "themselves matter (thresholds, calibration)"
-        )
-    if "browser" not in picks:
-        found["web page"]["why"] = "not measured: add --runtime litert,browser"
-    integer = {
-        r["name"]: r
-        for r in results["rows"]
-        if modes.get(r["mode"]).integer and r.get("runtime", "litert") == "litert"
-    }
-    accuracy = "published_top1" if results["options"].get("variants") else "top1"
-    ranked = sorted(
-        integer.values(),
-        key=lambda r: (-(r.get(accuracy) or 0), r["relative_l2"] or 0, r["name"]),
-    )
-    found["NPU"] = {
-        "files": {"any": ranked[0]["name"]} if ranked else {},
-        "why": "NPUs, DSPs and uint8 camera pipelines run integer tensors only, so only a "
-        "full-integer file runs whole on them: the most accurate here (then the closest to "
-        "its Keras model)"
-        if ranked
-        else "no full-integer file in this comparison: add ptq or int8 to --modes",
-    }
-    return found
-
-
-# A file this much slower than the pick still counts as as fast (run-to-run noise).
-FAITHFUL_SLACK = 1.1
-
-
-def _more_faithful(results, count, pick):
-    """The LiteRT file at ``count`` threads that the recommendation counts as
-    accurate as ``pick`` (within ``within`` top-1 points of the best), within
-    ``FAITHFUL_SLACK`` of its latency and with at most half its relative L2
-    (the lowest such); None if there is none."""
-    if not pick:
-        return None
-    accuracy = "published_top1" if results["options"].get("variants") else "top1"
-    rows = [
-        r
-        for r in results["rows"]
-        if r.get("runtime", "litert") == "litert"
-        and r["threads"] == count
-        and r.get(accuracy) is not None
-    ]
-    chosen = next(r for r in rows if r["name"] == pick["name"])
-    if not chosen["relative_l2"]:
-        return None
-    best = max(r[accuracy] for r in rows)
-    candidates = [
-        r
-        for r in rows
-        if r[accuracy] >= best - results["options"]["within"] / 100 - 1e-12
-        and r["median_ms"] <= chosen["median_ms"] * FAITHFUL_SLACK
-        and r["relative_l2"] is not None
-        and r["relative_l2"] <= chosen["relative_l2"] / 2
-    ]
-    if not candidates:
-        return None
-    other = min(candidates, key=lambda r: (r["relative_l2"], r["median_ms"]))
-    return {**other, "pick_l2": chosen["relative_l2"]}
-
-
-def targets_text(found: dict) -> str:
-    """``targets`` as lines: the target, its files (with their thread counts), why."""
-    lines = ["which file for which target:"]
-    for target, pick in found.items():
-        counts = {}  # name: the thread counts it was chosen at
-        for threads, name in pick["files"].items():
-            counts.setdefault(name, []).append(threads)
-        files = ", ".join(
-            name if counts[name] == ["any"] else f"{name} ({', '.join(counts[name])} thread(s))"
-            for name in counts
-        )
-        lines.append(f"  {target:<10} {files or '-'}: {pick['why']}")
-    return "\n".join(lines)
 
 
 MODE_MARKERS = {"float32": "o", "fp16": "s", "dynamic": "^", "ptq": "D", "qat": "v"}
@@ -268,10 +169,12 @@ def plot(results: dict, path: str) -> None:
 
 
 def _size_panel(ax, results, count, colours):
-    """The deployment view's every file: size against median latency in LiteRT."""
+    """The deployment view's every file: size against median latency (LiteRT's,
+    unless the page's alone)."""
     model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
-    litert = (r for r in results["rows"] if r.get("runtime", "litert") == "litert")
-    for row in (r for r in litert if r["threads"] == count):
+    runtimes = results["options"]["runtimes"]
+    runtime = "litert" if "litert" in runtimes else runtimes[0]
+    for row in rows_of(results["rows"], runtime, count):
         ax.scatter(
             row["median_ms"],
             row["size_bytes"] / 2**20,
@@ -294,14 +197,10 @@ def _panel(ax, results, runtime, count, colours):
     per mode, area by size), the Pareto front with its points named, the
     recommended starred."""
     options = results["options"]
-    accuracy = "published_top1" if options.get("variants") else "top1"
+    accuracy = accuracy_of(results)
     model_of = {key: key.rsplit("_", 1)[0] for key in results["conversions"]}
     largest = max((r["size_bytes"] for r in results["rows"]), default=1)
-    rows = {
-        r["name"]: r
-        for r in results["rows"]
-        if r["threads"] == count and r.get("runtime", "litert") == runtime
-    }
+    rows = {r["name"]: r for r in rows_of(results["rows"], runtime, count)}
     found = points_at(list(rows.values()), count, accuracy, runtime)
     if not rows:
         ax.text(0.5, 0.5, f"not measured at {count} thread(s)", ha="center", transform=ax.transAxes)

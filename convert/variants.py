@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from convert.compare import CompareOptions
 
 
+# A variant's conversion and rows carry these (compare.json).
+PUBLISHED = ("published_top1", "published_source")
+
+
 def stem(path: str) -> str:
     """A model's name in file names: its run folder's for a run's model.keras."""
     name = os.path.splitext(os.path.basename(path))[0]

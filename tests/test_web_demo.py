@@ -2,45 +2,32 @@
 Playwright as the system browser - against the page served on 127.0.0.1 by
 web_demo/serve.py, as `python3 run.py web` serves it."""
 
-import importlib.util
 import json
 import os
-import shutil
 import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from convert import golden
+from convert import browser, golden
 from convert.pipeline import to_tflite
 from keras_mixer import datasets
 from tests.android_golden import images as golden_images
 from tests.conftest import missing
-from tests.training_helpers import ROOT
 
 HELD_OUT_DIGITS = 50
 
 
-def _serve_module():
-    spec = importlib.util.spec_from_file_location(
-        "web_demo_serve", os.path.join(ROOT, "web_demo", "serve.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-serve = _serve_module()
+serve = browser.serve_module()
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(serve.CHROMIUM):
-        missing("Chromium for the web demo", "apt-get install chromium (run.py test installs it)")
-    if shutil.which("npm") is None:
-        missing("npm for @litertjs/core", "apt-get install nodejs npm")
-    serve.install_packages()
+def browser_for_the_page():
+    try:  # Chromium, Playwright, npm and the page's packages (installed once)
+        browser.check_available()
+    except browser.BrowserMissing as error:
+        missing("the web demo's browser", str(error))
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -110,9 +97,9 @@ def site(models):
 
 
 @pytest.fixture
-def page(browser, site):
+def page(browser_for_the_page, site):
     """The page with its default model loaded; fails on anything thrown to the console."""
-    context = browser.new_context(viewport={"width": 1100, "height": 720})
+    context = browser_for_the_page.new_context(viewport={"width": 1100, "height": 720})
     opened = context.new_page()
     thrown = []
     opened.on("pageerror", lambda error: thrown.append(error))

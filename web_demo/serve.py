@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL_URL = "/model/default.tflite"
@@ -60,7 +61,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def translate_path(self, path: str) -> str:
-        route = path.split("?")[0]
+        route = urllib.parse.unquote(path.split("?")[0])
         if route == DEFAULT_MODEL_URL and self.model_path:
             return self.model_path
         for prefix, folder in self.folders.items():
