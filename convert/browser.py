@@ -60,6 +60,8 @@ BENCHMARK_JS = """async ([runs, threads]) => {
     const usable = threads.filter((n) => n <= cores);
     return {rows: await window.kerasMixerDemo.benchmark({runs, threads: usable}), cores};
 }"""
+# Chromium's profile sockets live under the temporary folder; longer folders fail.
+LONGEST_TMPDIR = 62
 CHUNK_IMAGES = 256  # tensors per fetch: a whole split at 224 would not fit one buffer
 
 
@@ -101,6 +103,13 @@ def check_available() -> None:
         raise BrowserMissing(
             f"npm ci failed in {WEB_DEMO}: run it there to see why (it needs the npm registry)"
         ) from None
+    folder = tempfile.gettempdir()
+    if len(folder) > LONGEST_TMPDIR:
+        raise BrowserMissing(
+            f"Chromium does not start with the temporary folder {folder} ({len(folder)} "
+            f"characters; its profile's sockets must fit a Unix socket path): set TMPDIR to a "
+            f"folder of at most {LONGEST_TMPDIR} characters, such as /tmp"
+        )
 
 
 @dataclasses.dataclass

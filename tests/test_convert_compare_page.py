@@ -4,6 +4,11 @@ recommendation and plot panels; and which file for which target."""
 
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -15,7 +20,7 @@ from convert.compare import CompareOptions
 from convert.targets import targets, targets_text
 from tests.conftest import missing
 from tests.test_files import strict_json
-from tests.training_helpers import run_main
+from tests.training_helpers import ROOT, command_env, run_main
 
 OPTIONS = CompareOptions(
     modes=("fp32", "ptq"), threads=(1, 2), runs=3, eval_images=32, runtimes=("litert", "browser")
@@ -83,6 +88,44 @@ def test_the_page_has_its_own_recommendation_panels_and_target_line(compared):
     assert picture.shape[0] > 900 and picture.std() > 10  # two rows of panels: LiteRT, the page
 
 
+def test_ctrl_c_in_the_page_keeps_every_finished_row_and_leaves_nothing_behind(
+    compared, digits_model, tmp_path
+):
+    """A rerun of the comparison (its conversions reused), Ctrl-C'd once the
+    page has its first file: one line, exit 130, compare.json whole with
+    LiteRT's rows, the page's temporary folder gone (the browser with it)."""
+    folder, _, _ = compared
+    output = tmp_path / "c"
+    shutil.copytree(folder, output)
+    # Short: Chromium's profile sockets must fit a Unix socket path (tmp_path's do not)
+    scratch = tempfile.mkdtemp(prefix="km-")
+    args = ["compare", str(digits_model), "--modes", "fp32,ptq", "--eval-images", "32"]
+    args += ["--runtime", "litert,browser", "--runs", "200", "-o", str(output)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convert", *args],
+        cwd=ROOT,
+        env={**command_env(), "TMPDIR": scratch},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one pipe, read as it comes: a full one would block Chromium
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("page [1/2]"):
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, "".join(seen)[-3000:] + rest[-2000:]
+    assert "Traceback" not in rest
+    assert rest.strip().splitlines()[-1].startswith("interrupted: every finished conversion")
+    kept = strict_json(output / "compare.json")
+    assert {(r["runtime"], r["threads"]) for r in kept["rows"]} >= {("litert", 1), ("litert", 2)}
+    assert [name for name in os.listdir(scratch) if name.startswith("keras-mixer-page-")] == []
+    shutil.rmtree(scratch)
+
+
 def test_a_file_the_page_cannot_run_is_its_message_and_a_name_needs_no_care(tmp_path):
     page_available()
     (tmp_path / "my notes #1.tflite").write_text("my notes, not a model")
@@ -135,6 +178,7 @@ class FakeServe:
         ("chromium", "the browser runtime needs Chromium: apt-get install chromium"),
         ("npm", "the web demo needs npm (Node.js) to install @litertjs/core: apt-get install"),
         ("registry", "npm ci failed in "),
+        ("long tmpdir", "Chromium does not start with the temporary folder /tmp/xxx"),
     ],
 )
 def test_what_the_page_runtime_lacks_is_named_with_its_install_line(
@@ -154,6 +198,8 @@ def test_what_the_page_runtime_lacks_is_named_with_its_install_line(
         "registry": subprocess.CalledProcessError(1, ["npm", "ci"]),
     }.get(lacking)
     monkeypatch.setattr(browser, "serve_module", lambda: FakeServe(chromium, failure))
+    if lacking == "long tmpdir":
+        monkeypatch.setattr(tempfile, "tempdir", "/tmp/" + "x" * 58)  # 63 characters
     with pytest.raises(browser.BrowserMissing) as raised:
         browser.check_available()
     assert str(raised.value).startswith(message)
