@@ -261,7 +261,7 @@ def check(paths, dataset=None, cpus=tuple(CPUS), images=100, log=print) -> dict:
         pixels, labels, info = held_out.evaluation_images(
             path, dataset, images, detail["shape"][1:3], classes
         )
-        inputs = np.stack([runtime.quantize(image, detail) for image in pixels])
+        inputs = np.stack([runtime.quantize(image, detail, raw_pixels=True) for image in pixels])
         x86 = outputs(runner, inputs)
         files.append({"path": path, "x86_top1": float(np.mean(x86.argmax(-1) == labels)), **info})
         arrays.append((inputs, x86, labels))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import logging
 import os
 import re
 import subprocess
@@ -103,6 +104,9 @@ def check_available() -> None:
         raise BrowserMissing(
             f"npm ci failed in {WEB_DEMO}: run it there to see why (it needs the npm registry)"
         ) from None
+    named = os.environ.get("TMPDIR")
+    if named and not os.path.isdir(named):
+        raise BrowserMissing(f"TMPDIR={named} is not a folder; Chromium's driver needs one")
     folder = tempfile.gettempdir()
     if len(folder) > LONGEST_TMPDIR:
         raise BrowserMissing(
@@ -138,10 +142,13 @@ def open_page(folders: dict[str, str]) -> Iterator[OpenPage]:
     serve = serve_module()
     httpd = serve.server(None, folders=folders)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    logging.getLogger("asyncio").addFilter(_driver_gone)
+    # Chromium's own temporary files in a folder of ours: a Ctrl-C kills it before it cleans up
+    scratch = tempfile.TemporaryDirectory(prefix="keras-mixer-chrome-", ignore_cleanup_errors=True)
     try:
-        with sync_playwright() as playwright:
+        with scratch as chromium_tmp, sync_playwright() as playwright:
             try:
-                browser = serve.launch(playwright)
+                browser = serve.launch(playwright, env={**os.environ, "TMPDIR": chromium_tmp})
             except Error as error:
                 why = str(error.message).splitlines()[0]
                 raise BrowserMissing(f"Chromium ({serve.CHROMIUM}) did not start: {why}") from None
@@ -156,10 +163,18 @@ def open_page(folders: dict[str, str]) -> Iterator[OpenPage]:
                     raise PageError(f"the web demo's page did not start: {why}") from None
                 yield opened
             finally:
-                browser.close()
+                with contextlib.suppress(Error):  # gone already after a terminal's Ctrl-C
+                    browser.close()
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def _driver_gone(record: logging.LogRecord) -> bool:
+    """False for asyncio's note that the Playwright driver closed (a terminal's
+    Ctrl-C reaches the driver too): the Ctrl-C has its own line."""
+    said = f"{record.getMessage()} {record.exc_info or ''}"
+    return "Connection closed while reading from the driver" not in said
 
 
 def run_files(
@@ -240,7 +255,7 @@ def compared_in_page(
             path, options.dataset, options.eval_images, inp["shape"][1:3], out["shape"][-1]
         )
         native[path] = (labels, runtime.run_all(runner, pixels), out)
-        return np.stack([runtime.quantize(image, inp) for image in pixels])
+        return np.stack([runtime.quantize(image, inp, raw_pixels=True) for image in pixels])
 
     def on_file(path, found):
         name = os.path.splitext(os.path.basename(path))[0]
@@ -272,7 +287,8 @@ def compared_in_page(
     log(f"running {len(files)} files in the page (LiteRT.js, headless Chromium)")
     run_files(files, tensors_of, options.threads, options.runs, log, on_file)
     if results.get("page_threads_left_out"):
+        left_out = ", ".join(map(str, results["page_threads_left_out"]))
         log(
-            f"the page left out {results['page_threads_left_out']} thread(s): it may use one "
-            "and, served cross-origin isolated, up to the machine's cores"
+            f"the page left out --threads {left_out}: it may use one thread and, served "
+            "cross-origin isolated, up to the machine's cores"
         )

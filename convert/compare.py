@@ -71,9 +71,18 @@ class CompareOptions:
             raise ValueError(f"--within is in top-1 points, 0 to 100; got {self.within!r}.")
         if self.runs < 1:
             raise ValueError(f"--runs must be 1 or more; got {self.runs!r}.")
-        unknown = [r for r in self.runtimes if r not in RUNTIMES] or ([] if self.runtimes else [""])
+        if self.eval_images is not None and self.eval_images < 1:
+            raise ValueError(f"--eval-images must be 1 or more; got {self.eval_images!r}.")
+        runtimes = tuple(dict.fromkeys(r.lower() for r in self.runtimes))
+        unknown = [r for r in runtimes if r not in RUNTIMES] or ([] if runtimes else [""])
         if unknown:
             raise ValueError(f"--runtime: {unknown[0]!r} is not one of {', '.join(RUNTIMES)}.")
+        cores = os.cpu_count() or 1
+        if runtimes == ("browser",) and min(self.threads) > cores:
+            raise ValueError(
+                f"--threads: the page may use at most this machine's {cores} cores; got "
+                f"{','.join(map(str, self.threads))}."
+            )
         from keras_mixer.presets import RELEASES, VARIANTS
 
         variants = tuple(variants_lib.variant_name(v) for v in self.variants)
@@ -84,8 +93,10 @@ class CompareOptions:
             raise ValueError(
                 f"weights must be a release ({', '.join(RELEASES)}); got {self.weights!r}."
             )
-        runtimes = tuple(dict.fromkeys(self.runtimes))
-        return dataclasses.replace(self, modes=named, variants=variants, runtimes=runtimes)
+        threads = tuple(dict.fromkeys(self.threads))
+        return dataclasses.replace(
+            self, modes=named, variants=variants, runtimes=runtimes, threads=threads
+        )
 
     @property
     def accuracy(self) -> str:
@@ -176,6 +187,12 @@ def _checked_models(model_paths, output_dir, options, log):
             raise ValueError("Give models or --variants, not both.")
         model_paths = variants_lib.variant_models(options, output_dir, log)
     models = {variants_lib.stem(path): path for path in model_paths}
+    given = [path for path in model_paths if path.lower().endswith(".tflite")]
+    if given:
+        raise ValueError(
+            f"{given[0]}: compare converts .keras models; to time .tflite files side by side, "
+            "use convert benchmark FILES"
+        )
     if not models:
         raise ValueError("Give .keras models to compare, or variants.")
     if len(models) != len(model_paths):

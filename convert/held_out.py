@@ -4,12 +4,12 @@ emulated ARM64, ``convert compare``'s page) against its x86 LiteRT run."""
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def evaluation_images(path, dataset, count, size, classes):
-    """(uint8 pixels, labels, info) of ``count`` evaluation images of ``dataset`` (default:
-    the report's), prepared as the file's conversion evaluated them (else as it carries)."""
+    """(pixels, labels, info) of ``count`` evaluation images of ``dataset`` (default:
+    the report's), prepared as the file's conversion evaluated them (else as it carries):
+    0-255 floats as resized, not rounded, which a float32 input takes as they are and a
+    uint8 one quantises (``runtime.quantize(..., raw_pixels=True)``), as convert's run did."""
     import dataclasses
 
     from convert.golden import conversion_crop
@@ -51,4 +51,4 @@ def evaluation_images(path, dataset, count, size, classes):
         "float_top1_in_report": accuracy.get("float"),
         "report_eval_images": report.get("eval_images"),
     }
-    return np.clip(np.floor(pixels + 0.5), 0, 255).astype(np.uint8), labels, info
+    return pixels, labels, info

@@ -26,9 +26,20 @@ def _picked(results, runtime):
     return {n: p["name"] for n, p in results["recommended"].get(runtime, {}).items() if p}
 
 
+def _unranked(results, runtime):
+    """Why ``runtime`` has no pick although it ran; None when it has one."""
+    if _picked(results, runtime):
+        return None
+    if not rows_of(results["rows"], runtime):
+        return "not measured: none of --threads could run here"
+    return "no accuracy to rank the files by (no published top-1 for these variants)"
+
+
 def _phone(results):
     if "litert" not in results["recommended"]:
         return {"files": {}, "why": "not measured: add litert to --runtime"}
+    if _unranked(results, "litert"):
+        return {"files": {}, "why": _unranked(results, "litert")}
     found = {
         "files": _picked(results, "litert"),
         "why": f"{_rule(results)} in LiteRT (XNNPACK) on this CPU; check it on ARM64's int8 "
@@ -81,6 +92,8 @@ def _more_faithful(results, count, pick):
 def _page(results):
     if "browser" not in results["recommended"]:
         return {"files": {}, "why": "not measured: add browser to --runtime"}
+    if _unranked(results, "browser"):
+        return {"files": {}, "why": _unranked(results, "browser")}
     return {
         "files": _picked(results, "browser"),
         "why": f"{_rule(results)} in the page (LiteRT.js); more than 1 thread needs the page "

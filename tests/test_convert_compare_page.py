@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convert import browser, cli
+from convert import browser, cli, runtime
 from convert import compare as compare_lib
 from convert.compare import CompareOptions
+from convert.held_out import evaluation_images
 from convert.targets import targets, targets_text
 from tests.conftest import missing
 from tests.test_files import strict_json
@@ -67,6 +68,11 @@ def test_the_page_s_scores_are_litert_s_on_the_same_images(compared):
         assert row["top1_agreement_with_litert"] == 1.0
     assert page_rows(results)[("run_ptq", 1)]["max_abs_difference_to_litert"] == 0
     assert page_rows(results)[("run_float32", 1)]["max_abs_difference_to_litert"] < 1e-4
+    # The images as convert fed them: resized, not rounded (a float32 input takes them so)
+    path = str(folder / "run_float32.tflite")
+    size = runtime.interpreter(path).get_input_details()[0]["shape"][1:3]
+    pixels, _, _ = evaluation_images(path, "digits", 32, size, 10)
+    assert pixels.dtype == np.float32 and np.any(pixels != np.round(pixels))
     fidelity = strict_json(folder / "compare.json")["page"]  # kept apart from the timed rows
     assert fidelity["run_ptq"]["top1"] == page_rows(results)[("run_ptq", 1)]["top1"]
 
@@ -146,6 +152,19 @@ def test_an_unknown_runtime_or_a_missing_page_is_one_line_before_any_work(
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --runtime: 'safari' is not one of litert, browser."
+    for args, said in [
+        (("--runtime", "browser", "--threads", "999"), "--threads: the page may use at most"),
+        (("--eval-images", "0"), "--eval-images must be 1 or more; got 0."),
+    ]:
+        result = run_main(cli.main, "compare", digits_model, *args, "-o", tmp_path / "a")
+        assert result.returncode == 2 and result.stderr.startswith(f"error: {said}")
+    tflite = tmp_path / "model_int8.tflite"
+    tflite.write_bytes(b"")
+    result = run_main(cli.main, "compare", tflite, "-o", tmp_path / "a")
+    assert result.stderr.strip() == (
+        f"error: {tflite}: compare converts .keras models; to time .tflite files side by side, "
+        "use convert benchmark FILES"
+    )
     monkeypatch.setattr(browser, "WEB_DEMO", str(tmp_path / "no_web_demo"))
     args = ("compare", digits_model, "--runtime", "browser", "-o", tmp_path / "b")
     result = run_main(cli.main, *args)
@@ -179,6 +198,7 @@ class FakeServe:
         ("npm", "the web demo needs npm (Node.js) to install @litertjs/core: apt-get install"),
         ("registry", "npm ci failed in "),
         ("long tmpdir", "Chromium does not start with the temporary folder /tmp/xxx"),
+        ("tmpdir", "TMPDIR=/no/such/folder is not a folder; Chromium's driver needs one"),
     ],
 )
 def test_what_the_page_runtime_lacks_is_named_with_its_install_line(
@@ -198,6 +218,8 @@ def test_what_the_page_runtime_lacks_is_named_with_its_install_line(
         "registry": subprocess.CalledProcessError(1, ["npm", "ci"]),
     }.get(lacking)
     monkeypatch.setattr(browser, "serve_module", lambda: FakeServe(chromium, failure))
+    if lacking == "tmpdir":
+        monkeypatch.setenv("TMPDIR", "/no/such/folder")
     if lacking == "long tmpdir":
         monkeypatch.setattr(tempfile, "tempdir", "/tmp/" + "x" * 58)  # 63 characters
     with pytest.raises(browser.BrowserMissing) as raised:
@@ -256,6 +278,16 @@ def test_a_more_faithful_file_as_fast_is_named_once_for_its_thread_counts():
         if row["name"] == "m_dynamic":  # beyond 10% slower: not said
             row["median_ms"] = 1.9 / row["threads"]
     assert "more_faithful" not in targets(results)["phone CPU"]
+
+
+def test_a_page_measured_at_no_thread_count_or_unranked_says_why():
+    results = measured(FILES[:2]) | {"recommended": {"litert": {}, "browser": {}}}
+    assert targets(results)["web page"] == {
+        "files": {},
+        "why": "not measured: none of --threads could run here",
+    }
+    results["options"]["variants"] = ["S/16"]  # rows, but no published number to rank them
+    assert targets(results)["phone CPU"]["why"].startswith("no accuracy to rank the files by")
 
 
 def test_the_page_alone_and_files_without_accuracy_still_get_their_targets():

@@ -31,9 +31,11 @@ ISOLATION_HEADERS = {  # SharedArrayBuffer, hence LiteRT.js threads, needs both
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def launch(playwright: object) -> object:
-    """Debian's Chromium, headless, from a Playwright instance (as root: no sandbox)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+def launch(playwright: object, env: dict[str, str] | None = None) -> object:
+    """Debian's Chromium, headless, from a Playwright instance (as root: no
+    sandbox), with ``env`` as its environment where given."""
+    options = {"env": env} if env is not None else {}
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], **options)
 
 
 class NpmMissing(RuntimeError):
