@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import logging
 import os
@@ -74,8 +75,10 @@ class BrowserMissing(PageError):
     """What the page runtime needs and this machine lacks, with the install line."""
 
 
+@functools.cache
 def serve_module() -> ModuleType:
-    """web_demo/serve.py, the page's server (not a package: the wheel has no page)."""
+    """web_demo/serve.py, the page's server (not a package: the wheel has no page),
+    loaded once."""
     spec = importlib.util.spec_from_file_location(
         "web_demo_serve", os.path.join(WEB_DEMO, "serve.py")
     )

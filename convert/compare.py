@@ -32,7 +32,7 @@ from collections.abc import Callable
 from convert import browser, modes
 from convert import variants as variants_lib
 from convert.targets import targets, targets_text
-from convert.tradeoff import pareto, plot, points_at, recommend, table
+from convert.tradeoff import accuracy_of, pareto, plot, points_at, recommend, rows_of, table
 
 COMPARE_JSON, COMPARE_PNG = "compare.json", "compare.png"
 # Where a comparison runs the files: --runtime.
@@ -98,11 +98,6 @@ class CompareOptions:
             self, modes=named, variants=variants, runtimes=runtimes, threads=threads
         )
 
-    @property
-    def accuracy(self) -> str:
-        """The rows' accuracy field: measured, or (variants) the published number."""
-        return "published_top1" if self.variants else "top1"
-
     def conversion_key(self) -> dict:
         """The options that change a conversion's file or its report (with the
         model's file and its data settings: ``_convert_all``)."""
@@ -166,9 +161,10 @@ def _compared(model_paths, output_dir, options, log):
     if "browser" in options.runtimes:
         browser.compared_in_page(results, options, output_dir, saved, log)
     results["front"], results["recommended"] = {}, {}
+    accuracy = accuracy_of(results)
     for runtime in options.runtimes:
-        counts = sorted({r["threads"] for r in results["rows"] if r["runtime"] == runtime})
-        at = {n: points_at(results["rows"], n, options.accuracy, runtime) for n in counts}
+        counts = sorted({r["threads"] for r in rows_of(results["rows"], runtime)})
+        at = {n: points_at(results["rows"], n, accuracy, runtime) for n in counts}
         results["front"][runtime] = {str(n): [p.name for p in pareto(at[n])] for n in at}
         results["recommended"][runtime] = {str(n): recommend(at[n], options.within) for n in at}
     results["targets"] = targets(results)

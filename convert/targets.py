@@ -38,8 +38,9 @@ def _unranked(results, runtime):
 def _phone(results):
     if "litert" not in results["recommended"]:
         return {"files": {}, "why": "not measured: add litert to --runtime"}
-    if _unranked(results, "litert"):
-        return {"files": {}, "why": _unranked(results, "litert")}
+    unranked = _unranked(results, "litert")
+    if unranked:
+        return {"files": {}, "why": unranked}
     found = {
         "files": _picked(results, "litert"),
         "why": f"{_rule(results)} in LiteRT (XNNPACK) on this CPU; check it on ARM64's int8 "
@@ -92,8 +93,9 @@ def _more_faithful(results, count, pick):
 def _page(results):
     if "browser" not in results["recommended"]:
         return {"files": {}, "why": "not measured: add browser to --runtime"}
-    if _unranked(results, "browser"):
-        return {"files": {}, "why": _unranked(results, "browser")}
+    unranked = _unranked(results, "browser")
+    if unranked:
+        return {"files": {}, "why": unranked}
     return {
         "files": _picked(results, "browser"),
         "why": f"{_rule(results)} in the page (LiteRT.js); more than 1 thread needs the page "

@@ -122,12 +122,31 @@ def test_keep_float_writes_selective_model(digits_model, tmp_path):
     assert (tmp_path / "m_benchmark.png").exists() and "ops outside XNNPACK" in result.stdout
 
 
-def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
+def mediapipe():
+    """The mediapipe module, or the test fails (CI) or skips saying how to install it."""
     if importlib.util.find_spec("mediapipe") is None:
         missing("mediapipe", "python3 run.py test installs it (run.py's MEDIAPIPE)")
-    import mediapipe as mp
+    import mediapipe
+
+    return mediapipe
+
+
+def mediapipe_categories(model_path, pixels):
+    """MediaPipe's ImageClassifier's top 3 categories for a .tflite file on
+    ``pixels`` (uint8, the model's size)."""
+    mp = mediapipe()
     from mediapipe.tasks.python import BaseOptions, vision
 
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_path=str(model_path)), max_results=3
+    )
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        found = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels))
+    return found.classifications[0].categories
+
+
+def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
+    mp = mediapipe()
     output = tmp_path / "m.tflite"
     result = run_main(
         cli.main,
@@ -152,13 +171,7 @@ def test_mediapipe_image_classifier_runs_the_int8_model(digits_model, tmp_path):
     )
     pixels = np.clip(np.round(pixels[0]), 0, 255).astype(np.uint8)
     expected = runtime.run(runtime.interpreter(str(output)), pixels)
-
-    options = vision.ImageClassifierOptions(
-        base_options=BaseOptions(model_asset_path=str(output)), max_results=3
-    )
-    with vision.ImageClassifier.create_from_options(options) as classifier:
-        found = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels))
-    categories = found.classifications[0].categories
+    categories = mediapipe_categories(output, pixels)
     assert len(categories) == 3 and categories[0].score == pytest.approx(expected.max(), abs=1e-6)
     for category in categories:  # names from the metadata's label file
         assert category.category_name == str(category.index)

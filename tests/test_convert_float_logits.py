@@ -2,7 +2,6 @@
 XNNPACK partition, float32 logits out; read by the metadata, MediaPipe and
 the golden cases as today's files are."""
 
-import importlib.util
 import json
 import os
 
@@ -13,8 +12,7 @@ from convert import cli, golden, runtime
 from convert.metadata import read_metadata
 from convert.options import ConvertOptions
 from keras_mixer.datasets import digits_folder
-from tests.conftest import missing
-from tests.test_convert_cli import one_line_refusal
+from tests.test_convert_cli import mediapipe, mediapipe_categories, one_line_refusal
 from tests.training_helpers import run_main
 
 
@@ -89,22 +87,13 @@ def test_float_logits_files_are_read_as_today_s_files(files, tmp_path):
 
 
 def test_mediapipe_image_classifier_runs_the_float_logits_model(files):
-    if importlib.util.find_spec("mediapipe") is None:
-        missing("mediapipe", "python3 run.py test installs it (run.py's MEDIAPIPE)")
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
-
+    mediapipe()  # before the work: missing, it fails (CI) or skips with its install line
     path, _ = files["float32"]
     sevens = os.path.join(digits_folder(), "7")
     argb = golden.argb_pixels(os.path.join(sevens, sorted(os.listdir(sevens))[0]))[0]
     pixels = golden.resized_pixels(argb, 16, 16).astype(np.uint8)  # the model's size
     expected = runtime.run(runtime.interpreter(str(path)), pixels)
-    options = vision.ImageClassifierOptions(
-        base_options=BaseOptions(model_asset_path=str(path)), max_results=3
-    )
-    with vision.ImageClassifier.create_from_options(options) as classifier:
-        found = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels))
-    categories = found.classifications[0].categories
+    categories = mediapipe_categories(path, pixels)
     assert [c.index for c in categories] == list(np.argsort(-expected, kind="stable")[:3])
     for category in categories:  # names from the metadata's label file, the float logits
         assert category.category_name == str(category.index)
