@@ -145,7 +145,8 @@ def open_page(folders: dict[str, str]) -> Iterator[OpenPage]:
     serve = serve_module()
     httpd = serve.server(None, folders=folders)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    logging.getLogger("asyncio").addFilter(_driver_gone)
+    for name in ("asyncio", "playwright"):  # they log the calls a Ctrl-C abandoned
+        logging.getLogger(name).addFilter(_not_after_ctrl_c)
     # Chromium's own temporary files in a folder of ours: a Ctrl-C kills it before it cleans up
     scratch = tempfile.TemporaryDirectory(prefix="keras-mixer-chrome-", ignore_cleanup_errors=True)
     try:
@@ -165,19 +166,28 @@ def open_page(folders: dict[str, str]) -> Iterator[OpenPage]:
                     why = opened.thrown[0] if opened.thrown else "it showed no error"
                     raise PageError(f"the web demo's page did not start: {why}") from None
                 yield opened
+            except KeyboardInterrupt:  # before closing, which logs the abandoned calls
+                _INTERRUPTED.set()
+                raise
             finally:
                 with contextlib.suppress(Error):  # gone already after a terminal's Ctrl-C
                     browser.close()
+    except KeyboardInterrupt:  # while Chromium started
+        _INTERRUPTED.set()
+        raise
     finally:
         httpd.shutdown()
         httpd.server_close()
 
 
-def _driver_gone(record: logging.LogRecord) -> bool:
-    """False for asyncio's note that the Playwright driver closed (a terminal's
-    Ctrl-C reaches the driver too): the Ctrl-C has its own line."""
-    said = f"{record.getMessage()} {record.exc_info or ''}"
-    return "Connection closed while reading from the driver" not in said
+# Set once a Ctrl-C went through ``open_page``: what Playwright and asyncio log
+# after it is about the calls it abandoned, and the Ctrl-C has its own line.
+_INTERRUPTED = threading.Event()
+
+
+def _not_after_ctrl_c(record: logging.LogRecord) -> bool:
+    """A logging filter: drops every record once ``_INTERRUPTED`` is set."""
+    return not _INTERRUPTED.is_set()
 
 
 def run_files(

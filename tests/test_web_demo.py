@@ -263,3 +263,25 @@ def test_a_model_without_metadata_runs_with_index_labels_and_says_so(page):
         "The model has no metadata: labels are class indices, no crop is applied."
     )
     assert page.evaluate("document.body.dataset.state") == "ready"
+
+
+def test_a_client_gone_mid_answer_prints_nothing(tmp_path, capfd):
+    """A closed tab or a stopped run drops the connection while a file is sent:
+    no traceback from the server (a Ctrl-C'd compare showed one)."""
+    import socket
+    import struct
+
+    (tmp_path / "big.bin").write_bytes(b"x" * 50_000_000)
+    before = set(threading.enumerate())
+    httpd = serve.server(None, folders={"/f/": str(tmp_path)})
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    client = socket.create_connection(httpd.server_address)
+    client.sendall(b"GET /f/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert client.recv(1000).startswith(b"HTTP/1.0 200")
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+    client.close()
+    httpd.shutdown()
+    httpd.server_close()
+    for thread in set(threading.enumerate()) - before:  # the request's, done with its error
+        thread.join(timeout=5)
+    assert capfd.readouterr().err == ""

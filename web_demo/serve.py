@@ -89,9 +89,15 @@ def server(
             "folders": {prefix: os.path.abspath(f) for prefix, f in (folders or {}).items()},
         },
     )
-    return http.server.ThreadingHTTPServer(
-        ("127.0.0.1", port), functools.partial(handler, directory=ROOT)
-    )
+    return _Server(("127.0.0.1", port), functools.partial(handler, directory=ROOT))
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """A browser that went away mid-answer (a closed tab, a stopped run) is
+        no error of ours; anything else is printed as http.server prints it."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _is_tflite(path: str) -> bool:
